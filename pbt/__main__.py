@@ -1,0 +1,3 @@
+from pbt.cli.main import main
+
+main()
