@@ -77,3 +77,11 @@ def s3_env(s3_server, monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server["access_key"])
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server["secret_key"])
     return {**s3_server, "bucket": bucket}
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A tiny Llama model + tokenizer (`pbt.models.tiny`, seed 0), built once per test session."""
+    from pbt.models.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny_model"), seed=0)
