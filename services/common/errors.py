@@ -1,0 +1,166 @@
+"""Map the project's exceptions (`pbt.errors`) to gRPC status codes, once, for every servicer.
+
+- `ValidationError` (and pydantic's) -> INVALID_ARGUMENT with a ``google.rpc.BadRequest`` field violation
+- `NotFoundError` -> NOT_FOUND; `ConflictError` -> FAILED_PRECONDITION
+- `UnavailableError` -> UNAVAILABLE with a ``google.rpc.ErrorInfo`` naming the endpoint
+- anything else -> INTERNAL with a generic message and an incident id; the traceback is logged
+Calls that the servicer aborts itself and cancellations (deadline, client gone) pass through.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+import pydantic
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from pbt.errors import ConflictError, NotFoundError, PbtError, UnavailableError, ValidationError
+
+log = logging.getLogger(__name__)
+
+ERROR_DOMAIN = "pbt.dev"
+
+
+def _pack(message: Any) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)
+    return packed
+
+
+def _pydantic_field(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts)
+
+
+def status_for(exc: BaseException, method: str = "") -> status_pb2.Status:
+    """The `google.rpc.Status` an exception maps to (INTERNAL for anything unexpected)."""
+    if isinstance(exc, ValidationError):
+        violation = error_details_pb2.BadRequest.FieldViolation(
+            field=exc.field or "", description=exc.message
+        )
+        return status_pb2.Status(
+            code=code_pb2.INVALID_ARGUMENT,
+            message=str(exc),
+            details=[_pack(error_details_pb2.BadRequest(field_violations=[violation]))],
+        )
+    if isinstance(exc, pydantic.ValidationError):
+        violations = [
+            error_details_pb2.BadRequest.FieldViolation(
+                field=_pydantic_field(err["loc"]), description=err["msg"]
+            )
+            for err in exc.errors()
+        ]
+        first = violations[0] if violations else None
+        message = f"field '{first.field}': {first.description}" if first else str(exc)
+        return status_pb2.Status(
+            code=code_pb2.INVALID_ARGUMENT,
+            message=message,
+            details=[_pack(error_details_pb2.BadRequest(field_violations=violations))],
+        )
+    if isinstance(exc, NotFoundError):
+        return status_pb2.Status(code=code_pb2.NOT_FOUND, message=str(exc))
+    if isinstance(exc, ConflictError):
+        return status_pb2.Status(code=code_pb2.FAILED_PRECONDITION, message=str(exc))
+    if isinstance(exc, UnavailableError):
+        info = error_details_pb2.ErrorInfo(
+            reason="DEPENDENCY_UNAVAILABLE", domain=ERROR_DOMAIN, metadata={"endpoint": exc.endpoint or ""}
+        )
+        return status_pb2.Status(code=code_pb2.UNAVAILABLE, message=str(exc), details=[_pack(info)])
+    if isinstance(exc, PbtError):  # a PbtError subclass added later without a mapping
+        return status_pb2.Status(code=code_pb2.FAILED_PRECONDITION, message=str(exc))
+    incident = uuid.uuid4().hex[:12]
+    log.error("internal error in %s (incident %s)", method or "a call", incident, exc_info=exc)
+    return status_pb2.Status(
+        code=code_pb2.INTERNAL,
+        message=f"internal error (incident {incident}); the server log has the details",
+    )
+
+
+async def abort_with_exception(
+    context: grpc.aio.ServicerContext, exc: BaseException, method: str = ""
+) -> None:
+    status = rpc_status.to_status(status_for(exc, method))
+    if status.code != grpc.StatusCode.INTERNAL:
+        log.info("%s -> %s: %s", method, status.code.name, status.details)
+    await context.abort(status.code, status.details, status.trailing_metadata)
+
+
+def _is_passthrough(exc: BaseException) -> bool:
+    # context.abort() raises grpc.aio.AbortError (an Exception); the status is already set.
+    return isinstance(exc, grpc.aio.AbortError)
+
+
+def _wrap_unary(behavior: Callable[..., Awaitable[Any]], method: str) -> Callable[..., Awaitable[Any]]:
+    async def wrapper(request_or_iterator: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await behavior(request_or_iterator, context)
+        except Exception as exc:
+            if _is_passthrough(exc):
+                raise
+            await abort_with_exception(context, exc, method)
+
+    return wrapper
+
+
+def _wrap_stream(behavior: Callable[..., Any], method: str) -> Callable[..., Any]:
+    if not inspect.isasyncgenfunction(behavior):
+        return _wrap_unary(behavior, method)  # a coroutine that writes with context.write()
+
+    async def wrapper(request_or_iterator: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        try:
+            async for item in behavior(request_or_iterator, context):
+                yield item
+        except Exception as exc:
+            if _is_passthrough(exc):
+                raise
+            await abort_with_exception(context, exc, method)
+
+    return wrapper
+
+
+def wrap_handler(
+    handler: grpc.RpcMethodHandler,
+    method: str,
+    unary: Callable[[Callable[..., Any], str], Callable[..., Any]],
+    stream: Callable[[Callable[..., Any], str], Callable[..., Any]],
+) -> grpc.RpcMethodHandler:
+    """Rebuild a method handler with its behaviour wrapped (unary or streaming response)."""
+    ser = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.unary_unary:
+        return grpc.unary_unary_rpc_method_handler(unary(handler.unary_unary, method), **ser)
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(stream(handler.unary_stream, method), **ser)
+    if handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(unary(handler.stream_unary, method), **ser)
+    if handler.stream_stream:
+        return grpc.stream_stream_rpc_method_handler(stream(handler.stream_stream, method), **ser)
+    return handler
+
+
+class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
+    """Turns exceptions escaping a servicer into statuses with rich details (see the module docstring)."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        return wrap_handler(handler, handler_call_details.method, _wrap_unary, _wrap_stream)
