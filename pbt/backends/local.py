@@ -1,0 +1,445 @@
+"""Local transformers backend: one model in this process, concurrent requests batched together.
+
+Requests from any number of coroutines (or threads) go into one queue. A background worker
+thread takes everything that is waiting (up to ``max_batch_size`` rows; a request with ``n``
+choices is ``n`` rows), left-pads the prompts and decodes them together with a KV cache. Each
+row keeps its own sampling parameters (temperature, top_p, top_k, min_tokens, max_tokens, stop)
+and its own random generator, so a request's output does not depend on which other requests
+share its batch: greedy rows are bit-for-bit what an unbatched run gives, and a row with a seed
+draws the same random numbers whatever its neighbours are. Finished rows leave the batch (and
+the cache) at once.
+
+Sampling uses the Gumbel-max trick on the filtered logits, which draws from exactly the same
+distribution as multinomial sampling while keeping a per-row generator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import math
+import queue
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pbt.backends.base import ChatBackend, ChatResult, Choice, Message, SamplingParams, Usage
+from pbt.errors import UnavailableError, ValidationError
+
+log = logging.getLogger(__name__)
+
+ROLES = ("system", "user", "assistant")
+_FALLBACK_TEMPLATE = (
+    "{% for m in messages %}{{ m['role'] | capitalize }}: {{ m['content'] }}\n\n{% endfor %}"
+    "{% if add_generation_prompt %}Assistant:{% endif %}"
+)
+
+
+@dataclass(frozen=True)
+class BatchStats:
+    """What one decoding batch did; passed to every listener (the agent server's metrics)."""
+
+    rows: int
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: float
+
+
+@dataclass
+class _Row:
+    request: _Request
+    index: int
+    generator: Any
+    tokens: list[int] = field(default_factory=list)
+    text: str | None = None
+    finish_reason: str | None = None
+
+
+@dataclass
+class _Request:
+    prompt_ids: list[int]
+    params: SamplingParams
+    future: concurrent.futures.Future
+    model: str
+
+
+@dataclass
+class _Call:
+    fn: Callable[[], Any]
+    future: concurrent.futures.Future
+
+
+def validate_messages(messages: Sequence[Message]) -> list[Message]:
+    """Check the OpenAI message shape; raises `ValidationError` naming the bad field."""
+    if not messages:
+        raise ValidationError("at least one message is required", field="messages")
+    out = []
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or "role" not in m or "content" not in m:
+            raise ValidationError("each message needs 'role' and 'content'", field=f"messages[{i}]")
+        if m["role"] not in ROLES:
+            raise ValidationError(
+                f"role must be one of {ROLES}, got {m['role']!r}", field=f"messages[{i}].role"
+            )
+        if not isinstance(m["content"], str):
+            raise ValidationError("content must be a string", field=f"messages[{i}].content")
+        out.append({"role": m["role"], "content": m["content"]})
+    return out
+
+
+def resolve_device(device: str = "auto") -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+class LocalBackend(ChatBackend):
+    """A transformers causal LM (plus an optional PEFT adapter) serving batched chat requests.
+
+    Args:
+        model_dir: folder with a model and tokenizer (``save_pretrained`` layout).
+        adapter: optional PEFT adapter folder; it is merged into the weights at load time.
+        device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
+        dtype: torch dtype name for the weights (``float32`` keeps batched == unbatched exactly).
+        max_batch_size: most rows (choices) decoded together.
+        batch_wait_s: how long the worker waits for more requests before starting a batch.
+        num_threads: if set, ``torch.set_num_threads`` for this process.
+        model_name: the name reported in results (default: the model folder's name).
+    """
+
+    def __init__(
+        self,
+        model_dir: str | Path,
+        adapter: str | Path | None = None,
+        *,
+        device: str = "auto",
+        dtype: str = "float32",
+        max_batch_size: int = 32,
+        batch_wait_s: float = 0.005,
+        num_threads: int | None = None,
+        model_name: str | None = None,
+    ) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if max_batch_size < 1:
+            raise ValidationError("must be >= 1", field="max_batch_size")
+        self.model_dir = Path(model_dir)
+        if not (self.model_dir / "config.json").is_file():
+            raise ValidationError(
+                f"no model found in {self.model_dir} (config.json missing)", field="model_dir"
+            )
+        if num_threads:
+            torch.set_num_threads(num_threads)
+        self.device = resolve_device(device)
+        self.model_name = model_name or self.model_dir.name
+        self.name = f"local:{self.model_dir}" + (f"+{adapter}" if adapter else "")
+        self.max_batch_size = max_batch_size
+        self.batch_wait_s = batch_wait_s
+
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir, local_files_only=True)
+        if not getattr(self.tokenizer, "chat_template", None):
+            log.warning("%s has no chat template; using a plain 'Role: content' template", self.model_dir)
+            self.tokenizer.chat_template = _FALLBACK_TEMPLATE
+        model = AutoModelForCausalLM.from_pretrained(
+            self.model_dir, dtype=getattr(torch, dtype), local_files_only=True
+        )
+        if adapter is not None:
+            from peft import PeftModel
+
+            adapter_path = Path(adapter)
+            if not (adapter_path / "adapter_config.json").is_file():
+                raise ValidationError(
+                    f"no PEFT adapter in {adapter_path} (adapter_config.json missing)", field="adapter"
+                )
+            model = PeftModel.from_pretrained(model, adapter_path).merge_and_unload()
+        self.model = model.to(self.device).eval()
+        self.max_context = int(
+            getattr(self.model.config, "max_position_embeddings", None) or self.tokenizer.model_max_length
+        )
+        eos = self.model.generation_config.eos_token_id
+        eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+        if self.tokenizer.eos_token_id is not None:
+            eos_ids.add(self.tokenizer.eos_token_id)
+        self.eos_ids = sorted(eos_ids)
+        pad = self.tokenizer.pad_token_id
+        self.pad_id = pad if pad is not None else (self.eos_ids[0] if self.eos_ids else 0)
+
+        self.batch_listeners: list[Callable[[BatchStats], None]] = []
+        self._queue: queue.Queue = queue.Queue()
+        self._seeds = random.SystemRandom()
+        self._closed = False
+        self._worker = threading.Thread(target=self._run, name=f"batcher-{self.model_name}", daemon=True)
+        self._worker.start()
+        log.info("loaded %s on %s (context %d tokens)", self.name, self.device, self.max_context)
+
+    # -- prompts -----------------------------------------------------------------------------
+    def render(self, messages: Sequence[Message]) -> str:
+        """The chat template applied to `messages`, ending with the assistant turn's opening."""
+        return self.tokenizer.apply_chat_template(
+            validate_messages(messages), tokenize=False, add_generation_prompt=True
+        )
+
+    def encode(self, text: str, max_new_tokens: int = 1) -> list[int]:
+        """Token ids of a rendered prompt; raises `ValidationError` if it leaves no room to generate."""
+        ids = self.tokenizer(text, add_special_tokens=False).input_ids
+        if len(ids) + 1 > self.max_context:
+            raise ValidationError(
+                f"the prompt has {len(ids)} tokens, but the model's context is {self.max_context} tokens",
+                field="messages",
+            )
+        return ids
+
+    # -- ChatBackend -------------------------------------------------------------------------
+    async def chat(self, messages: Sequence[Message], params: SamplingParams) -> ChatResult:
+        return await self.complete(self.render(messages), params)
+
+    async def complete(self, prompt: str, params: SamplingParams) -> ChatResult:
+        """Continue a raw text `prompt` (no chat template): the OpenAI completions API."""
+        ids = self.encode(prompt)
+        return await asyncio.wrap_future(self.submit(ids, params))
+
+    def submit(self, prompt_ids: list[int], params: SamplingParams) -> concurrent.futures.Future:
+        """Queue one request for the batching worker; the future resolves to a `ChatResult`."""
+        if self._closed:
+            raise UnavailableError("backend is closed", endpoint=self.name)
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        self._queue.put(_Request(list(prompt_ids), params, future, self.model_name))
+        return future
+
+    async def candidate_logprobs(self, messages: Sequence[Message], candidates: Sequence[str]) -> list[float]:
+        prompt_ids = self.encode(self.render(messages))
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        self._queue.put(_Call(lambda: self._score(prompt_ids, list(candidates)), future))
+        return await asyncio.wrap_future(future)
+
+    async def aclose(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the worker after the work already queued."""
+        if not self._closed:
+            self._closed = True
+            self._queue.put(None)
+            self._worker.join(timeout=60)
+
+    # -- worker ------------------------------------------------------------------------------
+    def _run(self) -> None:
+        carry: deque = deque()
+        while True:
+            item = carry.popleft() if carry else self._queue.get()
+            if item is None:
+                return
+            if isinstance(item, _Call):
+                _resolve(item.future, item.fn)
+                continue
+            batch, rows = [item], item.params.n
+            deadline = time.monotonic() + self.batch_wait_s
+            while rows < self.max_batch_size:
+                try:
+                    nxt = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                if nxt is None or isinstance(nxt, _Call) or rows + nxt.params.n > self.max_batch_size:
+                    carry.append(nxt)
+                    break
+                batch.append(nxt)
+                rows += nxt.params.n
+            try:
+                self._generate(batch)
+            except Exception as exc:  # one failing batch must not kill the worker
+                log.exception("batch of %d requests failed", len(batch))
+                for req in batch:
+                    if not req.future.done():
+                        req.future.set_exception(exc)
+
+    def _generator(self, params: SamplingParams, index: int) -> Any:
+        import torch
+
+        if params.greedy:
+            return None
+        seed = (
+            self._seeds.getrandbits(62) if params.seed is None else (params.seed * 1_000_003 + index) % 2**62
+        )
+        return torch.Generator(device=self.device).manual_seed(seed)
+
+    def _generate(self, batch: list[_Request]) -> None:
+        import torch
+        from transformers import DynamicCache
+
+        started = time.monotonic()
+        rows = [_Row(req, i, self._generator(req.params, i)) for req in batch for i in range(req.params.n)]
+        width = max(len(r.request.prompt_ids) for r in rows)
+        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for j, row in enumerate(rows):
+            p = row.request.prompt_ids
+            ids[j, width - len(p) :] = torch.tensor(p, dtype=torch.long)
+            mask[j, width - len(p) :] = 1
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        limits = [
+            min(r.request.params.max_tokens, self.max_context - len(r.request.prompt_ids)) for r in rows
+        ]
+        cache = DynamicCache(config=self.model.config)
+        active = list(range(len(rows)))
+        with torch.inference_mode():
+            out = self.model(
+                input_ids=ids,
+                attention_mask=mask,
+                position_ids=positions,
+                cache=cache,
+                use_cache=True,
+                logits_to_keep=1,
+            )
+            while True:
+                logits = out.logits[:, -1, :].float()
+                chosen = self._choose(logits, [rows[i] for i in active]).tolist()
+                keep = []
+                for j, i in enumerate(active):
+                    if not self._append(rows[i], chosen[j], limits[i]):
+                        keep.append(j)
+                if not keep:
+                    break
+                next_ids = torch.tensor([[chosen[j]] for j in keep], dtype=torch.long, device=self.device)
+                if len(keep) < len(active):
+                    index = torch.tensor(keep, dtype=torch.long, device=self.device)
+                    cache.batch_select_indices(index)
+                    mask, positions = mask[index], positions[index]
+                    active = [active[j] for j in keep]
+                mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=1)
+                positions = positions[:, -1:] + 1
+                out = self.model(
+                    input_ids=next_ids,
+                    attention_mask=mask,
+                    position_ids=positions,
+                    cache=cache,
+                    use_cache=True,
+                )
+        completion = self._finish(batch, rows)
+        stats = BatchStats(
+            rows=len(rows),
+            requests=len(batch),
+            prompt_tokens=sum(len(r.prompt_ids) for r in batch),
+            completion_tokens=completion,
+            seconds=time.monotonic() - started,
+        )
+        for listener in self.batch_listeners:
+            try:
+                listener(stats)
+            except Exception:  # metrics must never break generation
+                log.exception("batch listener failed")
+
+    def _append(self, row: _Row, token: int, limit: int) -> bool:
+        """Record one generated token; returns True when the row is finished."""
+        if token in self.eos_ids:
+            row.finish_reason = "stop"
+            return True
+        row.tokens.append(token)
+        stops = row.request.params.stop
+        if stops:
+            text = self.tokenizer.decode(row.tokens, skip_special_tokens=True)
+            hits = [text.index(s) for s in stops if s and s in text]
+            if hits:
+                row.text, row.finish_reason = text[: min(hits)], "stop"
+                return True
+        if len(row.tokens) >= limit:
+            row.finish_reason = "length"
+            return True
+        return False
+
+    def _choose(self, logits: Any, rows: list[_Row]) -> Any:
+        """Next token per row: argmax for greedy rows, Gumbel-max over filtered logits otherwise."""
+        import torch
+
+        for j, row in enumerate(rows):
+            if len(row.tokens) < row.request.params.min_tokens and self.eos_ids:
+                logits[j, self.eos_ids] = -math.inf
+        chosen = logits.argmax(dim=-1)
+        sampled = [j for j, row in enumerate(rows) if row.generator is not None]
+        if not sampled:
+            return chosen
+        params = [rows[j].request.params for j in sampled]
+        sub = logits[sampled] / torch.tensor([p.temperature for p in params], device=logits.device)[:, None]
+        sorted_logits, _ = sub.sort(dim=-1, descending=True)
+        vocab = sub.shape[-1]
+        ks = torch.tensor(
+            [p.top_k if p.top_k and p.top_k > 0 else vocab for p in params], device=logits.device
+        ).clamp(max=vocab)
+        kth = sorted_logits.gather(1, (ks - 1)[:, None])
+        sub = sub.masked_fill(sub < kth, -math.inf)
+        top_p = torch.tensor([p.top_p for p in params], device=logits.device)[:, None]
+        if bool((top_p < 1.0).any()):
+            probs = sorted_logits.masked_fill(sorted_logits < kth, -math.inf).softmax(-1)
+            before = probs.cumsum(-1) - probs  # probability mass strictly above each token
+            cutoff_rank = (before < top_p).sum(-1, keepdim=True).clamp(min=1)
+            threshold = sorted_logits.gather(1, cutoff_rank - 1)
+            sub = sub.masked_fill(sub < threshold, -math.inf)
+        for k, j in enumerate(sampled):
+            u = torch.rand(vocab, generator=rows[j].generator, device=logits.device).clamp_(1e-12, 1 - 1e-12)
+            chosen[j] = (sub[k] - torch.log(-torch.log(u))).argmax()
+        return chosen
+
+    def _finish(self, batch: list[_Request], rows: list[_Row]) -> int:
+        total = 0
+        by_request: dict[int, list[_Row]] = {}
+        for row in rows:
+            by_request.setdefault(id(row.request), []).append(row)
+        for req in batch:
+            choices = []
+            for row in by_request[id(req)]:
+                text = (
+                    row.text
+                    if row.text is not None
+                    else self.tokenizer.decode(row.tokens, skip_special_tokens=True)
+                )
+                choices.append(
+                    Choice(
+                        index=row.index,
+                        text=text,
+                        finish_reason=row.finish_reason or "length",
+                        completion_tokens=len(row.tokens),
+                    )
+                )
+            completion = sum(c.completion_tokens for c in choices)
+            total += completion
+            usage = Usage(prompt_tokens=len(req.prompt_ids), completion_tokens=completion)
+            if not req.future.done():
+                req.future.set_result(ChatResult(choices=choices, usage=usage, model=req.model))
+        return total
+
+    def _score(self, prompt_ids: list[int], candidates: list[str]) -> list[float]:
+        """Sum of log-probabilities of each candidate's tokens after the prompt (one forward pass)."""
+        import torch
+
+        cand_ids = [self.tokenizer(c, add_special_tokens=False).input_ids for c in candidates]
+        seqs = [prompt_ids + c for c in cand_ids]
+        width = max(len(s) for s in seqs)
+        ids = torch.full((len(seqs), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for j, s in enumerate(seqs):
+            ids[j, width - len(s) :] = torch.tensor(s)
+            mask[j, width - len(s) :] = 1
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        with torch.inference_mode():
+            logits = self.model(
+                input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0)
+            ).logits
+            logprobs = logits[:, :-1].float().log_softmax(-1).gather(2, ids[:, 1:, None])[..., 0]
+        return [float(logprobs[j, width - 1 - len(c) :].sum()) if c else 0.0 for j, c in enumerate(cand_ids)]
+
+
+def _resolve(future: concurrent.futures.Future, fn: Callable[[], Any]) -> None:
+    try:
+        future.set_result(fn())
+    except Exception as exc:
+        future.set_exception(exc)
