@@ -1,0 +1,1 @@
+"""Data files bundled with the package (persona prompts, tiny corpora)."""
