@@ -1,0 +1,307 @@
+"""One training run, SFT or DPO, from a parsed `TrainingSetup` to outputs in the store.
+
+Order of work (every user-fixable problem is raised before the first optimizer step):
+1. open the store, fetch the base model if it lives there, load the tokenizer;
+2. read and validate the pairs, select them by mode and budget, check their lengths;
+3. load the model, wrap it with LoRA through TRL's trainer, find a checkpoint to resume from;
+4. train (DDP/FSDP as torchrun or the PyTorchJob set up), uploading each checkpoint;
+5. evaluate the selected model on dev (and on the training pairs), then write adapter, merged
+   model (optional), metrics.json, config.yaml, data_report.json and manifest.json (last).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pbt.errors import ValidationError
+from training import data as pairs_data
+from training.args import TrainingSetup
+from training.checkpoints import StoreCheckpointCallback, prepare_resume
+from training.lineage import build_manifest, code_version, dataset_id, model_fingerprint
+from training.model import (
+    check_model_dir,
+    fetch_model_dir,
+    is_remote,
+    load_model,
+    load_tokenizer,
+    lora_config,
+    merge_and_save,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_OUTPUT_DIR = "trainer_output"
+
+
+@dataclass
+class PreparedData:
+    train: list[dict[str, Any]]
+    dev: list[dict[str, Any]]
+    report: pairs_data.DataReport
+    pairs_file: pairs_data.PairFile
+
+
+@dataclass
+class RunResult:
+    """What a finished run wrote and measured (rank 0 has every field; other ranks only metrics)."""
+
+    run_id: str
+    run_prefix: str
+    store_url: str
+    metrics: dict[str, Any]
+    outputs: dict[str, str | None] = field(default_factory=dict)
+
+
+def distributed_env() -> dict[str, str]:
+    """The rendezvous settings torchrun or the training operator put in the environment."""
+    keys = (
+        "WORLD_SIZE",
+        "RANK",
+        "LOCAL_RANK",
+        "LOCAL_WORLD_SIZE",
+        "MASTER_ADDR",
+        "MASTER_PORT",
+        "GROUP_RANK",
+    )
+    env = {k: os.environ[k] for k in keys if k in os.environ}
+    env.update({k: v for k, v in os.environ.items() if k.startswith("PET_")})
+    return env
+
+
+def prepare_data(setup: TrainingSetup, tokenizer: Any, store: Any) -> PreparedData:
+    """Read, validate and select the pairs; raises `ValidationError` for anything a user must fix."""
+    d, seed = setup.data, setup.trainer.seed
+    pf = pairs_data.read_pairs(d.pairs, store)
+    counts = pairs_data.count_by_split(pf.rows)
+    train_rows = [r for r in pf.rows if r.get("split", "train") == "train"]
+    dev_rows = [r for r in pf.rows if r.get("split") == "dev"]
+    if not train_rows:
+        raise ValidationError(
+            f"no pairs with split 'train' among {len(pf.rows)} pairs (splits: {counts})", location=pf.uri
+        )
+    max_length = setup.trainer.max_length
+    # Drop or refuse over-long pairs first, so every mode draws its budget from usable pairs.
+    train_rows, train_len = pairs_data.check_lengths(train_rows, tokenizer, max_length, d.overlong, "train")
+    train, budget = pairs_data.select_train(train_rows, d.mode, d.pair_budget, seed)
+    dev = pairs_data.select_dev(dev_rows, d.dev_pairs, d.mode, seed, d.max_dev_pairs)
+    dev, dev_len = pairs_data.check_lengths(
+        dev, tokenizer, max_length, "drop" if d.overlong == "error" else d.overlong, "dev"
+    )
+    if d.dev_pairs != "none" and not dev:
+        log.warning(
+            "no usable dev pairs (dev split: %s); model selection falls back to the last step", counts["dev"]
+        )
+    report = pairs_data.DataReport(
+        pairs_uri=pf.uri,
+        pairs_sha256=pf.sha256,
+        mode=d.mode,
+        total_rows=len(pf.rows),
+        counts=counts,
+        pair_budget=budget,
+        selected={
+            "train": {c: sum(r.get("code") == c for r in train) for c in pairs_data.CODES},
+            "dev": {c: sum(r.get("code") == c for r in dev) for c in pairs_data.CODES},
+        },
+        length={"train": train_len, "dev": dev_len},
+    )
+    log.info(
+        "pairs %s: mode %s, budget %d, train %s, dev %s",
+        pf.uri,
+        d.mode,
+        budget,
+        report.selected["train"],
+        report.selected["dev"],
+    )
+    return PreparedData(train=train, dev=dev, report=report, pairs_file=pf)
+
+
+def _fingerprints(model: Any) -> dict[str, tuple[bool, str]]:
+    out = {}
+    for name, p in model.named_parameters():
+        digest = hashlib.blake2b(p.detach().float().cpu().numpy().tobytes(), digest_size=16).hexdigest()
+        out[name] = (p.requires_grad, digest)
+    return out
+
+
+def _param_changes(before: dict[str, tuple[bool, str]], after: dict[str, tuple[bool, str]]) -> dict[str, int]:
+    res = {"trainable_total": 0, "trainable_changed": 0, "frozen_total": 0, "frozen_changed": 0}
+    for name, (trainable, digest) in before.items():
+        kind = "trainable" if trainable else "frozen"
+        res[f"{kind}_total"] += 1
+        res[f"{kind}_changed"] += int(after.get(name, (trainable, digest))[1] != digest)
+    return res
+
+
+def _build_trainer(setup: TrainingSetup, model: Any, tokenizer: Any, prepared: PreparedData, callbacks: list):
+    from datasets import Dataset
+
+    to_rows = pairs_data.to_dpo_rows if setup.stage == "dpo" else pairs_data.to_sft_rows
+    train_ds = Dataset.from_list(to_rows(prepared.train))
+    eval_ds = Dataset.from_list(to_rows(prepared.dev)) if prepared.dev else None
+    tr = setup.trainer
+    if eval_ds is None:
+        tr.eval_strategy = "no"
+        tr.load_best_model_at_end = False
+    if setup.stage == "dpo":
+        from trl import DPOTrainer as Trainer
+    else:
+        from trl import SFTTrainer as Trainer
+    return Trainer(
+        model=model,
+        args=tr,
+        train_dataset=train_ds,
+        eval_dataset=eval_ds,
+        processing_class=tokenizer,
+        peft_config=lora_config(setup.model, model),
+        callbacks=callbacks,
+    ), train_ds
+
+
+def run_training(setup: TrainingSetup) -> RunResult:
+    """Run one SFT or DPO training as configured; see the module docstring for the steps."""
+    from transformers import set_seed
+
+    from pbt.store import open_store
+
+    tr = setup.trainer
+    store = open_store(setup.run.store)
+    run_id = setup.run_id
+    run_prefix = f"{setup.run.store_prefix.strip('/')}/{run_id}"
+    if tr.output_dir in (None, DEFAULT_OUTPUT_DIR):
+        tr.output_dir = str(Path("runs") / run_id)
+    output_dir = Path(tr.output_dir)
+    rank0 = tr.process_index == 0
+    log.info(
+        "run %s (%s) -> %s; world size %d; rendezvous %s",
+        run_id,
+        setup.stage,
+        store.uri(run_prefix),
+        tr.world_size,
+        distributed_env() or "none (single process)",
+    )
+
+    # 1. base model and tokenizer (downloaded once per node when they live in a store)
+    base = setup.model.base_model
+    if is_remote(base):
+        with tr.main_process_first(local=True, desc="base model download"):
+            base = str(fetch_model_dir(base, Path(tempfile.gettempdir()) / "pbt-models", store))
+    check_model_dir(base)
+    tok_location = setup.model.tokenizer or base
+    if setup.model.tokenizer:
+        check_model_dir(tok_location, "tokenizer")
+    tokenizer = load_tokenizer(tok_location)
+
+    # 2. pairs
+    prepared = prepare_data(setup, tokenizer, store)
+
+    # 3. model, trainer, resume point
+    set_seed(tr.seed)
+    model = load_model(base, setup.model, tr)
+    upload = StoreCheckpointCallback(store, run_prefix)
+    trainer, train_ds = _build_trainer(
+        setup, model, tokenizer, prepared, [upload] if setup.run.upload_checkpoints else []
+    )
+    resume_path, resumed_step = tr.resume_from_checkpoint, None
+    if resume_path is None and setup.run.resume == "auto":
+        with tr.main_process_first(local=True, desc="checkpoint download"):
+            local, resumed_step = prepare_resume(store, run_prefix, output_dir)
+        resume_path = str(local) if local else None
+    before = _fingerprints(trainer.model) if setup.run.track_param_changes and rank0 else None
+
+    # 4. train
+    result = trainer.train(resume_from_checkpoint=resume_path)
+    metrics: dict[str, Any] = {
+        "train": result.metrics,
+        "resumed_from_step": resumed_step,
+        "global_step": trainer.state.global_step,
+        "world_size": tr.world_size,
+        "effective_batch_size": tr.per_device_train_batch_size
+        * tr.gradient_accumulation_steps
+        * max(tr.world_size, 1),
+        "checkpoints_uploaded": upload.uploaded,
+        "best_model_checkpoint": trainer.state.best_model_checkpoint,
+        "best_metric": trainer.state.best_metric,
+        "select_by": setup.run.select_by if prepared.dev else "last",
+    }
+    if before is not None:
+        metrics["param_changes"] = _param_changes(before, _fingerprints(trainer.model))
+
+    # 5. evaluate the selected model, save outputs
+    if prepared.dev:
+        metrics["dev"] = trainer.evaluate()
+    if setup.run.eval_train_at_end:
+        # DPO's extra metrics come back with an "eval_" prefix whatever metric_key_prefix says
+        measured = trainer.evaluate(eval_dataset=train_ds, metric_key_prefix="train_pairs")
+        metrics["train_pairs"] = {k.replace("eval_", "train_pairs_", 1): v for k, v in measured.items()}
+    metrics["log_history"] = trainer.state.log_history
+    final_dir = output_dir / "final"
+    trainer.save_model(str(final_dir))
+    outputs: dict[str, str | None] = {}
+    if rank0:
+        outputs = _write_outputs(setup, store, run_prefix, final_dir, base, prepared, metrics, resumed_step)
+    if hasattr(trainer, "end"):
+        trainer.end()
+    return RunResult(
+        run_id=run_id, run_prefix=run_prefix, store_url=store.url, metrics=metrics, outputs=outputs
+    )
+
+
+def _write_outputs(
+    setup: TrainingSetup,
+    store: Any,
+    run_prefix: str,
+    final_dir: Path,
+    base_local: str,
+    prepared: PreparedData,
+    metrics: dict[str, Any],
+    resumed_step: int | None,
+) -> dict[str, str | None]:
+    outputs: dict[str, str | None] = {
+        "adapter": f"{run_prefix}/adapter",
+        "merged": None,
+        "metrics": f"{run_prefix}/metrics.json",
+        "config": f"{run_prefix}/config.yaml",
+        "data_report": f"{run_prefix}/data_report.json",
+        "manifest": f"{run_prefix}/manifest.json",
+    }
+    store.put_dir(outputs["adapter"], final_dir)
+    if setup.run.merge_adapter:
+        merged_dir = final_dir.parent / "merged"
+        shutil.rmtree(merged_dir, ignore_errors=True)
+        merge_and_save(base_local, final_dir, merged_dir, setup.model.dtype)
+        outputs["merged"] = f"{run_prefix}/merged"
+        store.put_dir(outputs["merged"], merged_dir)
+    store.put_json(outputs["metrics"], metrics)
+    store.put_text(outputs["config"], yaml.safe_dump(setup.resolved(), sort_keys=True))
+    store.put_json(outputs["data_report"], prepared.report.to_dict())
+    pf = prepared.pairs_file
+    manifest = build_manifest(
+        run_id=setup.run_id,
+        stage=setup.stage,
+        store_url=store.url,
+        pairs={
+            "uri": pf.uri,
+            "sha256": pf.sha256,
+            "dataset_id": dataset_id(pf.uri, setup.data.pairs_dataset_id),
+            "mode": setup.data.mode,
+            "pair_budget": prepared.report.pair_budget,
+            "selected": prepared.report.selected,
+        },
+        base_model={"location": setup.model.base_model, "config_sha256": model_fingerprint(base_local)},
+        outputs=outputs,
+        world_size=setup.trainer.world_size,
+        resumed_from_step=resumed_step,
+        code=code_version(setup.run.code_version),
+    )
+    store.put_json(outputs["manifest"], manifest)
+    log.info("run %s written to %s", setup.run_id, store.uri(run_prefix))
+    return outputs
