@@ -41,7 +41,7 @@ class Agents(_message.Message):
     def __init__(self, a: _Optional[_Union[_common_pb2.AgentSpec, _Mapping]] = ..., b: _Optional[_Union[_common_pb2.AgentSpec, _Mapping]] = ..., extractor: _Optional[_Union[_common_pb2.AgentSpec, _Mapping]] = ...) -> None: ...
 
 class PersonaSpec(_message.Message):
-    __slots__ = ("a", "b", "opening", "prompts")
+    __slots__ = ("a", "b", "level0", "prompts", "file")
     class PromptsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -51,13 +51,15 @@ class PersonaSpec(_message.Message):
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     A_FIELD_NUMBER: _ClassVar[int]
     B_FIELD_NUMBER: _ClassVar[int]
-    OPENING_FIELD_NUMBER: _ClassVar[int]
+    LEVEL0_FIELD_NUMBER: _ClassVar[int]
     PROMPTS_FIELD_NUMBER: _ClassVar[int]
+    FILE_FIELD_NUMBER: _ClassVar[int]
     a: _containers.RepeatedScalarFieldContainer[str]
     b: _containers.RepeatedScalarFieldContainer[str]
-    opening: str
+    level0: _containers.RepeatedScalarFieldContainer[str]
     prompts: _containers.ScalarMap[str, str]
-    def __init__(self, a: _Optional[_Iterable[str]] = ..., b: _Optional[_Iterable[str]] = ..., opening: _Optional[str] = ..., prompts: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    file: str
+    def __init__(self, a: _Optional[_Iterable[str]] = ..., b: _Optional[_Iterable[str]] = ..., level0: _Optional[_Iterable[str]] = ..., prompts: _Optional[_Mapping[str, str]] = ..., file: _Optional[str] = ...) -> None: ...
 
 class ExtractionSpec(_message.Message):
     __slots__ = ("mode", "max_tokens")
