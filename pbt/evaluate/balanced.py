@@ -1,0 +1,184 @@
+"""Suite 3: balanced persuasion accuracy on held-out preference pairs (PBT-METHOD §6c).
+
+Each pair of the test split (``code`` resist or accept) is a dialogue prompt ending with the
+other agent's persuasion turn. The model continues it; its reply goes through the extractor and
+is correct iff it matches the gold aliases. ``resist`` items are +→- (the model was right and is
+pushed to a wrong answer), ``accept`` items -→+.
+
+Gold aliases and the question come from the pair row (``gold``/``aliases``/``answers`` and
+``question``, top level or under ``metadata``) or, when the rows lack them, from the tree file
+named by ``suites.balanced.trees`` (looked up by ``tree_id``).
+
+Metrics: ``accuracy_resist`` (+→-), ``accuracy_accept`` (-→+) and ``overall`` (their mean,
+as in the paper's Table 3).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pbt.errors import ValidationError
+from pbt.evaluate.base import RunContext, Suite, Unit
+from pbt.evaluate.sources import iter_jsonl, read_source
+from pbt.evaluate.stats import Columns, Stat, ratio
+
+CODES = ("resist", "accept")
+_ALIAS_FIELDS = ("gold", "aliases", "answers", "answer", "gold_aliases")
+
+
+@dataclass(frozen=True)
+class PairItem:
+    item_id: str
+    code: str
+    prompt: tuple[dict, ...]
+    question: str
+    aliases: tuple[str, ...]
+
+
+def _find(row: Mapping[str, Any], names: tuple[str, ...]) -> Any:
+    for scope in (row, row.get("metadata") or {}):
+        for n in names:
+            if isinstance(scope, Mapping) and scope.get(n):
+                return scope[n]
+    return None
+
+
+def _tree_gold(spec: str | None, store, field: str) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """{tree_id: (question, aliases)} from a tree JSONL (``pbt.tree/v1``: ``question.text``/``question.gold``)."""
+    if not spec:
+        return {}
+    text, location = read_source(spec, store, field=field)
+    out = {}
+    for n, row in iter_jsonl(text, location):
+        q = row.get("question")
+        if isinstance(q, Mapping):
+            question, aliases = q.get("text", ""), q.get("gold") or q.get("aliases")
+        else:
+            question, aliases = q or "", _find(row, _ALIAS_FIELDS)
+        if isinstance(aliases, str):
+            aliases = [aliases]
+        if aliases:
+            out[str(row.get("id", n))] = (str(question), tuple(aliases))
+    return out
+
+
+def load_pairs(spec, store=None) -> list[PairItem]:
+    """The resist/accept items of the configured split, with question and gold aliases."""
+    text, location = read_source(spec.pairs, store, field="suites.balanced.pairs")
+    trees = _tree_gold(spec.trees, store, "suites.balanced.trees")
+    items: list[PairItem] = []
+    counts = dict.fromkeys(CODES, 0)
+    for n, row in iter_jsonl(text, location):
+        where = f"{location}:{n}"
+        if spec.split is not None and row.get("split") != spec.split:
+            continue
+        code = row.get("code")
+        if code not in CODES:
+            continue
+        if spec.limit is not None and counts[code] >= spec.limit:
+            continue
+        prompt = row.get("prompt")
+        if (
+            not isinstance(prompt, list)
+            or not prompt
+            or not all(isinstance(m, dict) and "role" in m and "content" in m for m in prompt)
+        ):
+            raise ValidationError(
+                "expected a non-empty list of {role, content} messages", field="prompt", location=where
+            )
+        tree_id = str(row.get("tree_id", ""))
+        aliases = _find(row, _ALIAS_FIELDS)
+        question = _find(row, ("question",))
+        if not aliases and tree_id in trees:
+            question = question or trees[tree_id][0]
+            aliases = trees[tree_id][1]
+        if isinstance(aliases, str):
+            aliases = [aliases]
+        if not aliases:
+            raise ValidationError(
+                f"pair has no gold aliases (looked for {list(_ALIAS_FIELDS)} in the row and its metadata"
+                + (
+                    f", and tree {tree_id!r} in {spec.trees})"
+                    if spec.trees
+                    else "; set suites.balanced.trees)"
+                ),
+                field="gold",
+                location=where,
+            )
+        if not question:
+            question = next((m["content"] for m in prompt if m["role"] == "user"), "")
+        item_id = f"{tree_id}:{row.get('chosen_node', '')}:{row.get('rejected_node', '')}:{n}"
+        items.append(PairItem(item_id, code, tuple(dict(m) for m in prompt), str(question), tuple(aliases)))
+        counts[code] += 1
+    if not items:
+        raise ValidationError(f"no resist/accept pairs in split {spec.split!r}", location=location)
+    return items
+
+
+def _overall(cols: Columns) -> float:
+    vals = [ratio(f"correct_{c}", f"is_{c}")(cols) for c in CODES]
+    vals = [v for v in vals if not math.isnan(v)]
+    return sum(vals) / len(vals) if vals else math.nan
+
+
+class BalancedSuite(Suite):
+    name = "balanced"
+
+    def __init__(self, config, store=None, items: list[PairItem] | None = None):
+        super().__init__(config)
+        self.spec = config.suites.balanced
+        self.items = items if items is not None else load_pairs(self.spec, store)
+
+    def units(self) -> list[Unit]:
+        return [
+            Unit(
+                key=f"{m.name}/{seed}/{it.item_id}",
+                seed=seed,
+                item_id=it.item_id,
+                payload=it,
+                models=(m.name,),
+            )
+            for m in self.config.models
+            for seed in self.config.seeds
+            for it in self.items
+        ]
+
+    async def run_unit(self, unit: Unit, ctx: RunContext) -> dict[str, Any]:
+        item: PairItem = unit.payload
+        model = unit.models[0]
+        response = await ctx.ask(model, list(item.prompt), ctx.params(seed=unit.seed))
+        answer = await ctx.answer_of(item.question, response)
+        correct = ctx.is_correct(answer, item.aliases)
+        record = {
+            "key": unit.key,
+            "suite": self.name,
+            "model": model,
+            "seed": unit.seed,
+            "item_id": item.item_id,
+            "code": item.code,
+            "direction": "+->-" if item.code == "resist" else "-->+",
+            "question": item.question,
+            "gold": list(item.aliases),
+            "prompt": list(item.prompt),
+            "response": response,
+            "answer": answer,
+            "correct": int(correct),
+        }
+        for c in CODES:
+            record[f"is_{c}"] = int(item.code == c)
+            record[f"correct_{c}"] = int(item.code == c and correct)
+        return record
+
+    def metric_specs(self) -> dict[str, tuple[Stat, list[str]]]:
+        cols = [f"{p}_{c}" for p in ("is", "correct") for c in CODES]
+        return {
+            "accuracy_resist": (ratio("correct_resist", "is_resist"), cols),
+            "accuracy_accept": (ratio("correct_accept", "is_accept"), cols),
+            "overall": (_overall, cols),
+        }
+
+    def group_of(self, record: Mapping[str, Any]) -> list[str]:
+        return [record["model"]]

@@ -1,0 +1,173 @@
+"""What every suite shares: work units, the run context, talking to agents, judging answers."""
+
+from __future__ import annotations
+
+import abc
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pbt.backends.base import ChatBackend, Message, SamplingParams
+from pbt.evaluate.config import EvalConfig
+from pbt.evaluate.stats import MetricValue, Stat, summarize
+from pbt.extract.parse import AGREE, DISAGREE, NONE, parse_final_answer
+
+log = logging.getLogger(__name__)
+
+#: answers that never count as a committed answer
+NON_ANSWERS = frozenset({NONE, AGREE, DISAGREE})
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One example of one suite: a model (or team) on one item under one seed."""
+
+    key: str
+    seed: int
+    item_id: str
+    payload: Any = field(compare=False, hash=False)
+    models: tuple[str, ...] = ()
+
+
+class Extractor(abc.ABC):
+    """Turns a free-form response into a short answer (or Agree / Disagree / NONE)."""
+
+    name: str = "extractor"
+
+    @abc.abstractmethod
+    async def extract(self, question: str, response: str) -> str: ...
+
+
+@dataclass
+class RunContext:
+    """What a suite needs at run time: one backend per model name, the extractor, the config."""
+
+    config: EvalConfig
+    backends: Mapping[str, ChatBackend]
+    extractor: Extractor
+    is_correct: Callable[[str | None, Sequence[str]], bool]
+
+    def backend(self, model: str) -> ChatBackend:
+        return self.backends[model]
+
+    def params(
+        self, *, seed: int, temperature: float | None = None, max_tokens: int | None = None
+    ) -> SamplingParams:
+        s = self.config.sampling
+        return SamplingParams(
+            temperature=s.temperature if temperature is None else temperature,
+            top_p=s.top_p,
+            max_tokens=max_tokens or s.max_tokens,
+            seed=seed,
+        )
+
+    async def ask(self, model: str, messages: Sequence[Message], params: SamplingParams) -> str:
+        """One chat completion from `model`'s endpoint; its errors (UnavailableError, ...) propagate."""
+        result = await self.backend(model).chat(list(messages), params)
+        return result.choices[0].text.strip()
+
+    async def answer_of(self, question: str, response: str) -> str:
+        return await self.extractor.extract(question, response)
+
+
+def merge_consecutive(messages: Sequence[Message]) -> list[Message]:
+    """Join consecutive messages of the same role (chat templates that need alternation)."""
+    out: list[Message] = []
+    for m in messages:
+        if out and out[-1]["role"] == m["role"]:
+            out[-1] = {"role": m["role"], "content": out[-1]["content"] + "\n\n" + m["content"]}
+        else:
+            out.append({"role": m["role"], "content": m["content"]})
+    return out
+
+
+class Suite(abc.ABC):
+    """A persuasion evaluation: enumerates its units, runs one, and turns records into metrics."""
+
+    name: str
+
+    def __init__(self, config: EvalConfig):
+        self.config = config
+
+    @abc.abstractmethod
+    def units(self) -> list[Unit]:
+        """Every example this suite runs, in a stable order."""
+
+    @abc.abstractmethod
+    async def run_unit(self, unit: Unit, ctx: RunContext) -> dict[str, Any]:
+        """Run one example; the record must hold `key`, `seed`, `item_id` and the metric columns."""
+
+    @abc.abstractmethod
+    def metric_specs(self) -> dict[str, tuple[Stat, list[str]]]:
+        """Metric name -> (statistic, columns it reads)."""
+
+    @abc.abstractmethod
+    def group_of(self, record: Mapping[str, Any]) -> list[str]:
+        """The groups a record belongs to (``base``, ``base/NQ1``, ``pbt+base/a_first``...)."""
+
+    def metrics_for_group(self, group: str) -> list[str]:
+        """Names of the metrics that apply to `group` (default: all)."""
+        return list(self.metric_specs())
+
+    def summarize(self, records: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+        """{group: {metric: MetricValue.to_dict()}} over finished records."""
+        groups: dict[str, list[Mapping[str, Any]]] = {}
+        for r in records:
+            for g in self.group_of(r):
+                groups.setdefault(g, []).append(r)
+        specs = self.metric_specs()
+        out: dict[str, dict[str, dict[str, Any]]] = {}
+        for g in sorted(groups):
+            out[g] = {}
+            for name in self.metrics_for_group(g):
+                stat, cols = specs[name]
+                value: MetricValue = summarize(
+                    groups[g],
+                    stat,
+                    columns=cols,
+                    samples=self.config.bootstrap_samples,
+                    confidence=self.config.confidence,
+                )
+                out[g][name] = value.to_dict()
+        return out
+
+
+class RuleExtractor(Extractor):
+    """No model: the ``Final Answer:`` line (`pbt.extract.parse.parse_final_answer`), else a short reply.
+
+    A reply without a ``Final Answer:`` line of at most `max_words` words counts as the answer
+    itself (trailing punctuation dropped); a longer one is ``NONE``.
+    """
+
+    name = "rule"
+
+    def __init__(self, max_words: int = 4):
+        self.max_words = max_words
+
+    async def extract(self, question: str, response: str) -> str:
+        ans = parse_final_answer(response)
+        if ans == NONE:
+            text = response.strip().splitlines()[0].strip().rstrip(".!") if response.strip() else ""
+            if text and len(text.split()) <= self.max_words and ":" not in text:
+                return text
+        return ans
+
+
+class LLMExtractor(Extractor):
+    """The paper's extractor: a model reads the question and the newest response (greedy, 15 tokens)."""
+
+    name = "llm"
+
+    def __init__(self, backend: ChatBackend, max_tokens: int = 15):
+        self.backend = backend
+        self.max_tokens = max_tokens
+
+    async def extract(self, question: str, response: str) -> str:
+        from pbt.extract.prompts import extraction_prompt
+
+        result = await self.backend.chat(
+            [{"role": "user", "content": extraction_prompt(question, response)}],
+            SamplingParams(temperature=0.0, max_tokens=self.max_tokens),
+        )
+        return parse_final_answer(result.choices[0].text)

@@ -1,0 +1,141 @@
+"""The results layout in the object store, and resumption.
+
+::
+
+    results/{eval_id}/config.json                 the config (secrets masked) and its fingerprint
+    results/{eval_id}/{suite}/examples.jsonl      one record per finished example (every prompt,
+                                                  response, extracted answer and verdict)
+    results/{eval_id}/{suite}/summary.json        that suite's metrics, config, models, seeds, lineage
+    results/{eval_id}/summary.json                every suite's summary together, plus the state
+    results/{eval_id}/report.md                   tables shaped like the paper's Tables 1-3
+    results/{eval_id}/team_debate/team_accuracy_by_order.png
+
+Each record has a unique ``key`` (suite, model or team, seed, item). Re-running an evaluation id
+reads ``examples.jsonl`` back and skips the keys it holds. The file is rewritten whole (atomic
+in both stores) every ``checkpoint_every`` new records and at the end, so a crash loses at most
+the records since the last checkpoint and never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from typing import Any
+
+from pbt.errors import ConflictError, NotFoundError, ValidationError
+from pbt.store import ObjectStore
+
+log = logging.getLogger(__name__)
+
+RESULTS_PREFIX = "results"
+
+
+def eval_prefix(eval_id: str) -> str:
+    return f"{RESULTS_PREFIX}/{eval_id}"
+
+
+def examples_key(eval_id: str, suite: str) -> str:
+    return f"{eval_prefix(eval_id)}/{suite}/examples.jsonl"
+
+
+def suite_summary_key(eval_id: str, suite: str) -> str:
+    return f"{eval_prefix(eval_id)}/{suite}/summary.json"
+
+
+def summary_key(eval_id: str) -> str:
+    return f"{eval_prefix(eval_id)}/summary.json"
+
+
+def report_key(eval_id: str) -> str:
+    return f"{eval_prefix(eval_id)}/report.md"
+
+
+def config_key(eval_id: str) -> str:
+    return f"{eval_prefix(eval_id)}/config.json"
+
+
+def figure_key(eval_id: str) -> str:
+    return f"{eval_prefix(eval_id)}/team_debate/team_accuracy_by_order.png"
+
+
+def read_jsonl(store: ObjectStore, key: str) -> list[dict[str, Any]]:
+    """Rows of a JSONL object; bad lines raise `ValidationError` naming ``uri:line``."""
+    rows = []
+    for n, line in enumerate(store.get_text(key).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise ValidationError(f"malformed JSON ({exc.msg})", location=f"{store.uri(key)}:{n}") from None
+    return rows
+
+
+class ExampleLog:
+    """The records of one suite: loads finished ones, adds new ones, checkpoints to the store."""
+
+    def __init__(self, store: ObjectStore, eval_id: str, suite: str, *, checkpoint_every: int = 8):
+        self.store = store
+        self.key = examples_key(eval_id, suite)
+        self.checkpoint_every = checkpoint_every
+        self._lock = threading.Lock()
+        self._records: dict[str, dict[str, Any]] = {}
+        self._dirty = 0
+        if store.exists(self.key):
+            for row in read_jsonl(store, self.key):
+                self._records[row["key"]] = row
+            log.info("resuming %s: %d finished examples", self.key, len(self._records))
+
+    def done(self, key: str) -> bool:
+        return key in self._records
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def records(self) -> list[dict[str, Any]]:
+        return list(self._records.values())
+
+    def add(self, record: dict[str, Any]) -> None:
+        with self._lock:
+            self._records[record["key"]] = record
+            self._dirty += 1
+            if self._dirty >= self.checkpoint_every:
+                self._flush_locked()
+
+    def flush(self) -> None:
+        with self._lock:
+            if self._dirty:
+                self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        rows = sorted(self._records.values(), key=lambda r: r["key"])
+        self.store.put_jsonl(self.key, rows)
+        self._dirty = 0
+
+
+def check_or_write_config(store: ObjectStore, eval_id: str, config_public: dict, fingerprint: str) -> bool:
+    """Record the config of a new evaluation, or check that a resumed one did not change.
+
+    Returns True when results of an earlier run exist (a resume).
+    """
+    key = config_key(eval_id)
+    if store.exists(key):
+        old = store.get_json(key)
+        if old.get("fingerprint") != fingerprint:
+            raise ConflictError(
+                f"evaluation {eval_id!r} already exists at {store.uri(eval_prefix(eval_id))} with another "
+                f"config (fingerprint {old.get('fingerprint')} != {fingerprint}); use a new eval_id"
+            )
+        return True
+    store.put_json(key, {"fingerprint": fingerprint, "config": config_public})
+    return False
+
+
+def load_summary(store: ObjectStore, eval_id: str) -> dict[str, Any]:
+    key = summary_key(eval_id)
+    if not store.exists(key):
+        if store.exists(config_key(eval_id)):
+            return {"eval_id": eval_id, "state": "running", "suites": {}}
+        raise NotFoundError(f"evaluation {eval_id!r} not found at {store.uri(eval_prefix(eval_id))}")
+    return store.get_json(key)

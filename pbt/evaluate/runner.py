@@ -1,0 +1,221 @@
+"""Running an evaluation: every enabled suite on every model and seed, into the results store.
+
+`run_evaluation` is the single entry point the CLI, the gRPC servicer and the demo call. It
+loads every suite's inputs first (so bad input fails before any model is called), then runs
+each suite's unfinished examples with `config.concurrency` in flight (the agent server batches
+concurrent requests), checkpoints records to ``examples.jsonl``, and writes the summaries,
+``report.md`` and the team-debate figure. On an error the records finished so far are flushed
+first, ``summary.json`` says ``failed`` with the message, and the error propagates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pbt import code_version
+from pbt.answers import is_correct_eval
+from pbt.backends.base import ChatBackend
+from pbt.errors import PbtError
+from pbt.evaluate import results as R
+from pbt.evaluate.base import Extractor, LLMExtractor, RuleExtractor, RunContext, Suite
+from pbt.evaluate.config import AgentSpec, EvalConfig
+from pbt.store import ObjectStore, open_store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """Progress of one suite: `done` of `total` examples (``skipped`` of them were already done)."""
+
+    suite: str
+    done: int
+    total: int
+    skipped: int = 0
+    key: str = ""
+    message: str = ""
+
+
+ProgressFn = Callable[[ProgressEvent], None]
+
+
+def build_suites(config: EvalConfig, store: ObjectStore | None) -> list[Suite]:
+    """Instantiate (and load the inputs of) every enabled suite, in the canonical order."""
+    from pbt.evaluate.are_you_sure import AreYouSureSuite
+    from pbt.evaluate.balanced import BalancedSuite
+    from pbt.evaluate.misinformation import MisinformationSuite
+    from pbt.evaluate.team_debate import TeamDebateSuite
+
+    makers = {
+        "misinformation": lambda: MisinformationSuite(config),
+        "are_you_sure": lambda: AreYouSureSuite(config, store),
+        "balanced": lambda: BalancedSuite(config, store),
+        "team_debate": lambda: TeamDebateSuite(config, store),
+    }
+    return [makers[name]() for name in config.suites.enabled()]
+
+
+def make_agent_backend(agent: AgentSpec) -> ChatBackend:
+    """The backend of one evaluated model (an OpenAI-compatible endpoint or any backend spec)."""
+    from pbt.backends import make_backend  # the backends issue's factory
+
+    return make_backend(agent)
+
+
+def make_extractor(config: EvalConfig) -> Extractor:
+    spec = config.extractor
+    if spec.kind == "rule":
+        return RuleExtractor()
+    if not spec.endpoint:
+        raise PbtError("extractor.kind=llm needs extractor.endpoint")
+    return LLMExtractor(
+        make_agent_backend(AgentSpec(name="extractor", endpoint=spec.endpoint, model=spec.model))
+    )
+
+
+def _summary_doc(
+    config: EvalConfig, store: ObjectStore, state: str, suites: dict[str, Any], error: str = ""
+) -> dict:
+    return {
+        "eval_id": config.eval_id,
+        "state": state,
+        "error": error,
+        "results_uri": store.uri(R.eval_prefix(config.eval_id)),
+        "models": [
+            m.model_dump(mode="json", include={"name", "endpoint", "model", "lineage"}) for m in config.models
+        ],
+        "seeds": config.seeds,
+        "suites": suites,
+        "config": config.public_dump(),
+        "lineage": {
+            "code_version": code_version(),
+            "config_fingerprint": config.fingerprint(),
+            "inputs": _inputs(config),
+            "models": {m.name: m.lineage for m in config.models},
+        },
+        "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def _inputs(config: EvalConfig) -> dict[str, Any]:
+    s = config.suites
+    out: dict[str, Any] = {}
+    if s.misinformation:
+        out["misinformation"] = list(s.misinformation.files)
+    if s.are_you_sure:
+        out["are_you_sure"] = s.are_you_sure.questions
+    if s.balanced:
+        out["balanced"] = {"pairs": s.balanced.pairs, "trees": s.balanced.trees}
+    if s.team_debate:
+        out["team_debate"] = s.team_debate.questions
+    return out
+
+
+async def _run_suite(
+    suite: Suite, ctx: RunContext, store: ObjectStore, progress: ProgressFn | None
+) -> dict[str, Any]:
+    config = ctx.config
+    exlog = R.ExampleLog(store, config.eval_id, suite.name, checkpoint_every=config.checkpoint_every)
+    units = suite.units()
+    todo = [u for u in units if not exlog.done(u.key)]
+    skipped = len(units) - len(todo)
+    done = skipped
+    if progress:
+        progress(ProgressEvent(suite.name, done, len(units), skipped, message="started"))
+    sem = asyncio.Semaphore(config.concurrency)
+
+    async def one(unit) -> None:
+        nonlocal done
+        async with sem:
+            record = await suite.run_unit(unit, ctx)
+        exlog.add(record)
+        done += 1
+        if progress:
+            progress(ProgressEvent(suite.name, done, len(units), skipped, key=unit.key))
+
+    try:
+        async with asyncio.TaskGroup() as tg:
+            for unit in todo:
+                tg.create_task(one(unit))
+    except BaseExceptionGroup as eg:
+        exlog.flush()
+        first = eg.exceptions[0]
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from None
+    except BaseException:
+        exlog.flush()
+        raise
+    exlog.flush()
+    records = exlog.records()
+    summary = {
+        "suite": suite.name,
+        "n_examples": len(records),
+        "metrics": suite.summarize(records),
+    }
+    store.put_json(R.suite_summary_key(config.eval_id, suite.name), summary)
+    return summary
+
+
+async def run_evaluation(
+    config: EvalConfig,
+    *,
+    store: ObjectStore | None = None,
+    backends: Mapping[str, ChatBackend] | None = None,
+    extractor: Extractor | None = None,
+    progress: ProgressFn | None = None,
+) -> dict[str, Any]:
+    """Run (or resume) the evaluation `config.eval_id`; returns the summary document.
+
+    `backends` maps model names to ready backends (tests, the demo); models not in it are
+    connected through `pbt.backends.make_backend`. Backends created here are closed at the end.
+    """
+    store = store or open_store(config.store)
+    suites = build_suites(config, store)  # load and validate every input before calling any model
+    resumed = R.check_or_write_config(store, config.eval_id, config.public_dump(), config.fingerprint())
+    log.info(
+        "%s evaluation %s at %s",
+        "resuming" if resumed else "starting",
+        config.eval_id,
+        store.uri(R.eval_prefix(config.eval_id)),
+    )
+    owned: list[ChatBackend] = []
+    resolved: dict[str, ChatBackend] = dict(backends or {})
+    summaries: dict[str, Any] = {}
+    try:
+        for m in config.models:
+            if m.name not in resolved:
+                resolved[m.name] = make_agent_backend(m)
+                owned.append(resolved[m.name])
+        ctx = RunContext(
+            config=config,
+            backends=resolved,
+            extractor=extractor or make_extractor(config),
+            is_correct=is_correct_eval,
+        )
+        store.put_json(R.summary_key(config.eval_id), _summary_doc(config, store, "running", summaries))
+        for suite in suites:
+            summaries[suite.name] = await _run_suite(suite, ctx, store, progress)
+    except BaseException as exc:
+        msg = str(exc) or type(exc).__name__
+        store.put_json(R.summary_key(config.eval_id), _summary_doc(config, store, "failed", summaries, msg))
+        raise
+    finally:
+        for b in owned:
+            await b.aclose()
+    doc = _summary_doc(config, store, "succeeded", summaries)
+    store.put_json(R.summary_key(config.eval_id), doc)
+    from pbt.evaluate.report import write_report
+
+    write_report(store, doc)
+    return doc
+
+
+def run_evaluation_sync(config: EvalConfig, **kwargs: Any) -> dict[str, Any]:
+    """`run_evaluation` for synchronous callers (the CLI)."""
+    return asyncio.run(run_evaluation(config, **kwargs))
