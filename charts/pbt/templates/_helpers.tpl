@@ -1,0 +1,210 @@
+{{/*
+Names, labels, images and the store environment shared by every template.
+*/}}
+
+{{- define "pbt.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Full name prefix of every resource, cut to 63 characters (a DNS label). */}}
+{{- define "pbt.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* "<fullname>-<suffix>" cut to 63 characters; call with (list $ "suffix"). */}}
+{{- define "pbt.componentName" -}}
+{{- $root := index . 0 }}
+{{- $suffix := index . 1 }}
+{{- $prefix := include "pbt.fullname" $root | trunc (int (sub 62 (len $suffix))) | trimSuffix "-" }}
+{{- printf "%s-%s" $prefix $suffix }}
+{{- end }}
+
+{{- define "pbt.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Standard labels; call with (dict "root" $ "component" "orchestrator"). */}}
+{{- define "pbt.labels" -}}
+helm.sh/chart: {{ include "pbt.chart" .root }}
+{{ include "pbt.selectorLabels" . }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+app.kubernetes.io/part-of: pbt
+{{- with .root.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Selector labels (immutable on Deployments and StatefulSets). */}}
+{{- define "pbt.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "pbt.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/* "registry/repository:tag" of a project image; call with (dict "root" $ "image" .Values.x.image). */}}
+{{- define "pbt.image" -}}
+{{- $tag := .image.tag | default .root.Values.image.tag | default .root.Chart.AppVersion }}
+{{- if .root.Values.image.registry }}
+{{- printf "%s/%s:%s" (trimSuffix "/" .root.Values.image.registry) .image.repository $tag }}
+{{- else }}
+{{- printf "%s:%s" .image.repository $tag }}
+{{- end }}
+{{- end }}
+
+{{- define "pbt.imagePullSecrets" -}}
+{{- with .Values.image.pullSecrets }}
+imagePullSecrets:
+{{- range . }}
+  - name: {{ . }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Name of the Secret holding AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY. */}}
+{{- define "pbt.storeSecretName" -}}
+{{- .Values.store.existingSecret | default (include "pbt.componentName" (list . "store")) }}
+{{- end }}
+
+{{/* host:port of the object store. */}}
+{{- define "pbt.storeEndpoint" -}}
+{{- if .Values.minio.enabled }}
+{{- printf "%s.%s.svc.cluster.local:%d" (include "pbt.componentName" (list . "minio")) .Release.Namespace (int .Values.minio.port) }}
+{{- else }}
+{{- .Values.store.endpoint }}
+{{- end }}
+{{- end }}
+
+{{- define "pbt.storeSecure" -}}
+{{- if .Values.minio.enabled }}false{{ else }}{{ .Values.store.secure }}{{ end }}
+{{- end }}
+
+{{/* The store environment of pbt.store.open_store(): S3_* and AWS_* (credentials from the Secret). */}}
+{{- define "pbt.storeEnv" -}}
+- name: S3_ENDPOINT
+  value: {{ include "pbt.storeEndpoint" . | quote }}
+- name: S3_BUCKET
+  value: {{ .Values.store.bucket | quote }}
+- name: S3_SECURE
+  value: {{ include "pbt.storeSecure" . | quote }}
+- name: AWS_REGION
+  value: {{ .Values.store.region | quote }}
+- name: AWS_ACCESS_KEY_ID
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "pbt.storeSecretName" . }}
+      key: AWS_ACCESS_KEY_ID
+- name: AWS_SECRET_ACCESS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "pbt.storeSecretName" . }}
+      key: AWS_SECRET_ACCESS_KEY
+{{- end }}
+
+{{/* A store location: a key in store.bucket becomes s3://<bucket>/<key>; full URIs pass through. */}}
+{{- define "pbt.storageUri" -}}
+{{- $path := index . 1 }}
+{{- if contains "://" $path }}
+{{- $path }}
+{{- else }}
+{{- printf "s3://%s/%s" (index . 0).Values.store.bucket (trimPrefix "/" $path) }}
+{{- end }}
+{{- end }}
+
+{{/* InferenceService name of an agent role (room left for KServe's "-predictor-..." suffixes). */}}
+{{- define "pbt.agentName" -}}
+{{- $root := index . 0 }}
+{{- $role := index . 1 }}
+{{- $prefix := include "pbt.fullname" $root | trunc (int (sub 38 (len $role))) | trimSuffix "-" }}
+{{- printf "%s-agent-%s" $prefix $role }}
+{{- end }}
+
+{{- define "pbt.agentsServiceAccountName" -}}
+{{- .Values.agents.serviceAccount.name | default (include "pbt.componentName" (list . "agents")) }}
+{{- end }}
+
+{{/*
+Agent endpoints as the run config's `agents` section: role -> {endpoint, model}. The model is
+the served adapter when one is set, else the InferenceService name (KServe's --model_name).
+*/}}
+{{- define "pbt.agentEndpoints" -}}
+{{- $root := . }}
+{{- $out := dict }}
+{{- range $role, $agent := .Values.agents.roles }}
+{{- if $agent.enabled }}
+{{- $name := include "pbt.agentName" (list $root $role) }}
+{{- $endpoint := printf "http://%s-predictor.%s.svc.cluster.local/openai/v1" $name $root.Release.Namespace }}
+{{- $_ := set $out $role (dict "endpoint" $endpoint "model" ($agent.servedAdapter | default $name)) }}
+{{- end }}
+{{- end }}
+{{- toYaml $out }}
+{{- end }}
+
+{{/* Environment naming each agent's endpoint: PBT_AGENT_<ROLE>_URL and PBT_AGENT_<ROLE>_MODEL. */}}
+{{- define "pbt.agentEnv" -}}
+{{- range $role, $a := (include "pbt.agentEndpoints" . | fromYaml) }}
+- name: PBT_AGENT_{{ upper $role }}_URL
+  value: {{ $a.endpoint | quote }}
+- name: PBT_AGENT_{{ upper $role }}_MODEL
+  value: {{ $a.model | quote }}
+{{- end }}
+{{- end }}
+
+{{/* Volumes every pod of the chart mounts: a writable /tmp and the run config. */}}
+{{- define "pbt.commonVolumes" -}}
+- name: tmp
+  emptyDir: {}
+- name: run-config
+  configMap:
+    name: {{ include "pbt.componentName" (list . "run-config") }}
+{{- end }}
+
+{{- define "pbt.commonVolumeMounts" -}}
+- name: tmp
+  mountPath: /tmp
+- name: run-config
+  mountPath: /etc/pbt/run.yaml
+  subPath: run.yaml
+  readOnly: true
+{{- end }}
+
+{{/* Environment every pbt container gets: store, agents, config location, writable caches. */}}
+{{- define "pbt.commonEnv" -}}
+{{ include "pbt.storeEnv" . }}
+{{ include "pbt.agentEnv" . }}
+- name: PBT_CONFIG
+  value: /etc/pbt/run.yaml
+- name: HOME
+  value: /tmp
+- name: HF_HOME
+  value: /tmp/hf
+{{- end }}
+
+{{/* gRPC health probes of a gRPC service; call with the port number. */}}
+{{- define "pbt.grpcProbes" -}}
+startupProbe:
+  grpc:
+    port: {{ . }}
+  periodSeconds: 2
+  failureThreshold: 60
+readinessProbe:
+  grpc:
+    port: {{ . }}
+  periodSeconds: 10
+  timeoutSeconds: 2
+livenessProbe:
+  grpc:
+    port: {{ . }}
+  periodSeconds: 20
+  timeoutSeconds: 5
+  failureThreshold: 3
+{{- end }}
