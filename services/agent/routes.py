@@ -1,0 +1,156 @@
+"""OpenAI-compatible routes mounted on KServe's FastAPI app.
+
+Served under ``/openai/v1`` (KServe's Hugging Face runtime layout) and ``/v1`` (vLLM's):
+``POST chat/completions``, ``POST completions``, ``GET models`` and the project's extension
+``POST pbt/candidate_logprobs``. ``GET /v1/models`` also carries KServe V1's ``models`` list, as
+the route shadows KServe's own V1 model listing.
+
+Every error has one JSON shape (`schemas.error_body`): invalid requests are 400 with a message
+naming the field, unknown model names are 400, anything unexpected is a logged 500 with a
+generic message. The server keeps serving after any of them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pydantic
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from pbt.errors import NotFoundError, PbtError, UnavailableError, ValidationError
+from services.agent import metrics
+from services.agent.model import AgentModel
+from services.agent.schemas import (
+    CandidateLogprobsRequest,
+    ChatCompletionRequest,
+    CompletionRequest,
+    chat_response,
+    completion_response,
+    error_body,
+)
+
+log = logging.getLogger(__name__)
+
+PREFIXES = ("/openai/v1", "/v1")
+
+
+def _pydantic_message(exc: pydantic.ValidationError) -> tuple[str, str | None]:
+    parts, first = [], None
+    for err in exc.errors():
+        loc = ".".join(str(x) for x in err["loc"]) or "body"
+        first = first or loc
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts), first
+
+
+def _error(route: str, status: int, message: str, param: str | None = None) -> JSONResponse:
+    metrics.REQUESTS.labels(route=route, status=str(status)).inc()
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    return JSONResponse(error_body(message, param=param, code=status, kind=kind), status_code=status)
+
+
+class OpenAIRoutes:
+    """Route handlers bound to one `AgentModel`."""
+
+    def __init__(self, model: AgentModel):
+        self.model = model
+
+    def _check_model(self, requested: str | None) -> None:
+        if requested is not None and requested != self.model.name:
+            raise ValidationError(
+                f"model '{requested}' is not served here; available: ['{self.model.name}']", field="model"
+            )
+
+    async def _handle(
+        self,
+        route: str,
+        request: Request,
+        schema: type[pydantic.BaseModel],
+        run: Callable[[Any], Awaitable[dict[str, Any]]],
+    ) -> JSONResponse:
+        started = time.monotonic()
+        try:
+            raw = await request.body()
+            try:
+                data = json.loads(raw or b"null")
+            except ValueError as exc:
+                return _error(route, 400, f"request body is not valid JSON: {exc}")
+            if not isinstance(data, dict):
+                return _error(route, 400, "request body must be a JSON object")
+            try:
+                body = schema.model_validate(data)
+            except pydantic.ValidationError as exc:
+                message, param = _pydantic_message(exc)
+                return _error(route, 400, message, param)
+            if self.model.backend is None or not self.model.ready:
+                return _error(route, 503, f"model '{self.model.name}' is not ready")
+            self._check_model(getattr(body, "model", None))
+            payload = await run(body)
+        except ValidationError as exc:
+            return _error(route, 400, exc.message, exc.field)
+        except pydantic.ValidationError as exc:  # e.g. SamplingParams cross-field checks
+            message, param = _pydantic_message(exc)
+            return _error(route, 400, message, param)
+        except NotFoundError as exc:
+            return _error(route, 404, str(exc))
+        except UnavailableError as exc:
+            return _error(route, 503, str(exc))
+        except PbtError as exc:
+            return _error(route, 400, str(exc))
+        except Exception:
+            log.exception("%s failed", route)
+            return _error(route, 500, "internal server error")
+        finally:
+            metrics.REQUEST_SECONDS.labels(route=route).observe(time.monotonic() - started)
+        metrics.REQUESTS.labels(route=route, status="200").inc()
+        return JSONResponse(payload)
+
+    async def chat_completions(self, request: Request) -> JSONResponse:
+        async def run(body: ChatCompletionRequest) -> dict[str, Any]:
+            messages = [m.model_dump() for m in body.messages]
+            result = await self.model.backend.chat(messages, body.sampling())
+            return chat_response(result, self.model.name)
+
+        return await self._handle("chat_completions", request, ChatCompletionRequest, run)
+
+    async def completions(self, request: Request) -> JSONResponse:
+        async def run(body: CompletionRequest) -> dict[str, Any]:
+            result = await self.model.backend.complete(body.prompt, body.sampling())
+            return completion_response(result, self.model.name)
+
+        return await self._handle("completions", request, CompletionRequest, run)
+
+    async def candidate_logprobs(self, request: Request) -> JSONResponse:
+        async def run(body: CandidateLogprobsRequest) -> dict[str, Any]:
+            messages = [m.model_dump() for m in body.messages]
+            logprobs = await self.model.backend.candidate_logprobs(messages, body.candidates)
+            return {"model": self.model.name, "candidates": body.candidates, "logprobs": logprobs}
+
+        return await self._handle("candidate_logprobs", request, CandidateLogprobsRequest, run)
+
+    async def list_models(self) -> JSONResponse:
+        context = self.model.backend.max_context if self.model.backend else None
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": [
+                    {"id": self.model.name, "object": "model", "owned_by": "pbt", "max_model_len": context}
+                ],
+                "models": [self.model.name],  # KServe V1 "list models" shape
+            }
+        )
+
+
+def register_openai_routes(app: FastAPI, model: AgentModel, prefixes: tuple[str, ...] = PREFIXES) -> None:
+    """Add the OpenAI routes for `model` to `app` (call before KServe registers its own routes)."""
+    routes = OpenAIRoutes(model)
+    for prefix in prefixes:
+        app.add_api_route(f"{prefix}/chat/completions", routes.chat_completions, methods=["POST"])
+        app.add_api_route(f"{prefix}/completions", routes.completions, methods=["POST"])
+        app.add_api_route(f"{prefix}/models", routes.list_models, methods=["GET"])
+        app.add_api_route(f"{prefix}/pbt/candidate_logprobs", routes.candidate_logprobs, methods=["POST"])
