@@ -29,6 +29,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
+from pbt.config import AgentConfig, StoreConfig
 from pbt.errors import ValidationError
 
 SUITES = ("misinformation", "are_you_sure", "balanced", "team_debate")
@@ -40,18 +41,14 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class AgentSpec(_Strict):
-    """One model under evaluation: an OpenAI-compatible endpoint (or any `make_backend` spec)."""
+class AgentSpec(AgentConfig):
+    """One model under evaluation: an agent endpoint (`pbt.config.AgentConfig`) with a name.
+
+    ``endpoint`` is an OpenAI-compatible server (``http://host:port/v1``: vLLM, KServe,
+    ``pbt serve agent``), ``local:MODEL_DIR``, or any `pbt.backends.make_backend` spec.
+    """
 
     name: str = Field(description="Short name used in tables, keys and figures (base, pbt, ...).")
-    endpoint: str = Field(
-        description="Base URL of an OpenAI-compatible server (http://host:port/v1), or any backend "
-        "spec accepted by pbt.backends.make_backend."
-    )
-    model: str = Field("", description="Model name sent in requests (served model or adapter name).")
-    api_key_env: str = Field(
-        "", description="Name of the environment variable holding the endpoint's API key (never the key)."
-    )
     lineage: dict[str, Any] = Field(
         default_factory=dict,
         description="Free-form provenance copied into summary.json (adapter uri, pairs, training run).",
@@ -70,10 +67,17 @@ class ExtractorSpec(_Strict):
 
     kind: Literal["rule", "llm"] = Field(
         "rule",
-        description="rule: parse 'Final Answer:' lines and short replies; llm: ask an extractor model.",
+        description="rule: the 'Final Answer:' line, else a short reply (no model); "
+        "llm: an extractor model reads the question and the response (the paper's method).",
     )
-    endpoint: str | None = Field(None, description="Extractor model endpoint (kind=llm).")
-    model: str = Field("", description="Extractor model name (kind=llm).")
+    agent: AgentConfig | None = Field(None, description="The extractor model's endpoint (kind=llm).")
+    max_tokens: int = Field(15, ge=1, description="New tokens of the extractor (greedy).")
+
+    @model_validator(mode="after")
+    def _check(self) -> ExtractorSpec:
+        if self.kind == "llm" and self.agent is None:
+            raise ValueError("extractor.kind=llm needs extractor.agent (endpoint, model)")
+        return self
 
 
 class SamplingSpec(_Strict):
@@ -170,7 +174,10 @@ class EvalConfig(_Strict):
     """Everything an evaluation needs; its hash guards resumption against a changed config."""
 
     eval_id: str = Field(description="Results go to results/{eval_id}/ in the store; re-running resumes.")
-    store: str | None = Field(None, description="Store URL (default: open_store() from the environment).")
+    store: StoreConfig = Field(
+        default_factory=StoreConfig,
+        description="Where results go (default: open_store() from the environment).",
+    )
     models: list[AgentSpec] = Field(min_length=1, description="Model variants under evaluation.")
     seeds: list[int] = Field(default_factory=lambda: [12, 42, 64], min_length=1, description="Seeds.")
     suites: Suites
@@ -231,10 +238,13 @@ class EvalConfig(_Strict):
     def fingerprint(self) -> str:
         """Hash of what determines the results (not concurrency, checkpointing or the store)."""
         data = self.model_dump(mode="json", exclude={"concurrency", "checkpoint_every", "store"})
+        transport = ("api_key_env", "lineage", "endpoint", "max_in_flight", "timeout_s", "max_attempts")
         for m in data["models"]:
-            m.pop("api_key_env", None)
-            m.pop("lineage", None)
-            m.pop("endpoint", None)
+            for k in transport:
+                m.pop(k, None)
+        if data["extractor"].get("agent"):
+            for k in transport:
+                data["extractor"]["agent"].pop(k, None)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
     def public_dump(self) -> dict[str, Any]:

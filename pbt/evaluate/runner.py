@@ -20,11 +20,11 @@ from typing import Any
 from pbt import code_version
 from pbt.answers import is_correct_eval
 from pbt.backends.base import ChatBackend
-from pbt.errors import PbtError
+from pbt.config import AgentConfig
 from pbt.evaluate import results as R
 from pbt.evaluate.base import Extractor, LLMExtractor, RuleExtractor, RunContext, Suite
-from pbt.evaluate.config import AgentSpec, EvalConfig
-from pbt.store import ObjectStore, open_store
+from pbt.evaluate.config import EvalConfig
+from pbt.store import ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -60,22 +60,20 @@ def build_suites(config: EvalConfig, store: ObjectStore | None) -> list[Suite]:
     return [makers[name]() for name in config.suites.enabled()]
 
 
-def make_agent_backend(agent: AgentSpec) -> ChatBackend:
-    """The backend of one evaluated model (an OpenAI-compatible endpoint or any backend spec)."""
-    from pbt.backends import make_backend  # the backends issue's factory
+def make_agent_backend(role: str, agent: AgentConfig) -> ChatBackend:
+    """The backend of one agent: the orchestrator's factory (http(s)://, local:DIR, make_backend specs)."""
+    from pbt.orchestrate.agents import default_backend_factory
 
-    return make_backend(agent)
+    return default_backend_factory(role, agent)
 
 
-def make_extractor(config: EvalConfig) -> Extractor:
+def make_extractor(config: EvalConfig, owned: list[ChatBackend]) -> Extractor:
     spec = config.extractor
-    if spec.kind == "rule":
+    if spec.kind == "rule" or spec.agent is None:
         return RuleExtractor()
-    if not spec.endpoint:
-        raise PbtError("extractor.kind=llm needs extractor.endpoint")
-    return LLMExtractor(
-        make_agent_backend(AgentSpec(name="extractor", endpoint=spec.endpoint, model=spec.model))
-    )
+    backend = make_agent_backend("extractor", spec.agent)
+    owned.append(backend)
+    return LLMExtractor(backend, max_tokens=spec.max_tokens)
 
 
 def _summary_doc(
@@ -175,7 +173,7 @@ async def run_evaluation(
     `backends` maps model names to ready backends (tests, the demo); models not in it are
     connected through `pbt.backends.make_backend`. Backends created here are closed at the end.
     """
-    store = store or open_store(config.store)
+    store = store or config.store.open()
     suites = build_suites(config, store)  # load and validate every input before calling any model
     resumed = R.check_or_write_config(store, config.eval_id, config.public_dump(), config.fingerprint())
     log.info(
@@ -190,12 +188,12 @@ async def run_evaluation(
     try:
         for m in config.models:
             if m.name not in resolved:
-                resolved[m.name] = make_agent_backend(m)
+                resolved[m.name] = make_agent_backend(m.name, m)
                 owned.append(resolved[m.name])
         ctx = RunContext(
             config=config,
             backends=resolved,
-            extractor=extractor or make_extractor(config),
+            extractor=extractor or make_extractor(config, owned),
             is_correct=is_correct_eval,
         )
         store.put_json(R.summary_key(config.eval_id), _summary_doc(config, store, "running", summaries))
