@@ -1,0 +1,232 @@
+"""Preference datasets: modes, the split by tree, the pair records and the manifest (§4.6-§4.7).
+
+Modes: ``labelled`` every pair with a label (resist or accept), ``accept``, ``resist``, ``pbt``
+(accept + resist trimmed to the same count within each split, deterministic for a seed), and
+``all`` (every kept sibling pair, unlabelled ones with ``code: null``; useful for inspection).
+
+Splits are by tree, never by pair: the ids of all valid trees read are sorted, shuffled with
+the seed and cut 70 / 15 / 15 (train / dev / test), so a tree's split does not depend on the
+mode or on the filter, and the same inputs and seed always give the same split.
+
+A record is TRL's conversational preference format plus provenance::
+
+    {"prompt": [{"role": "user", ...}, ...], "chosen": [{"role": "assistant", ...}],
+     "rejected": [{"role": "assistant", ...}], "tree_id", "chosen_node", "rejected_node", "code",
+     "chosen_score", "rejected_score", "split", "agent", "question", "gold"}
+
+The prompt is the dialogue up to and including the persuasion turn Q as the responding agent
+sees it, with the persona prompt replaced by the standard instruction (`speaker_messages`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pbt.errors import ValidationError
+from pbt.personas import PersonaSet, load_personas
+from pbt.prefs.engine import Pair, analyze_tree
+from pbt.prefs.filters import PairFilterLike
+from pbt.store import atomic_write_bytes
+from pbt.tree.dialogue import speaker_messages
+from pbt.tree.model import Tree
+
+Mode = Literal["labelled", "accept", "resist", "pbt", "all"]
+MODES: tuple[str, ...] = ("labelled", "accept", "resist", "pbt", "all")
+SPLITS: tuple[str, ...] = ("train", "dev", "test")
+DEFAULT_FRACTIONS = (0.7, 0.15, 0.15)
+MANIFEST_KIND = "pbt.prefs/v1"
+
+
+def split_trees(
+    tree_ids: Iterable[str], seed: int, fractions: Sequence[float] = DEFAULT_FRACTIONS
+) -> dict[str, str]:
+    """Tree id -> split. Sorted, shuffled with `seed`, then cut: dev and test get
+    round-half-up(fraction * n) trees each, train the rest."""
+    if len(fractions) != 3 or any(f < 0 for f in fractions) or not math.isclose(sum(fractions), 1.0):
+        raise ValidationError(
+            f"split fractions must be 3 non-negative numbers summing to 1, got {fractions}", field="split"
+        )
+    ids = sorted(set(tree_ids))
+    random.Random(seed).shuffle(ids)
+    n = len(ids)
+    n_dev = math.floor(fractions[1] * n + 0.5)
+    n_test = min(n - n_dev, math.floor(fractions[2] * n + 0.5))
+    n_train = n - n_dev - n_test
+    out = {}
+    for i, tree_id in enumerate(ids):
+        out[tree_id] = "train" if i < n_train else "dev" if i < n_train + n_dev else "test"
+    return out
+
+
+def select_pairs(pairs: Sequence[tuple[str, Pair]], mode: Mode, seed: int) -> list[tuple[str, Pair]]:
+    """Apply a mode to (split, pair) items; `pbt` trims accept and resist to the same count in
+    each split with a seeded sample that keeps the original order."""
+    if mode not in MODES:
+        raise ValidationError(f"unknown mode {mode!r} (expected one of {', '.join(MODES)})", field="mode")
+    if mode == "all":
+        return list(pairs)
+    if mode == "labelled":
+        return [(s, p) for s, p in pairs if p.code is not None]
+    if mode in ("accept", "resist"):
+        return [(s, p) for s, p in pairs if p.code == mode]
+    keep: set[int] = set()
+    for split in SPLITS:
+        by_code = {
+            c: [i for i, (s, p) in enumerate(pairs) if s == split and p.code == c]
+            for c in ("accept", "resist")
+        }
+        n = min(len(by_code["accept"]), len(by_code["resist"]))
+        rng = random.Random(f"{seed}:{split}")
+        for code in ("accept", "resist"):
+            keep.update(rng.sample(by_code[code], n))
+    return [item for i, item in enumerate(pairs) if i in keep]
+
+
+def pair_record(tree: Tree, pair: Pair, split: str, personas: PersonaSet) -> dict[str, Any]:
+    """The output record of one pair (TRL conversational preference format + provenance)."""
+    chosen, rejected = tree.nodes[pair.chosen], tree.nodes[pair.rejected]
+    prompt = speaker_messages(tree, pair.parent, pair.agent, personas.render_standard(tree.question.text))
+    return {
+        "prompt": prompt,
+        "chosen": [{"role": "assistant", "content": chosen.text.strip()}],
+        "rejected": [{"role": "assistant", "content": rejected.text.strip()}],
+        "tree_id": tree.id,
+        "chosen_node": pair.chosen,
+        "rejected_node": pair.rejected,
+        "code": pair.code,
+        "chosen_score": pair.chosen_score,
+        "rejected_score": pair.rejected_score,
+        "split": split,
+        "agent": pair.agent,
+        "question": tree.question.text,
+        "gold": list(tree.question.gold),
+    }
+
+
+@dataclass
+class PrefsResult:
+    """The records of one run and its counts (the manifest's ``counts``)."""
+
+    mode: str
+    seed: int
+    records: list[dict[str, Any]] = field(default_factory=list)
+    trees_read: int = 0
+    trees_dropped_all_agree: int = 0
+    trees_with_pairs: int = 0
+    pairs_found: Counter = field(default_factory=Counter)  # by code ("none" for unlabelled)
+    pairs_written: dict[str, Counter] = field(default_factory=lambda: {s: Counter() for s in SPLITS})
+    trees_per_split: Counter = field(default_factory=Counter)
+
+    def counts(self) -> dict[str, Any]:
+        return {
+            "trees_read": self.trees_read,
+            "trees_dropped_all_agree": self.trees_dropped_all_agree,
+            "trees_with_pairs": self.trees_with_pairs,
+            "trees_per_split": {s: self.trees_per_split[s] for s in SPLITS},
+            "pairs_found": {c: self.pairs_found[c] for c in ("resist", "accept", "none")},
+            "pairs_written": {
+                s: {c: self.pairs_written[s][c] for c in ("resist", "accept", "none")} for s in SPLITS
+            },
+            "pairs_written_total": len(self.records),
+        }
+
+
+def build_preferences(
+    trees: Sequence[Tree],
+    mode: Mode,
+    *,
+    seed: int = 0,
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
+    pair_filter: PairFilterLike | None = None,
+    personas: PersonaSet | None = None,
+) -> PrefsResult:
+    """Trees -> preference records for `mode` (deterministic for the inputs and `seed`)."""
+    personas = personas or load_personas()
+    split_of = split_trees((t.id for t in trees), seed, fractions)
+    result = PrefsResult(mode=mode, seed=seed, trees_read=len(trees))
+    result.trees_per_split.update(split_of.values())
+    found: list[tuple[str, Pair]] = []
+    by_id = {}
+    for tree in trees:
+        by_id[tree.id] = tree
+        analysis = analyze_tree(tree, pair_filter)
+        if analysis.dropped_all_agree:
+            result.trees_dropped_all_agree += 1
+            continue
+        if analysis.pairs:
+            result.trees_with_pairs += 1
+        for pair in analysis.pairs:
+            result.pairs_found[pair.code or "none"] += 1
+            found.append((split_of[tree.id], pair))
+    for split, pair in select_pairs(found, mode, seed):
+        result.records.append(pair_record(by_id[pair.tree_id], pair, split, personas))
+        result.pairs_written[split][pair.code or "none"] += 1
+    return result
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def records_to_bytes(records: Iterable[dict[str, Any]]) -> bytes:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
+
+
+def build_manifest(
+    result: PrefsResult,
+    *,
+    inputs: Sequence[dict[str, Any]],
+    output: str,
+    output_sha256: str,
+    fmt: str,
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
+    pair_filter: str | None = None,
+    skipped: Sequence[dict[str, str]] = (),
+) -> dict[str, Any]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        code_version = version("pbt")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        code_version = "unknown"
+    return {
+        "kind": MANIFEST_KIND,
+        "code_version": code_version,
+        "inputs": list(inputs),
+        "format": fmt,
+        "mode": result.mode,
+        "seed": result.seed,
+        "split_fractions": dict(zip(SPLITS, fractions, strict=True)),
+        "filter": pair_filter,
+        "output": {"path": output, "sha256": output_sha256, "records": len(result.records)},
+        "counts": result.counts(),
+        "skipped_lines": list(skipped),
+    }
+
+
+def manifest_path(out: str | Path) -> Path:
+    """``pairs.jsonl`` -> ``pairs.manifest.json`` (beside the output)."""
+    out = Path(out)
+    stem = out.name[: -len(".jsonl")] if out.name.endswith(".jsonl") else out.name
+    return out.with_name(f"{stem}.manifest.json")
+
+
+def write_preferences(out: str | Path, data: bytes, manifest: dict[str, Any]) -> Path:
+    """Write the pairs file and then its manifest, each atomically. Returns the manifest path."""
+    out = Path(out)
+    atomic_write_bytes(out, data)
+    mpath = manifest_path(out)
+    atomic_write_bytes(mpath, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+    return mpath

@@ -1,0 +1,185 @@
+"""Preference pairs from one dialogue tree (PBT-METHOD.md §3-§4), exactly the reference rule.
+
+Steps, each a function so that tests and tools can look at the intermediate values:
+
+1. `resolve_disagree`: a ``Disagree`` answer of agent k at node N becomes agent k's answer at N's
+   grandparent (resolved the same way). At depth 0 it stays; at depth 1 it becomes missing.
+2. `is_all_agree`: drop the tree when every node below level 0 agrees (§2 stopping rule).
+3. `node_correctness` (§3 rule per node) and `subtree_scores` (children-first sums; a node that
+   cannot be scored keeps its children's sum and passes nothing up).
+4. `sibling_pairs`: same parent, equal child counts, both scorable, not both fully correct,
+   different scores, larger > 0 and (larger - smaller) / larger > 0.5; higher score is chosen.
+5. `label_pair`: ``resist`` / ``accept`` / None, judging agent k by its own answers (the
+   documented decision of §4.4; the reference indexes the wrong slot).
+
+All lookups are by id in dicts, so the cost is linear in the number of nodes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pbt.answers import is_disagree, node_agrees, prepare_aliases, score_answers
+from pbt.prefs.filters import PairFilterLike
+from pbt.tree.model import Tree
+
+Code = Literal["resist", "accept"]
+Answers = tuple[str | None, str | None]
+Correctness = tuple[bool, bool] | None
+CODES: tuple[str, ...] = ("resist", "accept")
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A kept sibling comparison. `parent` is the persuasion turn Q (None at level 0)."""
+
+    tree_id: str
+    parent: str | None
+    chosen: str
+    rejected: str
+    chosen_score: int
+    rejected_score: int
+    agent: int
+    code: Code | None = None
+
+
+@dataclass
+class TreeAnalysis:
+    """Everything the engine computed for one tree."""
+
+    tree_id: str
+    resolved: dict[str, Answers]
+    dropped_all_agree: bool
+    correctness: dict[str, Correctness] = field(default_factory=dict)
+    scores: dict[str, int] = field(default_factory=dict)
+    pairs: list[Pair] = field(default_factory=list)
+
+
+def resolve_disagree(tree: Tree) -> dict[str, Answers]:
+    """Answers of every node with ``Disagree`` replaced by the agent's own previous answer."""
+    resolved: dict[str, Answers] = {}
+    for node in tree.walk():  # pre-order: a grandparent is always resolved before its grandchildren
+        a, b = node.answers
+        if is_disagree(a) or is_disagree(b):
+            if node.parent is None:
+                resolved[node.id] = (a, b)
+                continue
+            grandparent = tree.nodes[node.parent].parent
+            previous: Answers = (None, None) if grandparent is None else resolved[grandparent]
+            a = previous[0] if is_disagree(a) else a
+            b = previous[1] if is_disagree(b) else b
+        resolved[node.id] = (a, b)
+    return resolved
+
+
+def is_all_agree(tree: Tree, resolved: Mapping[str, Answers]) -> bool:
+    """True when every node below level 0 agrees (also when there is none): nothing to learn."""
+    return all(node_agrees(resolved[n.id]) for n in tree.nodes.values() if n.depth > 0)
+
+
+def node_correctness(tree: Tree, resolved: Mapping[str, Answers]) -> dict[str, Correctness]:
+    """Per node: (A correct, B correct) under the §3 rule, or None when it cannot be scored."""
+    aliases = prepare_aliases(tree.question.gold)
+    return {node_id: score_answers(answers, aliases) for node_id, answers in resolved.items()}
+
+
+def subtree_scores(tree: Tree, correctness: Mapping[str, Correctness]) -> dict[str, int]:
+    """Children-first sums of correct answers (§4.2)."""
+    scores = dict.fromkeys(tree.nodes, 0)
+    for node in reversed(list(tree.walk())):  # reversed pre-order: children before parents
+        correct = correctness[node.id]
+        if correct is None:
+            continue
+        scores[node.id] += int(correct[0]) + int(correct[1])
+        if node.parent is not None:
+            scores[node.parent] += scores[node.id]
+    return scores
+
+
+def sibling_pairs(
+    tree: Tree, correctness: Mapping[str, Correctness], scores: Mapping[str, int]
+) -> list[Pair]:
+    """Every kept sibling comparison (§4.3), unlabelled, each pair once, in tree order."""
+    pairs: list[Pair] = []
+    groups: list[tuple[str | None, list[str]]] = [(None, [n.id for n in tree.roots()])]
+    groups.extend((n.id, n.children) for n in tree.walk() if len(n.children) > 1)
+    for parent, children in groups:
+        for i, left in enumerate(children):
+            for right in children[i + 1 :]:
+                pair = _compare(tree, parent, left, right, correctness, scores)
+                if pair is not None:
+                    pairs.append(pair)
+    return pairs
+
+
+def _compare(
+    tree: Tree,
+    parent: str | None,
+    left: str,
+    right: str,
+    correctness: Mapping[str, Correctness],
+    scores: Mapping[str, int],
+) -> Pair | None:
+    ln, rn = tree.nodes[left], tree.nodes[right]
+    if len(ln.children) != len(rn.children):
+        return None
+    lc, rc = correctness[left], correctness[right]
+    if lc is None or rc is None:
+        return None
+    if all(lc) and all(rc):
+        return None
+    ls, rs = scores[left], scores[right]
+    bigger, smaller = max(ls, rs), min(ls, rs)
+    if bigger == smaller or bigger == 0:
+        return None
+    if not 2 * (bigger - smaller) > bigger:  # (bigger - smaller) / bigger > 0.5, in integers
+        return None
+    chosen, rejected = (left, right) if ls > rs else (right, left)
+    return Pair(tree.id, parent, chosen, rejected, bigger, smaller, tree.nodes[chosen].agent)
+
+
+def label_pair(
+    tree: Tree, resolved: Mapping[str, Answers], correctness: Mapping[str, Correctness], pair: Pair
+) -> Code | None:
+    """``resist``, ``accept`` or None for a pair (§4.4), judging agent k by its own answers."""
+    chosen, rejected = tree.nodes[pair.chosen], tree.nodes[pair.rejected]
+    q_id = chosen.parent
+    if q_id is None:
+        return None
+    g_id = tree.nodes[q_id].parent
+    if g_id is None:
+        return None
+    qc, pc, dc, gc = correctness[q_id], correctness[chosen.id], correctness[rejected.id], correctness[g_id]
+    if qc is None or pc is None or dc is None or gc is None:
+        return None
+    k = chosen.agent
+    if resolved[g_id][k] is None:  # (implied by gc not None; kept to mirror §4.4)
+        return None
+    was_correct, correct_at_p, correct_at_d = gc[k], pc[k], dc[rejected.agent]
+    q_sum, p_sum = sum(qc), sum(pc)
+    if q_sum == p_sum and was_correct and correct_at_p and not correct_at_d:
+        return "resist"
+    if q_sum < p_sum and not was_correct and correct_at_p and not correct_at_d:
+        return "accept"
+    return None
+
+
+def analyze_tree(tree: Tree, pair_filter: PairFilterLike | None = None) -> TreeAnalysis:
+    """Run §4.1-§4.5 on one tree: resolve, drop, score, compare siblings, label, filter."""
+    resolved = resolve_disagree(tree)
+    if is_all_agree(tree, resolved):
+        return TreeAnalysis(tree.id, resolved, dropped_all_agree=True)
+    if pair_filter is not None:
+        resolved = dict(pair_filter.reannotate(tree, resolved))
+    correctness = node_correctness(tree, resolved)
+    scores = subtree_scores(tree, correctness)
+    pairs = []
+    for pair in sibling_pairs(tree, correctness, scores):
+        code = label_pair(tree, resolved, correctness, pair)
+        labelled = Pair(**{**pair.__dict__, "code": code})
+        if pair_filter is not None and not pair_filter.confirm(tree, labelled):
+            continue
+        pairs.append(labelled)
+    return TreeAnalysis(tree.id, resolved, False, correctness, scores, pairs)
