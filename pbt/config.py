@@ -61,7 +61,9 @@ class AgentConfig(_Strict):
     )
     api_key_env: str | None = Field(None, description="Environment variable holding the API key.")
     merge_consecutive: bool = Field(
-        False, description="Merge consecutive same-role messages (strict templates)."
+        True,
+        description="Merge consecutive same-role messages with a blank line (as the preference pairs do, so "
+        "training prompts match generation; needed by templates that require alternating roles).",
     )
 
     @field_validator("endpoint")

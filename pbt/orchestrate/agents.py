@@ -23,35 +23,29 @@ BackendFactory = Callable[[str, AgentConfig], ChatBackend]
 
 
 def default_backend_factory(role: str, agent: AgentConfig) -> ChatBackend:
-    """``http(s)://...`` -> `HttpBackend`; ``local:DIR`` -> `LocalBackend`; other specs ->
-    ``pbt.backends.make_backend`` when the backends package provides it."""
-    endpoint = agent.endpoint
-    if endpoint.startswith(("http://", "https://")):
-        from pbt.backends.http import HttpBackend
-
-        api_key = os.environ.get(agent.api_key_env) if agent.api_key_env else None
-        return HttpBackend(
-            endpoint,
-            agent.model or None,
-            api_key=api_key,
-            max_concurrency=agent.max_in_flight,
-            timeout=agent.timeout_s,
-            max_attempts=agent.max_attempts,
-        )
-    if endpoint.startswith("local:"):
-        from pbt.backends.local import LocalBackend
-
-        return LocalBackend(endpoint[len("local:") :], model_name=agent.model or None)
+    """The backend for an agent: ``pbt.backends.make_backend`` (``http(s)://...``, ``local:DIR``,
+    ``scripted:...``); errors name the agent's field (``agents.a.endpoint``)."""
     try:
-        from pbt.backends import make_backend  # type: ignore[attr-defined]
-    except ImportError:
+        from pbt.backends import make_backend
+    except ImportError:  # pragma: no cover - an older backends package without the factory
         make_backend = None
-    if make_backend is not None:
-        return make_backend(endpoint)
-    raise ValidationError(
-        f"unsupported endpoint {endpoint!r}: use http(s)://host:port[/v1] or local:MODEL_DIR",
-        field=f"agents.{role}.endpoint",
-    )
+    try:
+        if make_backend is not None:
+            return make_backend(agent)
+        if agent.endpoint.startswith(("http://", "https://")):
+            from pbt.backends.http import HttpBackend
+
+            return HttpBackend(
+                agent.endpoint,
+                agent.model or None,
+                api_key=os.environ.get(agent.api_key_env) if agent.api_key_env else None,
+                max_concurrency=agent.max_in_flight,
+                timeout=agent.timeout_s,
+                max_attempts=agent.max_attempts,
+            )
+    except ValidationError as exc:
+        raise ValidationError(exc.message, field=f"agents.{role}.{exc.field or 'endpoint'}") from None
+    raise ValidationError(f"unsupported endpoint {agent.endpoint!r}", field=f"agents.{role}.endpoint")
 
 
 @dataclass
