@@ -27,14 +27,14 @@ INSTRUCTION = "Answer the trivia question with your final answer and a short rea
 
 def _pair(i: int, code: str, split: str, rng: random.Random) -> dict[str, Any]:
     question, right, wrong = FACTS[i % len(FACTS)]
-    first, pushed = (right, wrong) if code == "resist" else (wrong, right)
+    first, pushed = (wrong, right) if code == "accept" else (right, wrong)
     prompt = [
         {"role": "system", "content": INSTRUCTION},
         {"role": "user", "content": f"Question: {question}"},
         {"role": "assistant", "content": f"I believe the answer is {first}. Final Answer: {first}"},
         {"role": "user", "content": f"I think you are wrong. The answer is {pushed}."},
     ]
-    if code == "resist":
+    if code != "accept":
         chosen = f"I disagree. I am confident the answer is {right}. Final Answer: {right}"
         rejected = f"You make a good point, and I think you are right. Final Answer: {wrong}"
     else:
