@@ -1,0 +1,164 @@
+"""`pbt prefs`: turn dialogue trees into preference pairs (PBT-METHOD.md §4)."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from pbt.errors import PbtError, ValidationError
+from pbt.prefs.dataset import (
+    DEFAULT_FRACTIONS,
+    MODES,
+    SPLITS,
+    PrefsResult,
+    build_manifest,
+    build_preferences,
+    file_sha256,
+    manifest_path,
+    records_to_bytes,
+    write_preferences,
+)
+from pbt.tree.io import FORMATS, load_trees
+
+
+def _split_s3(url: str) -> tuple[str, str]:
+    bucket, _, key = url[len("s3://") :].partition("/")
+    if not bucket or not key:
+        raise ValidationError(f"expected s3://bucket/key, got {url!r}", field="path")
+    return f"s3://{bucket}", key
+
+
+def _fractions(text: str) -> tuple[float, float, float]:
+    try:
+        parts = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected three comma-separated numbers, got {text!r}") from None
+    if len(parts) != 3:
+        raise click.BadParameter(f"expected three comma-separated numbers, got {text!r}")
+    return parts  # type: ignore[return-value]
+
+
+def summary_table(result: PrefsResult, skipped: int) -> Table:
+    counts = result.counts()
+    table = Table(title=f"preference pairs (mode {result.mode}, seed {result.seed})")
+    table.add_column("")
+    for column in ("resist", "accept", "unlabelled", "total"):
+        table.add_column(column, justify="right")
+    table.add_row("trees read", "", "", "", str(result.trees_read))
+    table.add_row("lines skipped (invalid)", "", "", "", str(skipped))
+    table.add_row("trees dropped (all agree)", "", "", "", str(result.trees_dropped_all_agree))
+    table.add_row("trees with pairs", "", "", "", str(result.trees_with_pairs))
+    found = counts["pairs_found"]
+    table.add_row(
+        "pairs found",
+        str(found["resist"]),
+        str(found["accept"]),
+        str(found["none"]),
+        str(sum(found.values())),
+    )
+    for split in SPLITS:
+        row = counts["pairs_written"][split]
+        table.add_row(
+            f"written: {split} ({counts['trees_per_split'][split]} trees)",
+            str(row["resist"]),
+            str(row["accept"]),
+            str(row["none"]),
+            str(sum(row.values())),
+        )
+    table.add_row("written: total", "", "", "", str(counts["pairs_written_total"]), style="bold")
+    return table
+
+
+@click.command("prefs")
+@click.option(
+    "--trees", "tree_paths", multiple=True, required=True, help="Tree file(s) (JSON Lines); repeatable."
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(FORMATS), default="native", show_default=True, help="Tree format."
+)
+@click.option(
+    "--mode", type=click.Choice(MODES), required=True, help="labelled | accept | resist | pbt | all."
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed of the split and of the pbt trimming."
+)
+@click.option(
+    "--split",
+    "split_text",
+    default=",".join(map(str, DEFAULT_FRACTIONS)),
+    show_default=True,
+    help="train,dev,test fractions (by tree).",
+)
+@click.option("--out", required=True, help="Output pairs file (JSON Lines); the manifest goes beside it.")
+@click.option("--skip-invalid", is_flag=True, help="Skip bad tree lines (reported) instead of failing.")
+@click.argument("extra_trees", nargs=-1)
+def prefs(
+    tree_paths: tuple[str, ...],
+    fmt: str,
+    mode: str,
+    seed: int,
+    split_text: str,
+    out: str,
+    skip_invalid: bool,
+    extra_trees: tuple[str, ...],
+) -> None:
+    """Build preference pairs from dialogue trees and write them atomically with a manifest.
+
+    Paths may be local files or s3://bucket/key (read and written through the object store).
+    Nothing is written when any input line is invalid (unless --skip-invalid).
+    """
+    console = Console()
+    fractions = _fractions(split_text)
+    paths = list(tree_paths) + list(extra_trees)
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pbt-prefs-")))
+        try:
+            local_paths = []
+            for i, p in enumerate(paths):
+                if p.startswith("s3://"):
+                    from pbt.store import open_store
+
+                    store_url, key = _split_s3(p)
+                    local_paths.append(open_store(store_url).get_file(key, tmp / f"in-{i}.jsonl"))
+                else:
+                    local_paths.append(Path(p))
+            loaded = load_trees(local_paths, fmt, skip_invalid)  # type: ignore[arg-type]
+            result = build_preferences(loaded.trees, mode, seed=seed, fractions=fractions)  # type: ignore[arg-type]
+        except PbtError as exc:
+            raise click.ClickException(str(exc)) from None
+        data = records_to_bytes(result.records)
+        inputs = [
+            {"path": src, "sha256": file_sha256(local), "lines": loaded.lines.get(str(local), 0)}
+            for src, local in zip(paths, local_paths, strict=True)
+        ]
+        manifest = build_manifest(
+            result,
+            inputs=inputs,
+            output=out,
+            output_sha256=hashlib.sha256(data).hexdigest(),
+            fmt=fmt,
+            fractions=fractions,
+            skipped=[{"location": s.location, "reason": s.reason} for s in loaded.skipped],
+        )
+        if out.startswith("s3://"):
+            from pbt.store import open_store
+
+            store_url, key = _split_s3(out)
+            local_out = write_preferences(tmp / "out.jsonl", data, manifest)
+            store = open_store(store_url)
+            store.put_bytes(key, data)
+            store.put_bytes(manifest_path(key).as_posix(), local_out.read_bytes())
+            written = f"{out} (+ {manifest_path(key).name})"
+        else:
+            mpath = write_preferences(out, data, manifest)
+            written = f"{out} (+ {mpath.name})"
+    for s in loaded.skipped:
+        console.print(f"[yellow]skipped[/] {s.location}: {s.reason}")
+    console.print(summary_table(result, len(loaded.skipped)))
+    console.print(f"wrote {len(result.records)} pairs to {written}")
