@@ -81,6 +81,7 @@ class HttpBackend(ChatBackend):
         timeout: seconds for a whole response; ``connect_timeout`` for opening a connection.
         max_attempts / max_retry_s: give up after this many attempts or this long retrying.
         backoff_initial / backoff_max: exponential backoff base and cap (seconds), with full jitter.
+        transport: an httpx transport to use instead of the network (tests, custom TLS).
 
     Use one instance inside one event loop at a time (it re-creates its client if the loop changes).
     """
@@ -98,6 +99,7 @@ class HttpBackend(ChatBackend):
         max_retry_s: float = 120.0,
         backoff_initial: float = 0.5,
         backoff_max: float = 8.0,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if max_concurrency < 1:
             raise ValidationError("must be >= 1", field="max_concurrency")
@@ -113,6 +115,7 @@ class HttpBackend(ChatBackend):
         self.max_retry_s = max_retry_s
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
+        self.transport = transport
         self._client: httpx.AsyncClient | None = None
         self._semaphore: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -127,6 +130,7 @@ class HttpBackend(ChatBackend):
                 base_url=self.base_url,
                 timeout=self.timeout,
                 headers=headers,
+                transport=self.transport,
                 limits=httpx.Limits(
                     max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency
                 ),
