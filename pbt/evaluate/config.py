@@ -252,11 +252,11 @@ class EvalConfig(_Strict):
         return self.model_dump(mode="json")
 
 
-def _format_pydantic(exc: PydanticValidationError, source: str) -> ValidationError:
+def _format_pydantic(exc: PydanticValidationError, source: str | None, prefix: str = "") -> ValidationError:
     parts = []
     first_field = None
     for err in exc.errors():
-        loc = ".".join(str(x) for x in err["loc"])
+        loc = prefix + "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in err["loc"]).lstrip(".")
         first_field = first_field or loc
         parts.append(f"{loc or '(root)'}: {err['msg']}")
     return ValidationError(
@@ -265,16 +265,20 @@ def _format_pydantic(exc: PydanticValidationError, source: str) -> ValidationErr
 
 
 def parse_config(
-    data: dict[str, Any], *, source: str = "config", overrides: dict[str, Any] | None = None
+    data: dict[str, Any],
+    *,
+    source: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    prefix: str = "",
 ) -> EvalConfig:
-    """Validate a config mapping; errors name the source and the field path."""
+    """Validate a config mapping; errors name the source and the field path (``prefix`` + path)."""
     if not isinstance(data, dict):
         raise ValidationError(f"expected a mapping, got {type(data).__name__}", location=source)
-    data = {**data, **(overrides or {})}
+    data = {**data, **{k: v for k, v in (overrides or {}).items() if v is not None}}
     try:
         return EvalConfig.model_validate(data)
     except PydanticValidationError as exc:
-        raise _format_pydantic(exc, source) from None
+        raise _format_pydantic(exc, source, prefix) from None
 
 
 def parse_config_text(

@@ -42,6 +42,7 @@ class ProgressEvent:
 
 
 ProgressFn = Callable[[ProgressEvent], None]
+BackendFactory = Callable[[str, AgentConfig], ChatBackend]
 
 
 def build_suites(config: EvalConfig, store: ObjectStore | None) -> list[Suite]:
@@ -67,11 +68,13 @@ def make_agent_backend(role: str, agent: AgentConfig) -> ChatBackend:
     return default_backend_factory(role, agent)
 
 
-def make_extractor(config: EvalConfig, owned: list[ChatBackend]) -> Extractor:
+def make_extractor(
+    config: EvalConfig, owned: list[ChatBackend], factory: BackendFactory | None = None
+) -> Extractor:
     spec = config.extractor
     if spec.kind == "rule" or spec.agent is None:
         return RuleExtractor()
-    backend = make_agent_backend("extractor", spec.agent)
+    backend = (factory or make_agent_backend)("extractor", spec.agent)
     owned.append(backend)
     return LLMExtractor(backend, max_tokens=spec.max_tokens)
 
@@ -167,12 +170,17 @@ async def run_evaluation(
     backends: Mapping[str, ChatBackend] | None = None,
     extractor: Extractor | None = None,
     progress: ProgressFn | None = None,
+    backend_factory: BackendFactory | None = None,
+    on_start: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) the evaluation `config.eval_id`; returns the summary document.
 
     `backends` maps model names to ready backends (tests, the demo); models not in it are
-    connected through `pbt.backends.make_backend`. Backends created here are closed at the end.
+    connected with `backend_factory(name, agent_config)` (default: `make_agent_backend`: http(s)://,
+    local:DIR or a `pbt.backends.make_backend` spec). Backends created here are closed at the end.
+    `on_start` receives ``{"eval_id", "results_uri", "suites", "resumed"}`` once inputs are valid.
     """
+    factory = backend_factory or make_agent_backend
     store = store or config.store.open()
     suites = build_suites(config, store)  # load and validate every input before calling any model
     resumed = R.check_or_write_config(store, config.eval_id, config.public_dump(), config.fingerprint())
@@ -182,18 +190,27 @@ async def run_evaluation(
         config.eval_id,
         store.uri(R.eval_prefix(config.eval_id)),
     )
+    if on_start:
+        on_start(
+            {
+                "eval_id": config.eval_id,
+                "results_uri": store.uri(R.eval_prefix(config.eval_id)),
+                "suites": [s.name for s in suites],
+                "resumed": resumed,
+            }
+        )
     owned: list[ChatBackend] = []
     resolved: dict[str, ChatBackend] = dict(backends or {})
     summaries: dict[str, Any] = {}
     try:
         for m in config.models:
             if m.name not in resolved:
-                resolved[m.name] = make_agent_backend(m.name, m)
+                resolved[m.name] = factory(m.name, m)
                 owned.append(resolved[m.name])
         ctx = RunContext(
             config=config,
             backends=resolved,
-            extractor=extractor or make_extractor(config, owned),
+            extractor=extractor or make_extractor(config, owned, factory),
             is_correct=is_correct_eval,
         )
         store.put_json(R.summary_key(config.eval_id), _summary_doc(config, store, "running", summaries))

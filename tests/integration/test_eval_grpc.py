@@ -1,0 +1,174 @@
+"""EvaluatorService over real gRPC on loopback: streaming progress, summary, errors, health."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from pbt.backends.base import ChatBackend
+from pbt.backends.scripted import ScriptedBackend
+from pbt.errors import UnavailableError
+from pbt.evaluate.results import examples_key, read_jsonl
+from pbt.store import LocalStore
+from pbt.v1 import common_pb2, evaluator_pb2, evaluator_pb2_grpc
+from services.common import open_channel
+from services.evaluator.convert import config_dict_from_proto, config_to_proto
+from services.evaluator.server import start_evaluator
+from services.evaluator.servicer import EvaluatorServicer
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def questions(shared_dir, tmp_path_factory):
+    rows = [json.loads(line) for line in (shared_dir / "data/nq_open/NQ-open.dev.jsonl").open()][:10]
+    path = tmp_path_factory.mktemp("q") / "q.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path, rows
+
+
+def _factory(rows):
+    strong = {r["question"]: (r["answer"][0] if i < 8 else "Atlantis") for i, r in enumerate(rows)}
+    weak = {r["question"]: (r["answer"][0] if i < 4 else "Lemuria") for i, r in enumerate(rows)}
+
+    def make(name, agent):
+        if agent.endpoint.startswith("scripted:"):
+            table = strong if agent.model == "strong" else weak
+            return ScriptedBackend(table, persuasion="always", name=agent.endpoint)
+        return Down(agent.endpoint)
+
+    return make
+
+
+class Down(ChatBackend):
+    """What the HTTP backend does once its retries are spent on a closed port."""
+
+    def __init__(self, endpoint: str):
+        self.name = endpoint
+
+    async def chat(self, messages, params):
+        raise UnavailableError("connection refused (3 attempts)", endpoint=self.name)
+
+
+def _request(path, **overrides) -> evaluator_pb2.RunEvaluationRequest:
+    models = [
+        evaluator_pb2.EvaluatedModel(
+            name=n,
+            agent=common_pb2.AgentSpec(endpoint=f"scripted:{n}", model=n),
+            lineage={"adapter": f"s3://x/{n}"},
+        )
+        for n in ("strong", "weak")
+    ]
+    config = evaluator_pb2.EvaluationConfig(
+        eval_id=overrides.get("eval_id", "grpc-1"),
+        models=models,
+        seeds=[1, 2],
+        suites=evaluator_pb2.EvaluationSuites(
+            team_debate=evaluator_pb2.TeamDebateSuiteSpec(questions=str(path), partner="weak"),
+            are_you_sure=evaluator_pb2.AreYouSureSuiteSpec(questions=str(path), limit=4),
+        ),
+        bootstrap_samples=100,
+    )
+    return evaluator_pb2.RunEvaluationRequest(config=config)
+
+
+async def _with_server(tmp_path, rows, body):
+    servicer = EvaluatorServicer(store=LocalStore(tmp_path), backend_factory=_factory(rows))
+    server, port = await start_evaluator("127.0.0.1:0", servicer)
+    try:
+        async with open_channel(f"127.0.0.1:{port}") as channel:
+            await body(evaluator_pb2_grpc.EvaluatorServiceStub(channel), channel)
+    finally:
+        await server.stop(0)
+
+
+def test_run_streams_progress_and_ends_with_summary(tmp_path, questions):
+    path, rows = questions
+
+    async def body(stub, channel):
+        events = [ev async for ev in stub.RunEvaluation(_request(path), timeout=60)]
+        kinds = [ev.WhichOneof("event") for ev in events]
+        assert kinds[0] == "started" and kinds[-1] == "summary" and "progress" in kinds
+        assert list(events[0].started.suites) == ["are_you_sure", "team_debate"]
+        last_progress = [ev.progress for ev in events if ev.WhichOneof("event") == "progress"][-1]
+        assert (last_progress.suite, last_progress.done, last_progress.total) == ("team_debate", 40, 40)
+        summary = events[-1].summary
+        assert summary.state == evaluator_pb2.EVALUATION_STATE_SUCCEEDED
+        assert summary.results_uri == f"file://{tmp_path}/results/grpc-1"
+        got = {(m.suite, m.group, m.name): m for m in summary.metrics}
+        # the hand-worked strong/weak pair of tests/unit/test_eval_suites.py
+        assert got[("team_debate", "strong+weak", "order_dependence")].mean == pytest.approx(0.4)
+        assert got[("team_debate", "strong+weak/b_first", "team_accuracy")].mean == pytest.approx(0.8)
+        assert "## Team debate" in summary.report_markdown
+        doc = json.loads(summary.summary_json)
+        assert doc["lineage"]["models"]["strong"] == {"adapter": "s3://x/strong"}
+
+        fetched = await stub.GetEvaluation(evaluator_pb2.GetEvaluationRequest(eval_id="grpc-1"), timeout=10)
+        assert fetched.summary.state == evaluator_pb2.EVALUATION_STATE_SUCCEEDED
+        assert len(fetched.summary.metrics) == len(summary.metrics)
+
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await stub.GetEvaluation(evaluator_pb2.GetEvaluationRequest(eval_id="nope"), timeout=10)
+        assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+        health = health_pb2_grpc.HealthStub(channel)
+        resp = await health.Check(health_pb2.HealthCheckRequest(service="pbt.v1.EvaluatorService"), timeout=5)
+        assert resp.status == health_pb2.HealthCheckResponse.SERVING
+
+    asyncio.run(_with_server(tmp_path, rows, body))
+
+
+def test_errors_map_to_status_codes_and_keep_results(tmp_path, questions, shared_dir):
+    path, rows = questions
+    bad_farm = tmp_path / "NQ9.jsonl"
+    good_line = (shared_dir / "data/farm/NQ1.jsonl").open().readline()
+    bad_farm.write_text(good_line + '{"question": "x", "adv": \n')
+
+    async def body(stub, channel):
+        req = _request(path, eval_id="bad-farm")
+        req.config.suites.misinformation.files.append(str(bad_farm))
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            _ = [ev async for ev in stub.RunEvaluation(req, timeout=30)]
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert f"{bad_farm}:2" in err.value.details()
+
+        req = _request(path, eval_id="bad-field")
+        req.config.models[0].name = "has space"
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            _ = [ev async for ev in stub.RunEvaluation(req, timeout=30)]
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "config.models[0].name" in err.value.details()
+
+        # a third model whose endpoint is down: the first suite's examples of the others stay
+        req = _request(path, eval_id="down")
+        req.config.models.append(
+            evaluator_pb2.EvaluatedModel(
+                name="down", agent=common_pb2.AgentSpec(endpoint="http://127.0.0.1:9/v1")
+            )
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            _ = [ev async for ev in stub.RunEvaluation(req, timeout=30)]
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert "http://127.0.0.1:9/v1" in err.value.details()
+        fetched = await stub.GetEvaluation(evaluator_pb2.GetEvaluationRequest(eval_id="down"), timeout=10)
+        assert fetched.summary.state == evaluator_pb2.EVALUATION_STATE_FAILED
+        assert "127.0.0.1:9" in fetched.summary.error
+        kept = read_jsonl(LocalStore(tmp_path), examples_key("down", "are_you_sure"))
+        assert {r["model"] for r in kept} == {"strong", "weak"} and len(kept) == 2 * 4 * 2
+
+    asyncio.run(_with_server(tmp_path, rows, body))
+
+
+def test_config_round_trips_through_proto(questions):
+    path, _ = questions
+    from pbt.evaluate import parse_config
+
+    cfg = parse_config(config_dict_from_proto(_request(path).config))
+    assert [m.name for m in cfg.models] == ["strong", "weak"] and cfg.seeds == [1, 2]
+    assert cfg.suites.team_debate.partner == "weak" and cfg.suites.misinformation is None
+    again = parse_config(config_dict_from_proto(config_to_proto(cfg)))
+    assert again.fingerprint() == cfg.fingerprint()
