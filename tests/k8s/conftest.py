@@ -1,0 +1,25 @@
+"""Fixtures of tests/k8s (marker `k8s`): the helm/kubectl tools and the CRD schemas."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from k8s_checks import ROOT, TOOLS_BIN, CrdSchemas, Tools
+
+
+@pytest.fixture(scope="session")
+def k8s_tools() -> Tools:
+    """helm and kubectl, fetched by `make tools` when .tools/bin lacks them."""
+    helm, kubectl = TOOLS_BIN / "helm", TOOLS_BIN / "kubectl"
+    if not (helm.exists() and kubectl.exists()):
+        proc = subprocess.run(["make", "tools"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+        if proc.returncode != 0:
+            pytest.fail(f"`make tools` failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return Tools(helm=helm, kubectl=kubectl)
+
+
+@pytest.fixture(scope="session")
+def crd_schemas(shared_dir: Path) -> CrdSchemas:
+    return CrdSchemas(shared_dir / "crds")

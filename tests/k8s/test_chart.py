@@ -1,0 +1,421 @@
+"""charts/pbt: lint, render every ci/*-values.yaml scenario, validate every object, policy checks."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from k8s_checks import (
+    CHART,
+    K8S,
+    STANDARD_LABELS,
+    ident,
+    pod_views,
+    policy_problems,
+    render,
+    run,
+    validate_object,
+)
+
+pytestmark = pytest.mark.k8s
+
+CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
+ENV_VALUES = sorted(K8S.glob("environments/*/values.yaml"))
+# name -> values files; "default" is the chart's own values.yaml alone.
+SCENARIOS: dict[str, list[Path]] = {"default": []}
+SCENARIOS.update({f.name.removesuffix("-values.yaml"): [f] for f in CI_VALUES})
+SCENARIOS.update({f"env-{f.parent.name}": [f] for f in ENV_VALUES})
+K8S_OBJECT_VALUES = {"resources", "podSecurityContext", "containerSecurityContext"}
+WORKLOAD_KINDS = {"Deployment", "StatefulSet", "Job", "PyTorchJob", "InferenceService"}
+
+
+@pytest.fixture(scope="module")
+def rendered(k8s_tools) -> dict[str, list[dict[str, Any]]]:
+    """Every scenario rendered once for the whole module."""
+    return {name: render(k8s_tools, files) for name, files in SCENARIOS.items()}
+
+
+def by_kind(objs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [o for o in objs if o["kind"] == kind]
+
+
+def one(objs: list[dict[str, Any]], kind: str, name_suffix: str) -> dict[str, Any]:
+    found = [o for o in by_kind(objs, kind) if o["metadata"]["name"].endswith(name_suffix)]
+    assert len(found) == 1, f"expected one {kind} named *{name_suffix}, got {[ident(o) for o in found]}"
+    return found[0]
+
+
+def test_ci_scenarios_cover_the_issue():
+    names = {f.name for f in CI_VALUES}
+    assert {
+        "cpu-minimal-values.yaml",
+        "gpu-agents-values.yaml",
+        "external-s3-values.yaml",
+        "jobs-values.yaml",
+    } <= names
+
+
+def test_helm_lint_strict(k8s_tools):
+    for files in SCENARIOS.values():
+        cmd = [k8s_tools.helm, "lint", CHART, "--strict", "--kube-version", "1.33.0"]
+        for f in files:
+            cmd += ["-f", f]
+        proc = run(cmd)
+        assert proc.returncode == 0, f"helm lint {files} failed:\n{proc.stdout}\n{proc.stderr}"
+        assert "0 chart(s) failed" in proc.stdout
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_every_object_validates(rendered, crd_schemas, scenario):
+    objs = rendered[scenario]
+    assert objs, f"{scenario}: nothing rendered"
+    problems = []
+    for obj in objs:
+        if obj["kind"] == "ServiceMonitor":
+            continue  # no CRD schema available offline; checked in test_service_monitor
+        problems += [f"{ident(obj)}: {p}" for p in validate_object(obj, crd_schemas)]
+    assert not problems, f"{scenario}: invalid objects:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_workload_policy(rendered, scenario):
+    objs = rendered[scenario]
+    views = [v for o in objs if o["kind"] in WORKLOAD_KINDS for v in pod_views(o)]
+    assert views, f"{scenario}: no workloads rendered"
+    problems = [p for v in views for p in policy_problems(v)]
+    assert not problems, f"{scenario}: policy violations:\n" + "\n".join(problems)
+    for rt in by_kind(objs, "ServingRuntime"):
+        for c in rt["spec"]["containers"]:
+            tag = c["image"].rsplit(":", 1)[-1]
+            assert ":" in c["image"] and tag != "latest", f"{ident(rt)}: unpinned image {c['image']}"
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_standard_labels_on_every_object(rendered, scenario):
+    missing = {
+        ident(o): [k for k in STANDARD_LABELS if k not in o["metadata"].get("labels", {})]
+        for o in rendered[scenario]
+    }
+    missing = {k: v for k, v in missing.items() if v}
+    assert not missing, f"{scenario}: objects without standard labels: {missing}"
+
+
+def _pod_labels(objs: list[dict[str, Any]]) -> list[tuple[str, dict[str, str]]]:
+    return [(v.owner, v.pod_labels) for o in objs if o["kind"] in WORKLOAD_KINDS for v in pod_views(o)]
+
+
+def _selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_references_resolve(rendered, scenario):
+    """Services select pods; ServiceAccounts, ConfigMaps and Secrets referenced are rendered
+    (or are the user's existingSecret)."""
+    objs = rendered[scenario]
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    for f in SCENARIOS[scenario]:
+        override = yaml.safe_load(f.read_text()) or {}
+        values["store"].update(override.get("store", {}))
+    names = {(o["kind"], o["metadata"]["name"]) for o in objs}
+    pods = _pod_labels(objs)
+    problems = []
+    for svc in by_kind(objs, "Service"):
+        sel = svc["spec"]["selector"]
+        if not any(_selects(sel, labels) for _, labels in pods):
+            problems.append(f"{ident(svc)} selects no pod: {sel}")
+    for o in objs:
+        if o["kind"] not in WORKLOAD_KINDS:
+            continue
+        for view in pod_views(o):
+            sa = view.pod.get("serviceAccountName")
+            if sa and ("ServiceAccount", sa) not in names:
+                problems.append(f"{view.owner}: ServiceAccount {sa} not rendered")
+            for vol in view.pod.get("volumes", []):
+                cm = vol.get("configMap", {}).get("name")
+                if cm and ("ConfigMap", cm) not in names:
+                    problems.append(f"{view.owner}: ConfigMap {cm} not rendered")
+            for c in view.containers:
+                for env in c.get("env", []):
+                    ref = env.get("valueFrom", {}).get("secretKeyRef")
+                    if ref and ("Secret", ref["name"]) not in names:
+                        if ref["name"] != values["store"]["existingSecret"]:
+                            problems.append(
+                                f"{view.owner}: Secret {ref['name']} neither rendered nor existing"
+                            )
+    assert not problems, f"{scenario}:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_network_policies_isolate_agents_and_store(rendered, scenario):
+    objs = rendered[scenario]
+    pods = _pod_labels(objs)
+    policies = {p["metadata"]["name"].rsplit("-", 1)[-1]: p for p in by_kind(objs, "NetworkPolicy")}
+    agents = [(o, labels) for o, labels in pods if labels.get("app.kubernetes.io/component") == "agent"]
+    if agents:
+        pol = policies["agents"]
+        assert all(_selects(pol["spec"]["podSelector"]["matchLabels"], labels) for _, labels in agents)
+        allowed = pol["spec"]["ingress"][0]["from"][0]["podSelector"]["matchLabels"]
+        clients = {labels["app.kubernetes.io/component"] for _, labels in pods if _selects(allowed, labels)}
+        assert clients and clients <= {"orchestrator", "evaluator", "generation"}, clients
+    if any(o["kind"] == "StatefulSet" for o in objs):
+        pol = policies["minio"]
+        allowed = pol["spec"]["ingress"][0]["from"][0]["podSelector"]["matchLabels"]
+        clients = {labels["app.kubernetes.io/component"] for _, labels in pods if _selects(allowed, labels)}
+        assert "orchestrator" in clients and "minio" not in clients, clients
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_rbac_least_privilege(rendered, scenario):
+    objs = rendered[scenario]
+    assert not by_kind(objs, "ClusterRole") and not by_kind(objs, "ClusterRoleBinding")
+    creators = []
+    for role in by_kind(objs, "Role"):
+        for rule in role["rules"]:
+            if "pytorchjobs" in rule["resources"] and "create" in rule["verbs"]:
+                creators.append(role["metadata"]["name"])
+            assert "*" not in rule["verbs"] and "*" not in rule["resources"], ident(role)
+    assert all(n.endswith("job-submitter") for n in creators), creators
+    for rb in by_kind(objs, "RoleBinding"):
+        assert [s["name"] for s in rb["subjects"]] == [rb["roleRef"]["name"]], ident(rb)
+    for sa in by_kind(objs, "ServiceAccount"):
+        if not sa["metadata"]["name"].endswith("job-submitter"):
+            assert sa.get("automountServiceAccountToken") is False, ident(sa)
+
+
+def test_credentials_never_in_values(rendered):
+    for scenario, objs in rendered.items():
+        secrets = by_kind(objs, "Secret")
+        external = any("external" in f.name for f in SCENARIOS[scenario])
+        if external or scenario == "gpu-agents":  # existingSecret set
+            assert not secrets, f"{scenario}: must not generate a Secret with existingSecret set"
+        for s in secrets:
+            assert set(s["data"]) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+            assert "stringData" not in s
+    # generated credentials are random per install, not a constant of the chart
+    a = by_kind(rendered["default"], "Secret")[0]["data"]
+    b = by_kind(rendered["cpu-minimal"], "Secret")[0]["data"]
+    assert a != b
+
+
+def test_store_environment_matches_pbt_store(rendered):
+    """The services get exactly the variables pbt.store.open_store() reads."""
+    dep = one(rendered["external-s3"], "Deployment", "orchestrator")
+    env = {e["name"]: e for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["S3_ENDPOINT"]["value"] == "s3.eu-west-1.amazonaws.com"
+    assert env["S3_BUCKET"]["value"] == "my-team-pbt"
+    assert env["S3_SECURE"]["value"] == "true"
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        assert env[key]["valueFrom"]["secretKeyRef"] == {"name": "pbt-s3-credentials", "key": key}
+    dep = one(rendered["default"], "Deployment", "evaluator")
+    env = {e["name"]: e for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["S3_ENDPOINT"]["value"] == "pbt-minio.pbt.svc.cluster.local:9000"
+    assert env["S3_SECURE"]["value"] == "false"
+
+
+def test_grpc_services_probe_the_grpc_port(rendered):
+    for comp in ("orchestrator", "evaluator"):
+        dep = one(rendered["default"], "Deployment", comp)
+        c = dep["spec"]["template"]["spec"]["containers"][0]
+        port = c["ports"][0]["containerPort"]
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert c[probe]["grpc"]["port"] == port
+        assert c["args"][:2] == ["serve", comp]
+        assert c["args"][c["args"].index("--port") + 1] == str(port)
+        pdb = one(rendered["default"], "PodDisruptionBudget", comp)
+        assert (
+            pdb["spec"]["selector"]["matchLabels"].items()
+            <= dep["spec"]["template"]["metadata"]["labels"].items()
+        )
+
+
+def test_orchestrator_autoscaling(rendered):
+    hpa = one(rendered["gpu-agents"], "HorizontalPodAutoscaler", "orchestrator")
+    dep = one(rendered["gpu-agents"], "Deployment", "orchestrator")
+    assert "replicas" not in dep["spec"], "the HPA owns the replica count"
+    assert hpa["spec"]["scaleTargetRef"]["name"] == dep["metadata"]["name"]
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 6)
+    assert not by_kind(rendered["default"], "HorizontalPodAutoscaler")
+
+
+def test_gpu_agents_on_vllm_with_lora(rendered):
+    objs = rendered["gpu-agents"]
+    b = one(objs, "InferenceService", "agent-b")
+    pred = b["spec"]["predictor"]
+    model = pred["model"]
+    assert model["modelFormat"]["name"] == "huggingface"
+    assert model["runtime"] == "kserve-huggingfaceserver"
+    assert model["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    args = model["args"]
+    assert "--backend=vllm" in args and "--enable-prefix-caching" in args and "--enable-lora" in args
+    assert "--max-model-len=4096" in args
+    mounts = {u["mountPath"]: u["uri"] for u in pred["storageUris"]}
+    assert mounts["/mnt/models/base"] == "s3://pbt-prod/models/llama-3.1-8b-instruct"
+    assert mounts["/mnt/models/adapters/pbt-v1"] == "s3://pbt-prod/adapters/pbt/run-2026-11-20"
+    lora = args[args.index("--lora-modules") + 1 :]
+    assert "pbt-v1=/mnt/models/adapters/pbt-v1" in lora and "accept-v1=/mnt/models/adapters/accept-v1" in lora
+    assert "--model_dir=/mnt/models/base" in args
+    assert "storageUri" not in model
+    a = one(objs, "InferenceService", "agent-a")
+    assert a["spec"]["predictor"]["model"]["storageUri"] == "s3://pbt-prod/models/llama-3.1-8b-instruct"
+    assert "--max-model-len=8192" in a["spec"]["predictor"]["model"]["args"]
+    assert a["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "RawDeployment"
+    # the services ask agent B for the promoted adapter, at the predictor's OpenAI base URL
+    run_cfg = yaml.safe_load(one(objs, "ConfigMap", "run-config")["data"]["run.yaml"])
+    assert run_cfg["agents"]["b"] == {
+        "endpoint": f"http://{b['metadata']['name']}-predictor.pbt.svc.cluster.local/openai/v1",
+        "model": "pbt-v1",
+    }
+    # the CPU extractor runs on the project's agent server through the chart's ServingRuntime
+    ext = one(objs, "InferenceService", "agent-extractor")["spec"]["predictor"]["model"]
+    runtime = one(objs, "ServingRuntime", "agent-runtime")
+    assert ext["runtime"] == runtime["metadata"]["name"]
+    assert ext["storageUri"] == "s3://shared-models/extractors/qwen2.5-0.5b-instruct"
+    assert runtime["spec"]["containers"][0]["args"][:2] == ["serve", "agent"]
+
+
+def test_agents_service_account_carries_kserve_s3_settings(rendered):
+    for scenario, endpoint, https in (
+        ("default", "pbt-minio.pbt.svc.cluster.local:9000", "0"),
+        ("external-s3", "s3.eu-west-1.amazonaws.com", "1"),
+    ):
+        objs = rendered[scenario]
+        sa = one(objs, "ServiceAccount", "agents")
+        ann = sa["metadata"]["annotations"]
+        assert ann["serving.kserve.io/s3-endpoint"] == endpoint
+        assert ann["serving.kserve.io/s3-usehttps"] == https
+        for isvc in by_kind(objs, "InferenceService"):
+            assert isvc["spec"]["predictor"]["serviceAccountName"] == sa["metadata"]["name"]
+    assert one(rendered["external-s3"], "ServiceAccount", "agents")["secrets"] == [
+        {"name": "pbt-s3-credentials"}
+    ]
+
+
+def test_one_inference_service_per_enabled_role(rendered):
+    def roles(objs):
+        return sorted(o["metadata"]["labels"]["pbt.io/agent-role"] for o in by_kind(objs, "InferenceService"))
+
+    assert roles(rendered["default"]) == ["a", "b", "extractor"]
+    assert roles(rendered["external-s3"]) == ["a", "b", "extractor", "judge"]
+    for isvc in by_kind(rendered["cpu-minimal"], "InferenceService"):
+        model = isvc["spec"]["predictor"]["model"]
+        assert model["modelFormat"]["name"] == "pbt" and "nvidia.com/gpu" not in model["resources"]["limits"]
+
+
+def test_minio_statefulset_and_bucket_job(rendered):
+    objs = rendered["default"]
+    sts = one(objs, "StatefulSet", "minio")
+    assert sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "20Gi"
+    env = {e["name"]: e for e in sts["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["MINIO_ROOT_USER"]["valueFrom"]["secretKeyRef"]["key"] == "AWS_ACCESS_KEY_ID"
+    job = one(objs, "Job", "create-bucket")
+    assert "post-install" in job["metadata"]["annotations"]["helm.sh/hook"]
+    script = job["spec"]["template"]["spec"]["containers"][0]["args"][0]
+    assert 'mc mb --ignore-existing "store/pbt"' in script
+    assert not by_kind(rendered["external-s3"], "StatefulSet")
+
+
+def test_training_and_generation_jobs(rendered):
+    assert not by_kind(rendered["default"], "PyTorchJob"), "training is off by default"
+    objs = rendered["jobs"]
+    job = one(objs, "PyTorchJob", "train-pbt-8b-r1")
+    specs = job["spec"]["pytorchReplicaSpecs"]
+    assert set(specs) == {"Master", "Worker"} and specs["Worker"]["replicas"] == 1
+    assert job["spec"]["nprocPerNode"] == "4"
+    c = specs["Master"]["template"]["spec"]["containers"][0]
+    assert c["name"] == "pytorch"  # the training operator's container name
+    assert c["command"] == ["torchrun"] and c["args"] == [
+        "-m",
+        "training.dpo",
+        "--config",
+        "/etc/pbt/training.yaml",
+    ]
+    assert c["resources"]["limits"]["nvidia.com/gpu"] == "4"
+    assert c["image"].endswith("/pbt-training:0.1.0-cuda")
+    cm = one(objs, "ConfigMap", "train-pbt-8b-r1")
+    assert yaml.safe_load(cm["data"]["training.yaml"])["beta"] == 0.1
+    gen = one(objs, "Job", "trees-nq-2026-11")
+    assert gen["spec"]["completionMode"] == "Indexed"
+    assert (gen["spec"]["completions"], gen["spec"]["parallelism"]) == (8, 4)
+    gc = gen["spec"]["template"]["spec"]["containers"][0]
+    assert gc["args"][:2] == ["trees", "build"] and "$(SHARD_INDEX)/8" in gc["args"]
+    shard_env = next(e for e in gc["env"] if e["name"] == "SHARD_INDEX")
+    assert "job-completion-index" in shard_env["valueFrom"]["fieldRef"]["fieldPath"]
+    run_cfg = yaml.safe_load(one(objs, "ConfigMap", "run-config")["data"]["run.yaml"])
+    assert run_cfg["tree"]["branching"] == [1, 2, 3, 2] and set(run_cfg["agents"]) == {"a", "b", "extractor"}
+
+
+def test_service_monitor(rendered):
+    """No ServiceMonitor CRD is available offline: check its required structure by hand."""
+    assert not by_kind(rendered["default"], "ServiceMonitor")
+    sm = one(rendered["gpu-agents"], "ServiceMonitor", "agents")
+    assert sm["apiVersion"] == "monitoring.coreos.com/v1"
+    assert sm["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    isvcs = {o["metadata"]["name"] for o in by_kind(rendered["gpu-agents"], "InferenceService")}
+    expr = sm["spec"]["selector"]["matchExpressions"][0]
+    assert expr["key"] == "serving.kserve.io/inferenceservice" and set(expr["values"]) == isvcs
+    assert sm["spec"]["endpoints"][0]["path"] == "/metrics"
+
+
+def test_names_fit_dns_labels_with_a_long_release(k8s_tools):
+    objs = render(k8s_tools, sets=["fullnameOverride=" + "x" * 63])
+    for o in objs:
+        assert len(o["metadata"]["name"]) <= 63, ident(o)
+    for isvc in by_kind(objs, "InferenceService"):
+        assert len(isvc["metadata"]["name"] + "-predictor") <= 63, ident(isvc)
+
+
+def test_values_documented_and_schema_complete():
+    """Every value in values.yaml has a comment and a place in values.schema.json."""
+    schema = yaml.safe_load((CHART / "values.schema.json").read_text())
+    lines = (CHART / "values.yaml").read_text().splitlines()
+
+    def comment_above(i: int) -> str:
+        block = []
+        while i > 0 and lines[i - 1].lstrip().startswith("#"):
+            i -= 1
+            block.append(lines[i])
+        return "\n".join(block)
+
+    keys = []  # (line index, indent, key, comment block right above)
+    for i, line in enumerate(lines):
+        stripped = line.lstrip()
+        if stripped.startswith(("#", "-")) or ":" not in stripped:
+            continue
+        keys.append((i, len(line) - len(stripped), stripped.split(":")[0], comment_above(i)))
+    undocumented = []
+    for n, (i, indent, key, comment) in enumerate(keys):
+        if lines[i].rstrip().endswith(":") and n + 1 < len(keys) and keys[n + 1][1] > indent:
+            continue  # a section header: its values carry the documentation
+        ancestors, level = [], indent
+        for _i, pindent, pkey, pcomment in reversed(keys[:n]):
+            if pindent < level:
+                ancestors.append((pkey, pcomment))
+                level = pindent
+        # documented: a comment right above, or a block comment of an ancestor naming the key
+        # (agent roles), or a field of a Kubernetes object given verbatim (resources, security contexts)
+        documented = (
+            bool(comment)
+            or any(re.search(rf"\b{re.escape(key)}\b", pc) for _k, pc in ancestors)
+            or any(pk in K8S_OBJECT_VALUES for pk, _c in ancestors)
+        )
+        if not documented:
+            undocumented.append(f"values.yaml:{i + 1}: {lines[i].strip()}")
+    assert not undocumented, "undocumented values:\n" + "\n".join(undocumented)
+
+    def walk(values: Any, node: dict[str, Any], path: str) -> list[str]:
+        if not isinstance(values, dict) or "properties" not in node:
+            return []
+        missing = []
+        for key, value in values.items():
+            if key not in node["properties"]:
+                missing.append(f"{path}{key}")
+            else:
+                missing += walk(value, node["properties"][key], f"{path}{key}.")
+        return missing
+
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert walk(values, schema, "") == []
