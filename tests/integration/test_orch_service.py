@@ -1,0 +1,356 @@
+"""The orchestrator over gRPC, in process on port 0, with scripted agents whose every answer is known.
+
+Agents (ScriptedBackend rules, see pbt/backends/scripted.py): A holds the table answer and gives
+in only to the gold answer ("correct"); B never gives in. Per question:
+- paris:  A=Paris, B=Lyon  -> nobody agrees: full tree 1-2-6-12 (21 nodes)
+- same:   A=Paris, B=Paris -> level 1 agrees: 1-2 (3 nodes)
+- rome:   A=Milan, B=Rome (gold Rome) -> A gives in at level 2, those nodes agree: 1-2-6 (9 nodes)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from pathlib import Path
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from pbt.backends.scripted import ScriptedBackend
+from pbt.config import RunConfig
+from pbt.personas import load_personas
+from pbt.store import LocalStore
+from pbt.v1 import orchestrator_pb2 as pb
+from pbt.v1 import orchestrator_pb2_grpc
+from services.common import open_channel
+from services.orchestrator.server import start_orchestrator
+
+pytestmark = pytest.mark.integration
+
+QUESTIONS = [
+    {"id": "paris", "question": "What is the capital of France?", "answers": ["Paris"]},
+    {"id": "same", "question": "Which city hosts the Louvre?", "answers": ["Paris"]},
+    {"id": "rome", "question": "What is the capital of Italy?", "answers": ["Rome"]},
+]
+A_TABLE = {"capital of France": "Paris", "Louvre": "Paris", "capital of Italy": "Milan"}
+B_TABLE = {"capital of France": "Lyon", "Louvre": "Paris", "capital of Italy": "Rome"}
+GOLD = {"capital of France": "Paris", "Louvre": "Paris", "capital of Italy": "Rome"}
+
+
+def make_agents(delay: float = 0.0, b_persuasion="never", a_persuasion="correct"):
+    a = ScriptedBackend(A_TABLE, persuasion=a_persuasion, gold=GOLD, delay=delay, name="A")
+    b = ScriptedBackend(B_TABLE, persuasion=b_persuasion, delay=delay, name="B")
+    backends = {"a": a, "b": b, "extractor": ScriptedBackend(name="extractor", delay=delay)}
+    return backends, lambda role, agent: backends[role]
+
+
+def run_config(questions=QUESTIONS, **overrides) -> RunConfig:
+    data = {
+        "agents": {
+            "a": {"endpoint": "scripted:a", "model": "A"},
+            "b": {"endpoint": "scripted:b", "model": "B"},
+            "extractor": {"endpoint": "scripted:x"},
+        },
+        "dataset": {"format": "inline", "name": "caps", "questions": questions},
+    }
+    for key, value in overrides.items():
+        data[key] = value
+    return RunConfig.from_dict(data)
+
+
+class Harness:
+    """An orchestrator on 127.0.0.1:0 with injected scripted backends and a local store."""
+
+    def __init__(self, tmp_path: Path, delay: float = 0.0, b_persuasion="never", a_persuasion="correct"):
+        self.store = LocalStore(tmp_path / "store")
+        self.backends, self.factory = make_agents(delay, b_persuasion, a_persuasion)
+
+    async def __aenter__(self):
+        self.server, port = await start_orchestrator(
+            store=self.store, backend_factory=self.factory, progress_interval_s=0.05
+        )
+        self.channel = open_channel(f"127.0.0.1:{port}")
+        self.stub = orchestrator_pb2_grpc.DebateOrchestratorServiceStub(self.channel)
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.channel.close()
+        await self.server.stop(0)
+
+    async def build(self, config: RunConfig, job_id: str = "", **kw):
+        request = pb.BuildTreesRequest(config=config.to_proto(), job_id=job_id, **kw)
+        return [event async for event in self.stub.BuildTrees(request)]
+
+
+def levels(tree: dict) -> list[int]:
+    counts = Counter(n["depth"] for n in tree["nodes"])
+    return [counts[d] for d in range(max(counts) + 1)]
+
+
+def test_tree_shapes_answers_personas_and_messages(tmp_path: Path) -> None:
+    async def go():
+        async with Harness(tmp_path) as h:
+            events = await h.build(run_config(), job_id="caps-1")
+            trees = {}
+            for qid in ("paris", "same", "rome"):
+                resp = await h.stub.GetTree(pb.GetTreeRequest(job_id="caps-1", question_id=qid))
+                trees[qid] = json.loads(resp.tree_json)
+                assert resp.node_count == len(trees[qid]["nodes"])
+            return events, trees, h
+
+    events, trees, h = asyncio.run(go())
+    kinds = [e.WhichOneof("event") for e in events]
+    assert kinds[0] == "started" and kinds[-1] == "summary"
+    assert sorted(e.tree.question_id for e in events if e.WhichOneof("event") == "tree") == [
+        "paris",
+        "rome",
+        "same",
+    ]
+    summary = events[-1].summary
+    assert summary.job_id == "caps-1" and summary.progress.trees_done == 3 and summary.progress.nodes == 33
+    assert summary.output_uri.endswith("/trees/caps-1/")
+
+    assert levels(trees["paris"]) == [1, 2, 6, 12]
+    assert levels(trees["same"]) == [1, 2]
+    assert levels(trees["rome"]) == [1, 2, 6]
+
+    personas = load_personas()
+    paris = {n["id"]: n for n in trees["paris"]["nodes"]}
+    root = paris["0"]
+    assert root["agent"] == 0 and root["answers"] == ["Paris", None]
+    assert root["persona"] == personas.pick_level0("paris") and root["persona"] in ("resistant", "logical")
+    for node in paris.values():
+        depth, parent = node["depth"], paris.get(node["parent"] or "")
+        assert node["agent"] == depth % 2
+        if depth >= 1:
+            expected = ["resistant", "acceptant"] if depth % 2 else ["logical", "emotional", "credibility"]
+            siblings = [paris[c]["persona"] for c in parent["children"]]
+            assert siblings == expected
+            speaker, other = node["agent"], 1 - node["agent"]
+            assert node["answers"][speaker] == ("Paris" if speaker == 0 else "Lyon")
+            assert node["answers"][other] == parent["answers"][other]  # carried from the parent
+    # the messages a level-3 speaker (B) saw: its persona prompt + A's opening merged, its own turn, A's reply
+    leaf = next(n for n in paris.values() if n["depth"] == 3)
+    path = [leaf]
+    while path[-1]["parent"] is not None:
+        path.append(paris[path[-1]["parent"]])
+    a0, b1, a2, _ = reversed(path)
+    prompt = personas.render(leaf["persona"], QUESTIONS[0]["question"])
+    assert leaf["messages"] == [
+        {"role": "user", "content": f"{prompt}\n\n{a0['text']}"},
+        {"role": "assistant", "content": b1["text"]},
+        {"role": "user", "content": a2["text"]},
+    ]
+    assert leaf["usage"]["completion_tokens"] > 0 and leaf["usage"]["prompt_tokens"] > 0
+    # the Rome tree: A (wrong) gives in to B's gold answer at level 2, so the branch stops there
+    rome = trees["rome"]["nodes"]
+    assert all(n["answers"] == ["Rome", "Rome"] for n in rome if n["depth"] == 2)
+    # every node's answer was extracted by the extractor agent (LLM mode): one extraction per node
+    assert len(h.backends["extractor"].calls) == 33
+    manifest = h.store.get_json("trees/caps-1/_manifests/shard-0-of-1.json")
+    assert manifest["status"] == "complete" and manifest["counts"]["trees_done"] == 3
+
+
+def test_siblings_sharing_a_persona_use_one_n_gt_1_request(tmp_path: Path) -> None:
+    config = run_config(
+        questions=QUESTIONS[:1], tree={"max_turns": 3, "branching": [1, 4, 3]}, extraction={"mode": "rules"}
+    )
+
+    async def go():
+        async with Harness(tmp_path) as h:
+            await h.build(config, job_id="wide")
+            resp = await h.stub.GetTree(pb.GetTreeRequest(job_id="wide", question_id="paris"))
+            return json.loads(resp.tree_json), h
+
+    tree, h = asyncio.run(go())
+    assert levels(tree) == [1, 4, 12]
+    b_requests = [params.n for _, params in h.backends["b"].calls]
+    assert sorted(b_requests) == [2, 2]  # 4 children, 2 personas -> one n=2 request per persona
+    level1 = [n["persona"] for n in tree["nodes"] if n["depth"] == 1]
+    assert level1 == ["resistant", "acceptant", "resistant", "acceptant"]
+    assert all(params.n == 1 for _, params in h.backends["a"].calls)
+    assert h.backends["extractor"].calls == []  # rules mode needs no extractor
+
+
+def test_rerun_skips_done_questions_and_extract_preferences(tmp_path: Path) -> None:
+    # Both agents give in half the time (seeded hash of the conversation): in the Rome tree, B's
+    # level-3 siblings under an A node that kept Milan differ (Rome: 1 correct vs Milan: 0), a
+    # resist pair (B kept the correct answer under pressure).
+    async def go():
+        async with Harness(tmp_path, a_persuasion=0.5, b_persuasion=0.5) as h:
+            first = await h.build(run_config(), job_id="again")
+            calls = len(h.backends["a"].calls)
+            second = await h.build(run_config(), job_id="again")
+            assert len(h.backends["a"].calls) == calls  # nothing regenerated
+            prefs = await h.stub.ExtractPreferences(pb.ExtractPreferencesRequest(job_id="again", seed=3))
+            return first, second, prefs, h
+
+    first, second, prefs, h = asyncio.run(go())
+    assert second[0].started.trees_skipped == 3 and second[-1].summary.progress.trees_done == 3
+    assert prefs.trees_read == 3
+    written = {k for k in h.store.list("prefs/again/")}
+    assert {"prefs/again/accept.jsonl", "prefs/again/resist.jsonl", "prefs/again/pbt.jsonl"} <= written
+    for mode, count in (
+        ("accept", prefs.accept_pairs),
+        ("resist", prefs.resist_pairs),
+        ("pbt", prefs.pbt_pairs),
+    ):
+        lines = [json.loads(x) for x in h.store.get_text(f"prefs/again/{mode}.jsonl").splitlines() if x]
+        assert len(lines) == count == prefs.counts[mode]
+        assert all(r["code"] == mode for r in lines if mode != "pbt")
+    assert prefs.pairs > 0 and prefs.pairs == prefs.counts["pairs_found"]
+    assert prefs.resist_pairs > 0
+    summary = h.store.get_json("prefs/again/manifest.json")
+    assert summary["inputs"][0]["trees"] == 3 and summary["counts"]["accept"] == prefs.accept_pairs
+    assert json.loads(prefs.manifest_json)["job_id"] == "again"
+
+
+def _violation(error: grpc.aio.AioRpcError) -> str:
+    status = rpc_status.from_call(error)
+    bad = error_details_pb2.BadRequest()
+    assert status is not None and status.details[0].Unpack(bad)
+    return bad.field_violations[0].field
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda r: r.config.ClearField("dataset"), "config.dataset"),
+        (lambda r: setattr(r, "shard", "3/2"), "shard"),
+        (lambda r: setattr(r, "shard", "first half"), "shard"),
+        (lambda r: setattr(r.config.tree, "max_turns", 0), "config.tree.max_turns"),
+        (lambda r: setattr(r.config.tree, "max_turns", 9), "config.tree.max_turns"),
+        (lambda r: r.config.personas.a.append("sarcastic"), "config.personas.a[0]"),
+        (lambda r: setattr(r.config.agents.a, "endpoint", ""), "config.agents.a.endpoint"),
+        (lambda r: setattr(r, "job_id", "../escape"), "job_id"),
+        (lambda r: r.ClearField("config"), "config"),
+    ],
+)
+def test_invalid_requests_name_the_field(tmp_path: Path, mutate, field: str) -> None:
+    request = pb.BuildTreesRequest(config=run_config().to_proto(), job_id="bad")
+    mutate(request)
+
+    async def go():
+        async with Harness(tmp_path) as h:
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                async for _ in h.stub.BuildTrees(request):
+                    pass
+            return info.value, h
+
+    error, h = asyncio.run(go())
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
+    assert _violation(error) == field
+    assert field.split(".")[-1].split("[")[0] in error.details()
+    assert not any(h.store.list("trees/")), "an invalid request must not write anything"
+
+
+def test_get_tree_not_found_and_job_id_conflict(tmp_path: Path) -> None:
+    async def go():
+        async with Harness(tmp_path) as h:
+            with pytest.raises(grpc.aio.AioRpcError) as missing:
+                await h.stub.GetTree(pb.GetTreeRequest(job_id="nope", question_id="paris"))
+            await h.build(run_config(questions=QUESTIONS[:1]), job_id="j")
+            other = run_config(questions=QUESTIONS[:1], sampling={"temperature": 0.2})
+            with pytest.raises(grpc.aio.AioRpcError) as conflict:
+                await h.build(other, job_id="j")
+            with pytest.raises(grpc.aio.AioRpcError) as no_trees:
+                await h.stub.ExtractPreferences(pb.ExtractPreferencesRequest(job_id="nope"))
+            return missing.value, conflict.value, no_trees.value
+
+    missing, conflict, no_trees = asyncio.run(go())
+    assert missing.code() == grpc.StatusCode.NOT_FOUND
+    assert (
+        conflict.code() == grpc.StatusCode.FAILED_PRECONDITION
+        and "another configuration" in conflict.details()
+    )
+    assert no_trees.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_deadline_cancels_the_job_and_leaves_only_whole_trees(tmp_path: Path) -> None:
+    questions = [
+        {"id": f"q{i}", "question": f"What is the capital of France? ({i})", "answers": ["Paris"]}
+        for i in range(8)
+    ]
+    config = run_config(questions=questions, max_trees_in_flight=2)
+
+    async def go():
+        async with Harness(tmp_path, delay=0.02) as h:
+            request = pb.BuildTreesRequest(config=config.to_proto(), job_id="late")
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                async for _ in h.stub.BuildTrees(request, timeout=0.6):
+                    pass
+            await asyncio.sleep(0.2)
+            calls = len(h.backends["a"].calls) + len(h.backends["b"].calls)
+            await asyncio.sleep(0.4)
+            after = len(h.backends["a"].calls) + len(h.backends["b"].calls)
+            return info.value, calls, after, h
+
+    error, calls, after, h = asyncio.run(go())
+    assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert after == calls, "the cancelled call kept generating"
+    keys = [k for k in h.store.list("trees/late/") if "/_manifests/" not in k]
+    assert len(keys) < 8
+    for key in keys:  # every tree written is whole
+        assert len(h.store.get_json(key)["nodes"]) == 21
+
+
+def test_run_debate_over_grpc_with_scripted_specs(tmp_path: Path) -> None:
+    strong = tmp_path / "strong.json"
+    weak = tmp_path / "weak.json"
+    strong.write_text(json.dumps({"capital of France": "Paris"}))
+    weak.write_text(json.dumps({"capital of France": "Lyon"}))
+    request = pb.RunDebateRequest(
+        question="What is the capital of France?",
+        gold_answers=["Paris"],
+        agents=[
+            pb.DebateAgent(name="weak", agent={"endpoint": f"scripted:{weak}?persuasion=always"}),
+            pb.DebateAgent(name="strong", agent={"endpoint": f"scripted:{strong}"}),
+        ],
+        extraction=pb.ExtractionSpec(mode=pb.EXTRACTION_MODE_RULES),
+    )
+
+    async def go():
+        server, port = await start_orchestrator(store=LocalStore(tmp_path / "s"))  # the real backend factory
+        try:
+            async with open_channel(f"127.0.0.1:{port}") as channel:
+                stub = orchestrator_pb2_grpc.DebateOrchestratorServiceStub(channel)
+                ok = await stub.RunDebate(request)
+                bad = pb.RunDebateRequest(question="q", agents=[request.agents[0]])
+                with pytest.raises(grpc.aio.AioRpcError) as info:
+                    await stub.RunDebate(bad)
+                return ok, info.value
+        finally:
+            await server.stop(0)
+
+    resp, error = asyncio.run(go())
+    assert [(t.round, t.agent, t.answer) for t in resp.turns] == [
+        (0, "weak", "Lyon"),
+        (0, "strong", "Paris"),
+        (1, "weak", "Paris"),
+    ]
+    assert resp.agreed
+    assert {f.agent: (f.answer, f.correct) for f in resp.final_answers} == {
+        "weak": ("Paris", True),
+        "strong": ("Paris", True),
+    }
+    assert [m.role for m in resp.turns[2].messages] == ["user", "assistant", "user"]
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and _violation(error) == "agents"
+
+
+def test_32_concurrent_build_trees_calls(tmp_path: Path) -> None:
+    config = run_config(questions=QUESTIONS[:2], extraction={"mode": "rules"})
+
+    async def go():
+        async with Harness(tmp_path, delay=0.001) as h:
+            results = await asyncio.gather(*(h.build(config, job_id=f"load-{i}") for i in range(32)))
+            return results, h
+
+    results, h = asyncio.run(go())
+    assert len(results) == 32
+    for i, events in enumerate(results):
+        summary = events[-1].summary
+        assert summary.job_id == f"load-{i}" and summary.progress.trees_done == 2
+    assert len([k for k in h.store.list("trees/") if "/_manifests/" not in k]) == 64
