@@ -280,6 +280,7 @@ def check_structure(tree: Tree) -> None:
     no duplicate children; depth = parent's depth + 1 (0 for roots); no cycles. O(nodes).
     """
     nodes = tree.nodes
+    # pass 1: ids and parent references (so a dangling parent is reported as such)
     for key, n in nodes.items():
         where = f"nodes[id={key}]"
         if n.id != key:
@@ -289,16 +290,17 @@ def check_structure(tree: Tree) -> None:
                 raise StructureError(
                     f"a node without parent must have depth 0, got {n.depth}", f"{where}.depth"
                 )
-        else:
-            if n.parent == n.id:
-                raise StructureError("node is its own parent (cycle)", f"{where}.parent")
-            parent = nodes.get(n.parent)
-            if parent is None:
-                raise StructureError(f"dangling parent id {n.parent!r} (no such node)", f"{where}.parent")
-            if n.id not in parent.children:
-                raise StructureError(
-                    f"parent {n.parent!r} does not list {n.id!r} among its children", f"{where}.parent"
-                )
+        elif n.parent == n.id:
+            raise StructureError("node is its own parent (cycle)", f"{where}.parent")
+        elif n.parent not in nodes:
+            raise StructureError(f"dangling parent id {n.parent!r} (no such node)", f"{where}.parent")
+    # pass 2: parent and children links agree both ways
+    for key, n in nodes.items():
+        where = f"nodes[id={key}]"
+        if n.parent is not None and n.id not in nodes[n.parent].children:
+            raise StructureError(
+                f"parent {n.parent!r} does not list {n.id!r} among its children", f"{where}.parent"
+            )
         seen: set[str] = set()
         for child_id in n.children:
             if child_id in seen:
