@@ -62,10 +62,10 @@ def build_suites(config: EvalConfig, store: ObjectStore | None) -> list[Suite]:
 
 
 def make_agent_backend(role: str, agent: AgentConfig) -> ChatBackend:
-    """The backend of one agent: the orchestrator's factory (http(s)://, local:DIR, make_backend specs)."""
-    from pbt.orchestrate.agents import default_backend_factory
+    """The backend of one agent (`pbt.backends.make_backend`: http(s)://, local:DIR, scripted:...)."""
+    from pbt.backends import make_backend
 
-    return default_backend_factory(role, agent)
+    return make_backend(agent)
 
 
 def make_extractor(
@@ -216,6 +216,7 @@ async def run_evaluation(
         store.put_json(R.summary_key(config.eval_id), _summary_doc(config, store, "running", summaries))
         for suite in suites:
             summaries[suite.name] = await _run_suite(suite, ctx, store, progress)
+            store.put_json(R.summary_key(config.eval_id), _summary_doc(config, store, "running", summaries))
     except BaseException as exc:
         msg = str(exc) or type(exc).__name__
         store.put_json(R.summary_key(config.eval_id), _summary_doc(config, store, "failed", summaries, msg))

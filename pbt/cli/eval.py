@@ -1,0 +1,139 @@
+"""`pbt eval run --config FILE` (progress bars) and `pbt eval report EVAL_ID` (the tables)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import click
+
+from pbt.errors import PbtError
+
+
+@click.group("eval")
+def eval_group() -> None:
+    """Run the persuasion evaluations (misinformation, are-you-sure, balanced, team debate)."""
+
+
+def _fail(exc: BaseException) -> click.ClickException:
+    return click.ClickException(str(exc))
+
+
+@eval_group.command("run")
+@click.option(
+    "--config", "config_path", required=True, type=click.Path(dir_okay=False), help="Evaluation YAML."
+)
+@click.option("--eval-id", default=None, help="Override the config's eval_id.")
+@click.option(
+    "--store", "store_url", default=None, help="Override the results store URL (file path or s3://...)."
+)
+@click.option(
+    "--server", default=None, help="Run on an evaluator gRPC server (host:port) instead of in-process."
+)
+@click.option("--token", envvar="PBT_GRPC_TOKEN", default=None, help="Bearer token for --server.")
+@click.option("--quiet", is_flag=True, help="No progress bars and no tables; print the results URI only.")
+def run_cmd(
+    config_path: str,
+    eval_id: str | None,
+    store_url: str | None,
+    server: str | None,
+    token: str | None,
+    quiet: bool,
+) -> None:
+    """Run (or resume) an evaluation and print its tables. Re-running an eval_id skips finished examples."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from pbt.evaluate import load_config
+
+    overrides: dict = {"eval_id": eval_id}
+    if store_url:
+        overrides["store"] = {"url": store_url}
+    try:
+        config = load_config(config_path, overrides=overrides)
+    except PbtError as exc:
+        raise _fail(exc) from None
+    console = Console(stderr=True)
+    columns = (TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, disable=quiet) as progress:
+        tasks: dict[str, int] = {}
+
+        def on_progress(suite: str, done: int, total: int) -> None:
+            if suite not in tasks:
+                tasks[suite] = progress.add_task(suite, total=total)
+            progress.update(tasks[suite], completed=done, total=total)
+
+        try:
+            if server:
+                doc, report = asyncio.run(_run_remote(server, token, config_path, config, on_progress))
+            else:
+                doc, report = _run_local(config, on_progress)
+        except PbtError as exc:
+            raise _fail(exc) from None
+    if quiet:
+        click.echo(doc["results_uri"])
+    else:
+        click.echo(report)
+
+
+def _run_local(config, on_progress) -> tuple[dict, str]:
+    from pbt.evaluate import run_evaluation_sync
+    from pbt.evaluate.report import render_report
+
+    doc = run_evaluation_sync(config, progress=lambda ev: on_progress(ev.suite, ev.done, ev.total))
+    return doc, render_report(doc)
+
+
+async def _run_remote(
+    server: str, token: str | None, config_path: str, config, on_progress
+) -> tuple[dict, str]:
+    import json
+
+    import grpc
+
+    from pbt.v1 import evaluator_pb2, evaluator_pb2_grpc
+    from services.common import open_channel
+    from services.evaluator.convert import config_to_proto
+
+    request = evaluator_pb2.RunEvaluationRequest(config=config_to_proto(config))
+    async with open_channel(server, token=token) as channel:
+        stub = evaluator_pb2_grpc.EvaluatorServiceStub(channel)
+        summary = None
+        try:
+            async for event in stub.RunEvaluation(request):
+                kind = event.WhichOneof("event")
+                if kind == "progress":
+                    on_progress(event.progress.suite, event.progress.done, event.progress.total)
+                elif kind == "summary":
+                    summary = event.summary
+        except grpc.aio.AioRpcError as exc:
+            raise PbtError(f"{server}: {exc.code().name}: {exc.details()}") from None
+    if summary is None:
+        raise PbtError(f"{server}: the stream ended without a summary")
+    return json.loads(summary.summary_json), summary.report_markdown
+
+
+@eval_group.command("report")
+@click.argument("eval_id")
+@click.option("--store", "store_url", default=None, help="Results store URL (default: from the environment).")
+@click.option("--json", "as_json", is_flag=True, help="Print summary.json instead of the tables.")
+def report_cmd(eval_id: str, store_url: str | None, as_json: bool) -> None:
+    """Print the tables of an evaluation (report.md), or its summary.json with --json."""
+    import json
+
+    from pbt.evaluate import load_summary
+    from pbt.evaluate.report import render_report
+    from pbt.evaluate.results import report_key
+    from pbt.store import open_store
+
+    try:
+        store = open_store(store_url)
+        doc = load_summary(store, eval_id)
+        if as_json:
+            click.echo(json.dumps(doc, indent=2, sort_keys=True))
+            return
+        key = report_key(eval_id)
+        text = store.get_text(key) if store.exists(key) else render_report(doc)
+    except PbtError as exc:
+        raise _fail(exc) from None
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
