@@ -354,3 +354,55 @@ def test_32_concurrent_build_trees_calls(tmp_path: Path) -> None:
         summary = events[-1].summary
         assert summary.job_id == f"load-{i}" and summary.progress.trees_done == 2
     assert len([k for k in h.store.list("trees/") if "/_manifests/" not in k]) == 64
+
+
+class _PartlyUnreachable(ScriptedBackend):
+    """Scripted answers, except that questions mentioning 'unreachable' go to a real HTTP backend
+    whose port nobody listens on (the real retry path ends in UnavailableError)."""
+
+    def __init__(self, table, port: int):
+        super().__init__(table, name="B")
+        from pbt.backends.http import HttpBackend
+
+        self.http = HttpBackend(
+            f"http://127.0.0.1:{port}", "m", max_attempts=2, backoff_initial=0.01, backoff_max=0.05
+        )
+
+    async def chat(self, messages, params):
+        if "unreachable" in messages[0]["content"]:
+            return await self.http.chat(messages, params)
+        return await super().chat(messages, params)
+
+
+def test_unreachable_agent_ends_unavailable_and_keeps_finished_trees(tmp_path: Path) -> None:
+    from conftest import free_port
+
+    questions = [
+        *QUESTIONS[:2],
+        {"id": "down", "question": "unreachable capital of France?", "answers": ["Paris"]},
+    ]
+    config = run_config(questions=questions, max_trees_in_flight=1, extraction={"mode": "rules"})
+
+    async def go():
+        async with Harness(tmp_path) as h:
+            h.backends["b"] = _PartlyUnreachable(B_TABLE, free_port())
+            events = []
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                async for event in h.stub.BuildTrees(
+                    pb.BuildTreesRequest(config=config.to_proto(), job_id="flaky")
+                ):
+                    events.append(event)
+            await h.backends["b"].http.aclose()
+            return events, info.value, h
+
+    events, error, h = asyncio.run(go())
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+    assert "127.0.0.1" in error.details()
+    built = sorted(e.tree.question_id for e in events if e.WhichOneof("event") == "tree")
+    assert built == ["paris", "same"]
+    assert sorted(k for k in h.store.list("trees/flaky/") if "/_manifests/" not in k) == [
+        "trees/flaky/paris.json",
+        "trees/flaky/same.json",
+    ]
+    manifest = h.store.get_json("trees/flaky/_manifests/shard-0-of-1.json")
+    assert manifest["status"] == "failed" and "UnavailableError" in manifest["error"]
