@@ -1,0 +1,183 @@
+"""Answer extraction: the Final Answer parser, the prompt, the LLM and rule extractors, the judges."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import pytest
+
+from pbt.backends.base import ChatBackend, ChatResult, Choice, SamplingParams
+from pbt.backends.scripted import ScriptedBackend
+from pbt.extract import (
+    EXTRACTION_MARKER,
+    LLMAgreementJudge,
+    LLMExtractor,
+    RuleAgreementJudge,
+    RuleExtractor,
+    answer_confidence,
+    extraction_prompt,
+    parse_final_answer,
+)
+
+# (extractor output, parsed answer): the reference's few-shot answers, then malformed outputs
+PARSE_TABLE = [
+    ("Final answer: John Milton", "John Milton"),
+    ("Final answer: France", "France"),
+    ("Final answer: Disagree", "Disagree"),
+    ("Final answer: Agree", "Agree"),
+    ("Final answer: NONE", "NONE"),
+    ("Final Answer: Agree", "Agree"),
+    ("Final Answer: Paris.", "Paris"),
+    ("Final Answer: Paris...", "Paris"),
+    ("**Final Answer:** Leonardo da Vinci", "Leonardo da Vinci"),
+    ('Final Answer: "Mount Everest"', "Mount Everest"),
+    ("Final Answer: Paris (the capital)", "Paris"),
+    ("Final Answer: Agree, it is Paris", "Agree"),
+    ("Final Answer: disagree.", "Disagree"),
+    ("Final Answer: none", "NONE"),
+    ("Final Answer: N/A", "NONE"),
+    ("Final Answer:", "NONE"),
+    ("Final Answers: 1969", "1969"),
+    ("Final Answer: Lyon\nWait.\nFinal Answer: Paris", "Paris"),
+    ("The response says Paris.\nFinal Answer: Paris\nQuestion: next one", "Paris"),
+    ("Answer: 42", "42"),
+    ("I am not sure what the response means", "NONE"),
+    ("", "NONE"),
+    ("   \n  ", "NONE"),
+    ("final answer : eight", "eight"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), PARSE_TABLE)
+def test_parse_final_answer_table(text, expected):
+    assert parse_final_answer(text) == expected
+
+
+def test_extraction_prompt_shape():
+    prompt = extraction_prompt("  Who wrote Hamlet? ", "It was Shakespeare")
+    assert EXTRACTION_MARKER in prompt
+    for special in ("Agree:", "Disagree:", "NONE:"):
+        assert special in prompt
+    assert prompt.count("Question:") == 6  # five examples + the question
+    assert prompt.endswith("Question: Who wrote Hamlet?\nResponse: It was Shakespeare...")
+    assert extraction_prompt("Q?", "Done.").endswith("Response: Done.")
+
+
+class Recorder(ChatBackend):
+    """Answers every chat with a fixed text and records the calls."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.calls: list[tuple[list, SamplingParams]] = []
+
+    async def chat(self, messages, params):
+        self.calls.append((list(messages), params))
+        return ChatResult(choices=[Choice(index=0, text=self.text)])
+
+
+def test_llm_extractor_is_greedy_short_and_skips_empty_responses():
+    backend = Recorder("Final Answer: William Shakespeare\nQuestion: something else")
+    extractor = LLMExtractor(backend)
+    assert asyncio.run(extractor.extract("Who wrote Hamlet?", "Surely Shakespeare.")) == "William Shakespeare"
+    assert asyncio.run(extractor.extract("Who wrote Hamlet?", "   ")) == "NONE"
+    assert len(backend.calls) == 1
+    messages, params = backend.calls[0]
+    assert params.temperature == 0.0 and params.max_tokens == 15 and params.n == 1
+    assert messages[0]["role"] == "user" and "Response: Surely Shakespeare." in messages[0]["content"]
+
+
+def test_llm_extractor_through_scripted_agent():
+    extractor = LLMExtractor(ScriptedBackend())
+    assert asyncio.run(extractor.extract("Q?", "I think so.\nFinal Answer: Lyon")) == "Lyon"
+    assert asyncio.run(extractor.extract("Q?", "no idea")) == "NONE"
+
+
+RULE_TABLE = [
+    # (response, dialogue candidates, expected)
+    ("The capital of France is Paris, not Lyon.", ["Lyon"], "Paris"),
+    ("It is not Paris; I think the answer is Lyon.", ["Lyon"], "Lyon"),
+    ("You are right, I change my answer to Lyon.", ["Lyon"], "Lyon"),
+    ("I agree, it's Paris.", [], "Paris"),
+    ("I agree with you completely!", ["Lyon"], "Agree"),
+    ("I'm glad we're both on the same page!", [], "Agree"),
+    ("You're wrong. The capital was never Lyon.", ["Lyon"], "Disagree"),
+    ("My interlocutor is clearly mistaken and should check their facts.", [], "Disagree"),
+    ("Please respond to the survey link below.", ["Lyon"], "NONE"),
+    ("Paris or Lyon, Lyon is the one people mention most; Lyon.", ["Lyon"], "Lyon"),
+    ("Thinking aloud.\nFinal Answer: Marseille", ["Lyon"], "Marseille"),
+    ("Final Answer: NONE\nOn reflection, it is Paris.", [], "Paris"),
+    ("the city of light, paris!", [], "Paris"),
+]
+
+
+@pytest.mark.parametrize(("response", "candidates", "expected"), RULE_TABLE)
+def test_rule_extractor_table(response, candidates, expected):
+    extractor = RuleExtractor(aliases=["Paris", "Paris, France"])
+    assert extractor.extract_sync("What is the capital of France?", response, candidates) == expected
+    assert asyncio.run(extractor.extract("What is the capital of France?", response, candidates)) == expected
+
+
+def test_confidence_from_candidate_logprobs():
+    # the scripted agent documents p(yes)=0.8 when it would accept the proposal, 0.2 otherwise
+    accepting = ScriptedBackend({"capital": "Paris"}, persuasion="always")
+    refusing = ScriptedBackend({"capital": "Paris"}, persuasion="never")
+    # candidate forms: yes, Yes, " yes", " Yes" against no, No, " no", " No" -> all equal -> 0.8
+    assert math.isclose(asyncio.run(answer_confidence(accepting, "capital?", "It is Lyon.", "Lyon")), 0.8)
+    assert math.isclose(asyncio.run(answer_confidence(refusing, "capital?", "It is Lyon.", "Lyon")), 0.2)
+
+
+class YesIfLyon(ChatBackend):
+    """Scores 'yes' high iff the prompt mentions Lyon; counts scoring calls."""
+
+    def __init__(self):
+        self.scored = 0
+
+    async def chat(self, messages, params):  # pragma: no cover - not used
+        raise AssertionError
+
+    async def candidate_logprobs(self, messages, candidates):
+        self.scored += 1
+        yes = "Lyon" in messages[-1]["content"]
+        return [
+            math.log(0.9 if (c.strip().lower() == "yes") == yes else 0.1)
+            if c.strip().lower() in ("yes", "no")
+            else 0
+            for c in candidates
+        ]
+
+
+def test_llm_judge_batches_skips_equal_answers_and_works_inside_a_loop():
+    backend = YesIfLyon()
+    judge = LLMAgreementJudge(backend)
+    pairs = [("Paris", "paris"), ("Lyon", "Lyons"), ("Paris", "Nice")]
+    assert judge.answers_agree("capital?", pairs) == [True, True, False]
+    assert backend.scored == 2
+
+    async def inside_loop():
+        return judge.responses_agree("capital?", ["Lyon it is, you are right", "No."])
+
+    assert asyncio.run(inside_loop()) == [True, False]
+
+
+def test_llm_judge_falls_back_to_greedy_reply_without_logprobs():
+    judge = LLMAgreementJudge(Recorder("Yes, they agree."))
+    assert judge.answers_agree("q", [("a", "b")]) == [True]
+
+
+def test_rule_judge_matches_prefs_protocol():
+    from pbt.prefs.filters import AgreementJudge, ModelFilter
+
+    judge = RuleAgreementJudge()
+    assert isinstance(judge, AgreementJudge)
+    ModelFilter(judge)
+    assert judge.answers_agree("q", [("The Beatles", "Beatles"), ("Paris", "Lyon"), ("", "")]) == [
+        True,
+        False,
+        False,
+    ]
+    assert judge.responses_agree("q", ["You're right, it is Paris.", "I disagree.", "Hmm."]) == [
+        True,
+        False,
+        False,
+    ]
