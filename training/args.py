@@ -219,6 +219,9 @@ class TrainingSetup:
         trainer = self.trainer.to_dict()
         for key in ("hub_token", "local_rank"):
             trainer.pop(key, None)
+        for key in trainer:  # to_dict() masks every '*_token' value as '<KEY>'; keep the real ones
+            if key.endswith("_token"):
+                trainer[key] = getattr(self.trainer, key)
         out.update(trainer)
         if self.job is not None:
             out["job"] = self.job

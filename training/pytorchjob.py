@@ -14,6 +14,7 @@ point ignores that block.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from pathlib import Path
@@ -234,15 +235,21 @@ def to_yaml(*objects: dict) -> str:
     return "---\n".join(yaml.safe_dump(o, sort_keys=False) for o in objects)
 
 
+@functools.lru_cache(maxsize=8)
+def _crd_schema_cached(crd_path: str) -> dict[str, Any]:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    crd = yaml.load(Path(crd_path).read_text(encoding="utf-8"), Loader=loader)
+    version = next(v for v in crd["spec"]["versions"] if v.get("served", True))
+    return _strict(version["schema"]["openAPIV3Schema"])
+
+
 def crd_schema(crd_path: str | Path) -> dict[str, Any]:
     """The openAPIV3Schema of the served version of a CRD file, made strict for validation.
 
     Kubernetes prunes unknown fields silently; here an unknown field is an error, so a typo in a
     rendered manifest cannot hide. ``x-kubernetes-int-or-string`` becomes integer-or-string.
     """
-    crd = yaml.safe_load(Path(crd_path).read_text(encoding="utf-8"))
-    version = next(v for v in crd["spec"]["versions"] if v.get("served", True))
-    return _strict(version["schema"]["openAPIV3Schema"])
+    return _crd_schema_cached(str(Path(crd_path).resolve()))
 
 
 def _strict(node: Any) -> Any:
