@@ -139,3 +139,8 @@ def show(file: Path, tree_id: str | None, fmt: str, max_text: int) -> None:
             )
         tree = matches[0]
     console.print(render_tree(tree, max_text))
+
+
+from pbt.cli.trees_build import build  # noqa: E402  (`pbt trees build`, owned by the orchestrator component)
+
+trees.add_command(build)
