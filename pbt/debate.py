@@ -18,7 +18,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from pbt.answers import is_correct_eval
+from pbt.answers import is_correct_eval, normalize_answer
 from pbt.backends.base import ChatBackend, Message, SamplingParams
 from pbt.errors import ValidationError
 from pbt.extract.parse import AGREE, DISAGREE, NONE, parse_final_answer
@@ -37,7 +37,7 @@ MAX_DEBATE_TURNS = 16
 class DebateAgent:
     name: str
     backend: ChatBackend
-    merge_consecutive: bool = False
+    merge_consecutive: bool = True  # like the trees and the preference prompts
 
 
 @dataclass
@@ -104,9 +104,12 @@ def resolve_answer(raw: str, previous_own: str | None, replied_to: str | None) -
 
 
 def answers_agree(answers: Sequence[str]) -> bool:
-    """All agents hold the same answer (case- and space-insensitive), and it is a real answer."""
-    keys = {a.strip().lower() for a in answers}
-    return len(keys) == 1 and next(iter(keys)) not in ("", NONE.lower(), DISAGREE.lower())
+    """All agents hold the same answer after the evaluation normalizer (lowercase, no punctuation
+    or articles), and it is a real answer (not NONE / Agree / Disagree / empty)."""
+    if any(a.strip() in (NONE, AGREE, DISAGREE) for a in answers):
+        return False
+    keys = {normalize_answer(a) for a in answers}
+    return len(keys) == 1 and bool(next(iter(keys)))
 
 
 async def run_debate(
