@@ -10,6 +10,7 @@ Every prompt contains the placeholder ``{question}``.
 from __future__ import annotations
 
 import hashlib
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -105,7 +106,17 @@ def default_personas_path() -> Path:
 
 def load_personas(path: str | Path | None = None) -> PersonaSet:
     """Load a persona set from YAML (the bundled reference set when `path` is None)."""
-    path = Path(path) if path is not None else default_personas_path()
+    if path is None:
+        return _bundled().model_copy(deep=True)
+    return _load(Path(path))
+
+
+@cache
+def _bundled() -> PersonaSet:
+    return _load(default_personas_path())
+
+
+def _load(path: Path) -> PersonaSet:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -166,6 +166,7 @@ def build_preferences(
         for pair in analysis.pairs:
             result.pairs_found[pair.code or "none"] += 1
             found.append((split_of[tree.id], pair))
+    found.sort(key=lambda item: item[1].tree_id)  # canonical order: the result ignores input order
     for split, pair in select_pairs(found, mode, seed):
         result.records.append(pair_record(by_id[pair.tree_id], pair, split, personas))
         result.pairs_written[split][pair.code or "none"] += 1
