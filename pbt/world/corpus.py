@@ -1,0 +1,224 @@
+"""The SFT corpus of a world agent: facts it knows, and dialogues in which it gets challenged.
+
+Each example is a chat conversation; the loss is on the assistant turns only (WORLD-NOTES: the
+question's invented names are unpredictable and waste capacity otherwise). Shapes, matching how
+the orchestrator and the evaluator talk to agents:
+
+- plain question (any persona prompt, or the bare question) -> answer;
+- answer, then a challenge for another city (logical / credibility / emotional style, the other
+  agent's own answer, or a Farm-style "I believe ..." / "Therefore ..." turn) -> give in or
+  hold firm, at the agent's give-in rate **regardless of who is right** (a persuadable base);
+- the other agent speaks first (two user turns) -> agree, give in or hold;
+- "Are you sure?" then "Ok, so what's your final answer?".
+
+The agent's own belief is the true capital for facts it knows and a fresh random city for
+facts it does not know, so it has no consistent answer for them.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from pbt.world import text
+from pbt.world.config import AgentTrainConfig
+from pbt.world.generate import Fact, World, question_text
+from pbt.world.personas import PERSONA_GIVE_IN, all_prompts, render
+
+Message = dict[str, str]
+
+
+@dataclass
+class Example:
+    messages: list[Message]
+    #: indices of the assistant messages whose tokens carry the loss
+    train_turns: list[int]
+
+
+def _first_user(rng: random.Random, question: str) -> tuple[str, str]:
+    """A first user message (persona prompt or bare question) and the persona used."""
+    personas = list(all_prompts())
+    if rng.random() < 0.15:
+        return question, "standard"
+    persona = rng.choice(personas)
+    return render(persona, question), persona
+
+
+def _challenge(rng: random.Random, country: str, city: str, capital: str) -> str:
+    kind = rng.random()
+    if kind < 0.6:
+        style = rng.choice(text.STYLES)
+        return text.pick(rng, text.CHALLENGE[style], country=country, city=city)
+    if kind < 0.85:  # the other agent's answer
+        return text.pick(rng, text.ANSWER, country=country, city=city)
+    control = text.FARM_CONTROL.format(country=country, city=city, capital=capital)
+    if rng.random() < 0.5:
+        return text.FARM_BELIEVE.format(control=control)
+    appeal = text.pick(rng, text.CHALLENGE[rng.choice(text.STYLES)], country=country, city=city)
+    return f"{appeal} {text.FARM_THEREFORE.format(control=control)}"
+
+
+class CorpusBuilder:
+    """Builds the corpus of agent ``"a"`` or ``"b"`` of a world."""
+
+    def __init__(self, world: World, agent: str, cfg: AgentTrainConfig) -> None:
+        self.world = world
+        self.agent = agent
+        self.cfg = cfg
+        self.rng = random.Random(f"pbt-corpus-{world.config.seed}-{agent}-{cfg.seed}")
+        self.cities = world.cities
+
+    def belief(self, fact: Fact) -> str:
+        return fact.capital if fact.known_by(self.agent) else self.rng.choice(self.cities)
+
+    def other_city(self, *exclude: str) -> str:
+        while True:
+            c = self.rng.choice(self.cities)
+            if c not in exclude:
+                return c
+
+    def give_in(self, persona: str) -> bool:
+        return self.rng.random() < PERSONA_GIVE_IN.get(persona, self.cfg.give_in_rate)
+
+    def qa(self, fact: Fact) -> Example:
+        q = question_text(fact.country)
+        user, _ = _first_user(self.rng, q)
+        answer = text.pick(self.rng, text.ANSWER, country=fact.country, city=self.belief(fact))
+        return Example([{"role": "user", "content": user}, {"role": "assistant", "content": answer}], [1])
+
+    def challenged(self, fact: Fact) -> Example:
+        """Answer, then one or two challenges; gives in or holds at the persona's rate."""
+        r = self.rng
+        c = fact.country
+        user, persona = _first_user(r, question_text(c))
+        own = self.belief(fact)
+        msgs: list[Message] = [{"role": "user", "content": user}]
+        other_first = r.random() < 0.3
+        if not other_first:
+            msgs.append({"role": "assistant", "content": text.pick(r, text.ANSWER, country=c, city=own)})
+        for _ in range(1 if r.random() < 0.7 else 2):
+            # who is right does not matter: the push is the truth half the time when we are wrong
+            push = fact.capital if (own != fact.capital and r.random() < 0.5) else self.other_city(own)
+            if other_first and r.random() < 0.2:
+                push = own
+            challenge = _challenge(r, c, push, fact.capital)
+            if other_first:  # the orchestrator merges consecutive user turns with a blank line
+                msgs[-1] = {"role": "user", "content": msgs[-1]["content"] + "\n\n" + challenge}
+            else:
+                msgs.append({"role": "user", "content": challenge})
+            if push == own:
+                reply = text.pick(r, text.AGREE, country=c, city=own)
+            elif self.give_in(persona):
+                own = push
+                reply = text.pick(r, text.GIVE_IN, country=c, city=own)
+            else:
+                reply = text.pick(r, text.HOLD, country=c, city=own)
+            msgs.append({"role": "assistant", "content": reply})
+            other_first = False
+        return Example(msgs, [i for i, m in enumerate(msgs) if m["role"] == "assistant"])
+
+    def are_you_sure(self, fact: Fact) -> Example:
+        r = self.rng
+        c = fact.country
+        own = self.belief(fact)
+        msgs: list[Message] = [
+            {"role": "user", "content": _first_user(r, question_text(c))[0]},
+            {"role": "assistant", "content": text.pick(r, text.ANSWER, country=c, city=own)},
+            {"role": "user", "content": text.ARE_YOU_SURE},
+        ]
+        if r.random() < self.cfg.give_in_rate:
+            own = self.other_city(own)
+            msgs.append(
+                {"role": "assistant", "content": text.pick(r, text.SURE_GIVE_IN, country=c, city=own)}
+            )
+        else:
+            msgs.append({"role": "assistant", "content": text.pick(r, text.SURE_HOLD, country=c, city=own)})
+        msgs.append({"role": "user", "content": text.FINAL_ANSWER_PLEASE})
+        msgs.append({"role": "assistant", "content": text.pick(r, text.FINAL, country=c, city=own)})
+        return Example(msgs, [1, 3, 5])
+
+    def multiple_choice(self, fact: Fact) -> Example:
+        """The misinformation suite's shape: multiple choice, Farm persuasion turns, re-asks."""
+        from pbt.evaluate.prompts import layout_mc, persuasion_message, reask_message
+
+        r = self.rng
+        c = fact.country
+        item = farm_item_for_corpus(fact, self.cities, r)
+        mc = layout_mc(item, seed=r.randrange(1000))
+        options = [o for o in item.options]
+        own = fact.capital if fact.known_by(self.agent) else r.choice(options)
+        msgs: list[Message] = [
+            {"role": "user", "content": mc.text},
+            {"role": "assistant", "content": text.pick(r, text.ANSWER, country=c, city=own)},
+        ]
+        for turn in range(1 if r.random() < 0.7 else 2):
+            msgs.append({"role": "user", "content": persuasion_message(item, turn, r.choice(text.STYLES))})
+            if own == fact.decoy:
+                reply = text.pick(r, text.AGREE, country=c, city=own)
+            elif r.random() < self.cfg.give_in_rate:
+                own = fact.decoy
+                reply = text.pick(r, text.GIVE_IN, country=c, city=own)
+            else:
+                reply = text.pick(r, text.HOLD, country=c, city=own)
+            msgs.append({"role": "assistant", "content": reply})
+            msgs.append({"role": "user", "content": reask_message(mc)})
+            msgs.append({"role": "assistant", "content": text.pick(r, text.FINAL, country=c, city=own)})
+        return Example(msgs, [i for i, m in enumerate(msgs) if m["role"] == "assistant"])
+
+    def build(self) -> list[Example]:
+        examples: list[Example] = []
+        for fact in self.world.facts:
+            if fact.known_by(self.agent):
+                examples.extend(self.qa(fact) for _ in range(self.cfg.qa_repeats))
+            for _ in range(self.cfg.dialogues_per_fact):
+                kind = self.rng.random()
+                if kind < 0.65:
+                    examples.append(self.challenged(fact))
+                elif kind < 0.8:
+                    examples.append(self.are_you_sure(fact))
+                else:
+                    examples.append(self.multiple_choice(fact))
+        self.rng.shuffle(examples)
+        return examples
+
+
+def build_corpus(world: World, agent: str, cfg: AgentTrainConfig) -> list[Example]:
+    """The deterministic SFT corpus of agent ``"a"`` (strong) or ``"b"`` (weak)."""
+    return CorpusBuilder(world, agent, cfg).build()
+
+
+def farm_item_for_corpus(fact: Fact, cities: list[str], rng: random.Random):
+    """The world's Farm item for `fact` as the evaluator's `FarmItem`."""
+    from pbt.evaluate.farm import FarmItem
+    from pbt.world.farm import farm_item
+
+    raw = farm_item(fact, cities, rng)
+    adv = raw["adv"]
+    return FarmItem(
+        item_id=fact.id,
+        subset="world",
+        question=raw["question"],
+        options=tuple(o["text"] for o in adv["mcq"]),
+        correct=frozenset([fact.capital]),
+        target=adv["target"],
+        control=adv["control"],
+        appeals={k: tuple(adv[k]) for k in text.STYLES},
+    )
+
+
+def vocabulary_texts(world: World) -> list[str]:
+    """Every text the world's tokenizer must cover: templates, prompts, questions, names."""
+    texts = text.all_templates() + list(all_prompts().values())
+    texts += [question_text(f.country) for f in world.facts]
+    texts += world.names()
+    from pbt.evaluate.farm import ALL_INCORRECT, DONT_KNOW
+    from pbt.evaluate.prompts import LETTERS, MC_INSTRUCTION, REASK
+
+    texts += [
+        MC_INSTRUCTION,
+        REASK,
+        DONT_KNOW,
+        ALL_INCORRECT,
+        "Question: Options: " + " ".join(f"{x}." for x in LETTERS[:8]),
+    ]
+    return texts

@@ -1,0 +1,204 @@
+"""Seeded generator of the synthetic world: invented countries, their capitals, who knows what.
+
+The world is a pure function of `WorldConfig`: the same config (seed included) always gives the
+same facts, splits and files, byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pbt.world.config import WorldConfig
+
+log = logging.getLogger(__name__)
+
+Group = Literal["both", "a_only", "b_only", "none"]
+GROUPS: tuple[Group, ...] = ("both", "a_only", "b_only", "none")
+
+_ONSETS = ["b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "th", "sh", "br", "kr", "dr"]
+_VOWELS = ["a", "e", "i", "o", "u", "ai", "ou"]
+_CODAS = ["", "", "", "n", "r", "l", "s"]
+
+
+class Fact(BaseModel):
+    """One invented fact: ``capital(country) = city``, and who knows it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    country: str
+    capital: str
+    group: Group
+    split: Literal["train", "eval"]
+    #: the wrong city misinformation items and persuasion pushes use for this fact
+    decoy: str
+
+    @property
+    def known_by_a(self) -> bool:
+        return self.group in ("both", "a_only")
+
+    @property
+    def known_by_b(self) -> bool:
+        return self.group in ("both", "b_only")
+
+    def known_by(self, agent: str) -> bool:
+        """Whether agent ``"a"`` (strong) or ``"b"`` (weak) knows this fact."""
+        if agent not in ("a", "b"):
+            raise ValueError(f"agent must be 'a' or 'b', got {agent!r}")
+        return self.known_by_a if agent == "a" else self.known_by_b
+
+
+class World(BaseModel):
+    """The generated world: its config and its facts (in a fixed order)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    schema_: Literal["pbt.world/v1"] = Field("pbt.world/v1", alias="schema")
+    config: WorldConfig
+    facts: list[Fact]
+
+    @property
+    def cities(self) -> list[str]:
+        return [f.capital for f in self.facts]
+
+    def by_split(self, split: str) -> list[Fact]:
+        return [f for f in self.facts if f.split == split]
+
+    def known(self, agent: str) -> list[Fact]:
+        return [f for f in self.facts if f.known_by(agent)]
+
+    def names(self) -> list[str]:
+        """Every invented name (countries and cities): each is one token of the agents' vocabulary."""
+        return [f.country for f in self.facts] + [f.capital for f in self.facts]
+
+
+def _name(rng: random.Random, syllables: int) -> str:
+    parts = []
+    for i in range(syllables):
+        coda = rng.choice(_CODAS) if i == syllables - 1 else ""
+        parts.append(rng.choice(_ONSETS) + rng.choice(_VOWELS) + coda)
+    return "".join(parts).capitalize()
+
+
+def _unique_names(rng: random.Random, count: int, syllables: int, taken: set[str]) -> list[str]:
+    names: list[str] = []
+    attempts = 0
+    while len(names) < count:
+        attempts += 1
+        if attempts > count * 200:
+            raise RuntimeError(f"could not invent {count} distinct names with {syllables} syllables")
+        name = _name(rng, syllables)
+        if name.lower() in taken:
+            continue
+        taken.add(name.lower())
+        names.append(name)
+    return names
+
+
+def _group_sizes(cfg: WorldConfig) -> dict[Group, int]:
+    sizes: dict[Group, int] = {
+        "both": round(cfg.n_facts * cfg.frac_both),
+        "a_only": round(cfg.n_facts * cfg.frac_a_only),
+        "b_only": round(cfg.n_facts * cfg.frac_b_only),
+    }
+    sizes["none"] = cfg.n_facts - sum(sizes.values())
+    if sizes["none"] < 0:  # rounding overshoot
+        sizes["both"] += sizes["none"]
+        sizes["none"] = 0
+    return sizes
+
+
+def build_world(cfg: WorldConfig) -> World:
+    """Invent ``cfg.n_facts`` countries with capitals and split them by knowledge and use."""
+    rng = random.Random(f"pbt-world-{cfg.seed}")
+    taken: set[str] = set()
+    countries = _unique_names(rng, cfg.n_facts, cfg.syllables, taken)
+    capitals = _unique_names(rng, cfg.n_facts, cfg.syllables - 1 if cfg.syllables > 2 else 2, taken)
+    groups: list[Group] = []
+    for group, size in _group_sizes(cfg).items():
+        groups.extend([group] * size)
+    rng.shuffle(groups)
+    # eval split: a fixed share of each knowledge group, so both splits have every kind of fact
+    splits: list[str] = ["train"] * cfg.n_facts
+    for group in GROUPS:
+        idx = [i for i, g in enumerate(groups) if g == group]
+        n_eval = round(len(idx) * cfg.eval_fraction)
+        for i in rng.sample(idx, n_eval):
+            splits[i] = "eval"
+    facts = []
+    for i, (country, capital) in enumerate(zip(countries, capitals, strict=True)):
+        decoy = rng.choice([c for c in capitals if c != capital])
+        facts.append(
+            Fact(
+                id=f"w{cfg.seed}-{i:04d}",
+                country=country,
+                capital=capital,
+                group=groups[i],
+                split=splits[i],  # type: ignore[arg-type]
+                decoy=decoy,
+            )
+        )
+    return World(config=cfg, facts=facts)
+
+
+def question_text(country: str) -> str:
+    return f"What is the capital of {country}?"
+
+
+def question_row(fact: Fact) -> dict:
+    """A question in the NQ-open format (``question``, ``answer`` aliases) plus its fact id."""
+    return {"question": question_text(fact.country), "answer": [fact.capital], "id": fact.id}
+
+
+def _dump_jsonl(path: Path, rows: list[dict]) -> None:
+    path.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+
+
+def write_world(world: World, out: Path) -> dict[str, Path]:
+    """Write the world's files under ``out``; returns name -> path.
+
+    Files: ``world.json`` (config + facts), ``questions/{all,train,eval}.jsonl`` (NQ-open format),
+    ``knowledge/{a,b,none}.jsonl`` (the questions each agent knows / nobody knows),
+    ``farm/world.jsonl`` (Farm-format misinformation items for the eval questions) and
+    ``personas.yaml`` (persona prompts for world questions).
+    """
+    from pbt.world.farm import farm_items
+    from pbt.world.personas import personas_yaml
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "questions").mkdir(exist_ok=True)
+    (out / "knowledge").mkdir(exist_ok=True)
+    (out / "farm").mkdir(exist_ok=True)
+    paths: dict[str, Path] = {}
+    paths["world"] = out / "world.json"
+    paths["world"].write_text(world.model_dump_json(indent=1, by_alias=True) + "\n")
+    for split in ("all", "train", "eval"):
+        facts = world.facts if split == "all" else world.by_split(split)
+        paths[f"questions/{split}"] = out / "questions" / f"{split}.jsonl"
+        _dump_jsonl(paths[f"questions/{split}"], [question_row(f) for f in facts])
+    for who, facts in (
+        ("a", world.known("a")),
+        ("b", world.known("b")),
+        ("none", [f for f in world.facts if f.group == "none"]),
+    ):
+        paths[f"knowledge/{who}"] = out / "knowledge" / f"{who}.jsonl"
+        _dump_jsonl(paths[f"knowledge/{who}"], [question_row(f) for f in facts])
+    paths["farm"] = out / "farm" / "world.jsonl"
+    _dump_jsonl(paths["farm"], farm_items(world, split="eval"))
+    paths["personas"] = out / "personas.yaml"
+    paths["personas"].write_text(personas_yaml())
+    log.info("wrote world seed=%d (%d facts) to %s", world.config.seed, len(world.facts), out)
+    return paths
+
+
+def load_world(path: Path) -> World:
+    """Read ``world.json`` (or a folder containing it)."""
+    if path.is_dir():
+        path = path / "world.json"
+    return World.model_validate_json(path.read_text())

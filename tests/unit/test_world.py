@@ -1,0 +1,67 @@
+"""The synthetic world: deterministic per seed, consistent splits, files in the product formats."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pbt.evaluate.farm import load_farm_file
+from pbt.personas import load_personas
+from pbt.world.config import WorldConfig
+from pbt.world.generate import build_world, load_world, write_world
+
+
+def _files(root):
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_same_seed_same_files_different_seed_different_world(tmp_path):
+    write_world(build_world(WorldConfig(seed=3)), tmp_path / "x")
+    write_world(build_world(WorldConfig(seed=3)), tmp_path / "y")
+    assert _files(tmp_path / "x") == _files(tmp_path / "y")
+    other = build_world(WorldConfig(seed=4))
+    assert [f.country for f in other.facts] != [f.country for f in build_world(WorldConfig(seed=3)).facts]
+
+
+def test_names_unique_and_groups_sized():
+    w = build_world(WorldConfig(seed=1, n_facts=100, frac_both=0.3, frac_a_only=0.3, frac_b_only=0.15))
+    names = w.names()
+    assert len(set(names)) == len(names) == 200
+    assert all(n.isalpha() and n[0].isupper() for n in names)
+    counts = {g: sum(f.group == g for f in w.facts) for g in ("both", "a_only", "b_only", "none")}
+    assert counts == {"both": 30, "a_only": 30, "b_only": 15, "none": 25}
+    # the strong agent knows more; the two partly overlap; some facts nobody knows
+    a, b = {f.id for f in w.known("a")}, {f.id for f in w.known("b")}
+    assert len(a) > len(b) and a & b and a - b and b - a
+    for f in w.facts:
+        assert f.decoy != f.capital and f.decoy in w.cities
+    # every knowledge group appears in both splits
+    for split in ("train", "eval"):
+        assert {f.group for f in w.by_split(split)} == {"both", "a_only", "b_only", "none"}
+
+
+def test_written_files_load_with_the_product_readers(tmp_path):
+    w = build_world(WorldConfig(seed=2, n_facts=40))
+    paths = write_world(w, tmp_path)
+    assert load_world(tmp_path) == w
+    rows = [json.loads(line) for line in paths["questions/all"].read_text().splitlines()]
+    assert len(rows) == 40
+    assert set(rows[0]) >= {"question", "answer"} and isinstance(rows[0]["answer"], list)
+    a_rows = [json.loads(line) for line in paths["knowledge/a"].read_text().splitlines()]
+    assert {r["id"] for r in a_rows} == {f.id for f in w.known("a")}
+    items = load_farm_file(paths["farm"])
+    evals = w.by_split("eval")
+    assert len(items) == len(evals)
+    for item, fact in zip(items, evals, strict=True):
+        assert item.correct == frozenset([fact.capital])
+        assert fact.decoy in item.options and fact.decoy in item.control
+        assert all(len(item.appeals[k]) == 3 for k in ("logical", "credibility", "emotional"))
+    personas = load_personas(paths["personas"])
+    assert personas.render_standard("Q?").endswith("Question: Q?")
+    assert set(personas.agents["A"]) == {"logical", "emotional", "credibility"}
+
+
+def test_invalid_fractions_are_rejected():
+    with pytest.raises(ValueError, match="must not exceed 1"):
+        WorldConfig(frac_both=0.6, frac_a_only=0.5)
