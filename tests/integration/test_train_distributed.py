@@ -1,0 +1,85 @@
+"""DPO under `torchrun --nproc_per_node 2` on CPU (gloo) with the tiny model and ~32 pairs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pbt.store import LocalStore
+from training.synthetic import make_pairs, write_pairs
+
+ROOT = Path(__file__).resolve().parents[2]
+TORCHRUN = str(Path(sys.executable).with_name("torchrun"))
+
+
+def _long(row: dict, words: int) -> dict:
+    row = json.loads(json.dumps(row))
+    row["rejected"][0]["content"] += " because" * words
+    return row
+
+
+@pytest.mark.distributed
+@pytest.mark.slow
+def test_dpo_torchrun_two_processes(tiny_model_dir, tmp_path):
+    rows = make_pairs(32, 8)
+    rows[3] = _long(rows[3], 400)  # longer than max_length: counted and truncated, never a crash
+    pairs = write_pairs(tmp_path / "pairs.jsonl", rows)
+    store_dir = tmp_path / "store"
+    env = dict(os.environ, OMP_NUM_THREADS="1", PBT_LOG_LEVEL="INFO", PBT_CODE_VERSION="test-version")
+    cmd = [
+        TORCHRUN, "--standalone", "--nproc_per_node", "2", "-m", "training.dpo",
+        "--config", "training/configs/dpo-tiny.yaml",
+        "--pairs", str(pairs), "--base_model", str(tiny_model_dir),
+        "--store", str(store_dir), "--output_dir", str(tmp_path / "out"),
+        "--run_id", "ddp-test", "--per_device_train_batch_size", "2", "--pair_budget", "32",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "[rank 1]" not in proc.stderr or "Traceback" not in proc.stderr
+
+    store = LocalStore(store_dir)
+    run = "training/ddp-test"
+    metrics = store.get_json(f"{run}/metrics.json")
+    assert metrics["world_size"] == 2
+    assert metrics["effective_batch_size"] == 4  # 2 per process x 2 processes
+    losses = [h["loss"] for h in metrics["log_history"] if "loss" in h]
+    assert len(losses) == 8 and all(loss == loss for loss in losses)  # one per step, no NaN
+    changes = metrics["param_changes"]
+    assert changes["trainable_changed"] == changes["trainable_total"] > 0  # every LoRA tensor moved
+    assert changes["frozen_total"] > 0 and changes["frozen_changed"] == 0  # the base did not
+    assert metrics["train_pairs"]["train_pairs_rewards/accuracies"] > 0.5
+    assert metrics["dev"]["eval_rewards/accuracies"] == metrics["best_metric"]
+    assert metrics["checkpoints_uploaded"] == [4, 8]
+
+    # the saved adapter is a trained LoRA adapter (lora_B starts at zero)
+    from safetensors.torch import load_file
+
+    adapter = tmp_path / "adapter"
+    store.get_dir(f"{run}/adapter", adapter)
+    tensors = load_file(adapter / "adapter_model.safetensors")
+    lora_b = [t for name, t in tensors.items() if "lora_B" in name]
+    assert lora_b and all(t.abs().sum() > 0 for t in lora_b)
+    assert json.loads((adapter / "adapter_config.json").read_text())["r"] == 8
+
+    report = store.get_json(f"{run}/data_report.json")
+    assert report["length"]["train"]["overlong"] == 1 and report["length"]["train"]["truncated"] == 1
+    assert report["selected"]["train"] == {"accept": 16, "resist": 16}
+    assert report["selected"]["dev"] == {"accept": 4, "resist": 4}
+
+    manifest = store.get_json(f"{run}/manifest.json")
+    assert manifest["inputs"]["pairs"]["sha256"] == hashlib.sha256(pairs.read_bytes()).hexdigest()
+    assert manifest["inputs"]["base_model"]["location"] == str(tiny_model_dir)
+    assert manifest["code"]["version"] == "test-version" and manifest["world_size"] == 2
+    config = yaml.safe_load(store.get_text(f"{run}/config.yaml"))
+    assert (
+        config["run_id"] == "ddp-test"
+        and config["per_device_train_batch_size"] == 2
+        and config["beta"] == 0.1
+    )
