@@ -67,9 +67,11 @@ def render_tree(tree: Tree, max_text: int = 160) -> RichTree:
     analysis = analyze_tree(tree)
     correctness = analysis.correctness or node_correctness(tree, analysis.resolved)
     scores = analysis.scores or subtree_scores(tree, correctness)
-    marks = {p.chosen: ("chosen", p) for p in analysis.pairs} | {
-        p.rejected: ("rejected", p) for p in analysis.pairs
-    }
+    marks: dict[str, list[str]] = {}
+    for p in analysis.pairs:
+        code = p.code or "unlabelled"
+        marks.setdefault(p.chosen, []).append(f"[green]chosen[/] over {escape(p.rejected)} ({code})")
+        marks.setdefault(p.rejected, []).append(f"[magenta]rejected[/] for {escape(p.chosen)} ({code})")
     gold = ", ".join(tree.question.gold) or "—"
     title = f"[bold]{escape(tree.id)}[/]: {escape(tree.question.text)}  [green]gold: {escape(gold)}[/]"
     if analysis.dropped_all_agree:
