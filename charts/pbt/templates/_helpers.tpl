@@ -133,8 +133,9 @@ imagePullSecrets:
 {{- end }}
 
 {{/*
-Agent endpoints as the run config's `agents` section: role -> {endpoint, model}. The model is
-the served adapter when one is set, else the InferenceService name (KServe's --model_name).
+Agent endpoints, role -> {endpoint, model}, of every enabled role. The model is the served LoRA
+adapter when one is set (huggingface runtime), else the InferenceService name (the name both
+runtimes serve under: KServe's --model_name / the pbt server's --model-name).
 */}}
 {{- define "pbt.agentEndpoints" -}}
 {{- $root := . }}
@@ -143,7 +144,8 @@ the served adapter when one is set, else the InferenceService name (KServe's --m
 {{- if $agent.enabled }}
 {{- $name := include "pbt.agentName" (list $root $role) }}
 {{- $endpoint := printf "http://%s-predictor.%s.svc.cluster.local/openai/v1" $name $root.Release.Namespace }}
-{{- $_ := set $out $role (dict "endpoint" $endpoint "model" ($agent.servedAdapter | default $name)) }}
+{{- $model := ternary ($agent.servedAdapter | default $name) $name (eq $agent.runtime "huggingface") }}
+{{- $_ := set $out $role (dict "endpoint" $endpoint "model" $model) }}
 {{- end }}
 {{- end }}
 {{- toYaml $out }}

@@ -65,6 +65,10 @@ the value that was given.
 {{- end }}
 {{- end }}
 
+{{- $extraction := dig "extraction" "mode" "llm" ($v.runConfig | default dict) }}
+{{- if and (eq $extraction "llm") (not $v.agents.roles.extractor.enabled) }}
+{{- $errors = append $errors "agents.roles.extractor.enabled: the run config's extraction.mode is llm, which needs the extractor agent (enable it or set runConfig.extraction.mode: rules)" }}
+{{- end }}
 {{- if $v.training.enabled }}
 {{- if not $v.training.config }}
 {{- $errors = append $errors "training.config: required when training.enabled is true (the contents of a training/configs/*.yaml file)" }}
