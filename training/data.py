@@ -195,6 +195,12 @@ def select_train(
         raise ValidationError(f"must be positive, got {budget}", field="pair_budget")
     quota = mode_quota(mode, budget)
     for code, need in quota.items():
+        if need and not have[code]:
+            raise ValidationError(
+                f"mode {mode!r} needs {code} pairs but the train split has none "
+                f"(accept={have['accept']}, resist={have['resist']})",
+                field="mode",
+            )
         if need > have[code]:
             raise ValidationError(
                 f"mode {mode!r} with budget {budget} needs {need} {code} pairs but the train split has only "
