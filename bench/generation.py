@@ -73,12 +73,12 @@ async def _run_all(backend, prompts, params) -> int:
     return sum(r.usage.completion_tokens for r in results)
 
 
-def bench_local(model_dir: Path, prompts, new_tokens: int, device: str) -> tuple[int, float]:
+def bench_local(model_dir: Path, prompts, new_tokens: int, device: str, max_batch: int) -> tuple[int, float]:
     from pbt.backends.base import SamplingParams
     from pbt.backends.local import LocalBackend
 
     params = SamplingParams(temperature=0.0, max_tokens=new_tokens, min_tokens=new_tokens)
-    backend = LocalBackend(model_dir, device=device, max_batch_size=len(prompts))
+    backend = LocalBackend(model_dir, device=device, max_batch_size=max_batch)
     try:
         asyncio.run(
             _run_all(backend, prompts[:1], params.model_copy(update={"max_tokens": 2, "min_tokens": 2}))
@@ -91,14 +91,14 @@ def bench_local(model_dir: Path, prompts, new_tokens: int, device: str) -> tuple
 
 
 def bench_server(
-    model_dir: Path, prompts, new_tokens: int, device: str, clients: int, threads: int | None
+    model_dir: Path, prompts, new_tokens: int, device: str, clients: int, threads: int | None, max_batch: int
 ) -> tuple[int, float]:
     from pbt.backends.base import SamplingParams
     from pbt.backends.http import HttpBackend
     from services.agent.process import AgentProcess
 
     params = SamplingParams(temperature=0.0, max_tokens=new_tokens, min_tokens=new_tokens)
-    extra = ("--device", device, "--max-batch-size", str(max(clients, 1)))
+    extra = ("--device", device, "--max-batch-size", str(max_batch))
     with AgentProcess(model_dir, model_name="bench", threads=threads, extra_args=extra) as server:
 
         async def main() -> tuple[int, float]:
@@ -124,6 +124,12 @@ def main() -> None:
     )
     parser.add_argument("--new-tokens", type=int, default=80, help="New tokens per prompt.")
     parser.add_argument("--clients", type=int, default=32, help="Concurrent HTTP clients in (c).")
+    parser.add_argument(
+        "--max-batch-size",
+        type=int,
+        default=32,
+        help="Most rows per batch in (b) and (c) (both engines' default).",
+    )
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads for every mode (default: torch's)."
     )
@@ -154,21 +160,28 @@ def main() -> None:
         skip = set(filter(None, args.skip.split(",")))
         console.print(
             f"{len(prompts)} prompts x ~{args.prompt_tokens} tokens, {args.new_tokens} new tokens, "
-            f"model {model_dir}, torch threads {torch.get_num_threads()}"
+            f"max batch {args.max_batch_size} rows in (b) and (c), model {model_dir}, "
+            f"torch threads {torch.get_num_threads()}"
         )
         rows: dict[str, tuple[int, float]] = {}
         if "a" not in skip:
             rows["a"] = bench_reference(model_dir, prompts, args.new_tokens)
         if "b" not in skip:
-            rows["b"] = bench_local(model_dir, prompts, args.new_tokens, args.device)
+            rows["b"] = bench_local(model_dir, prompts, args.new_tokens, args.device, args.max_batch_size)
         if "c" not in skip:
             rows["c"] = bench_server(
-                model_dir, prompts, args.new_tokens, args.device, args.clients, args.threads
+                model_dir,
+                prompts,
+                args.new_tokens,
+                args.device,
+                args.clients,
+                args.threads,
+                args.max_batch_size,
             )
 
     names = {
         "a": "(a) reference: one at a time, no KV cache",
-        "b": "(b) local backend: batched, KV cache",
+        "b": f"(b) local backend: batched (<= {args.max_batch_size}), KV cache",
         "c": f"(c) agent server over HTTP, {args.clients} clients",
     }
     table = Table(title="generation throughput")
