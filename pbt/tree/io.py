@@ -140,15 +140,23 @@ def iter_located_trees(
     """Like `iter_trees`, yielding ``("file:line", tree)``."""
     path = Path(path)
     try:
-        fh = path.open(encoding="utf-8")
+        fh = path.open("rb")
     except FileNotFoundError:
         raise ValidationError(f"tree file not found: {path}", field="trees") from None
+    except OSError as exc:
+        raise ValidationError(f"cannot read tree file {path}: {exc.strerror}", field="trees") from None
     with fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
+        for lineno, raw in enumerate(fh, start=1):
             location = f"{path}:{lineno}"
             try:
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise ValidationError(
+                        f"not UTF-8 text (byte {exc.start + 1})", location=location
+                    ) from None
+                if not line.strip():
+                    continue
                 try:
                     data = json.loads(line)
                 except json.JSONDecodeError as exc:

@@ -141,8 +141,12 @@ class Tree(BaseModel):
                 node_id = (
                     item.id if isinstance(item, Node) else item.get("id") if isinstance(item, dict) else None
                 )
+                if not isinstance(item, Node | dict):
+                    raise StructureError(f"expected a node object, got {type(item).__name__}", f"nodes[{i}]")
                 if node_id is None:
-                    return value  # let pydantic report the shape error with its index
+                    raise StructureError("missing field", f"nodes[{i}].id")
+                if not isinstance(node_id, str):
+                    raise StructureError(f"must be a string, got {node_id!r}", f"nodes[{i}].id")
                 if node_id in out:
                     raise StructureError(f"duplicate node id {node_id!r}", f"nodes[{i}].id")
                 out[node_id] = item

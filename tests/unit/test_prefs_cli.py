@@ -179,3 +179,16 @@ def test_trees_convert_bad_input(tmp_path: Path):
     result = CliRunner().invoke(cli, ["trees", "convert", "--from", "native", str(src), str(dst)])
     assert result.exit_code != 0 and f"{src}:1" in result.output and "unknown schema version" in result.output
     assert not dst.exists()
+
+
+def test_prefs_reads_several_files(tmp_path: Path):
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    a.write_text(json.dumps(T.RESIST) + "\n")
+    b.write_text(json.dumps(T.ACCEPT) + "\n")
+    out = tmp_path / "pairs.jsonl"
+    result = run(
+        "prefs", "--trees", str(a), str(b), "--format", "auto", "--mode", "labelled", "--out", str(out)
+    )
+    assert result.exit_code == 0, result.output
+    assert {r["tree_id"] for r in records(out)} == {"t-resist", "t-accept"}
+    assert [i["path"] for i in json.loads(manifest_path(out).read_text())["inputs"]] == [str(a), str(b)]

@@ -115,6 +115,9 @@ BAD_LINES = {
     ),
     "bad-answers": (_line(lambda d: _node(d, "1").update(answers=["x"])), "nodes[id=1].answers", "exactly 2"),
     "bad-agent": (_line(lambda d: _node(d, "1").update(agent=2)), "nodes[id=1].agent", ""),
+    "node-without-id": (_line(lambda d: d["nodes"][1].pop("id")), "nodes[1].id", "missing field"),
+    "numeric-node-id": (_line(lambda d: d["nodes"][1].update(id=1)), "nodes[1].id", "must be a string"),
+    "not-an-object": ("[1, 2]", None, "expected a JSON object"),
     "wrong-depth": (_line(lambda d: _node(d, "2").update(depth=5)), "nodes[id=2].depth", "depth 5"),
 }
 
@@ -158,6 +161,17 @@ def test_duplicate_tree_ids_across_files(tmp_path: Path):
     assert info.value.location == f"{b}:2"
     loaded = load_trees([a, b], skip_invalid=True)
     assert [t.id for t in loaded.trees] == ["same", "other"] and len(loaded.skipped) == 1
+
+
+def test_undecodable_line_and_unreadable_path(tmp_path: Path):
+    path = tmp_path / "trees.jsonl"
+    path.write_bytes(tree_to_json_line(small_tree()).encode() + b"\n\xff\xfe\n")
+    with pytest.raises(ValidationError, match="not UTF-8") as info:
+        read_trees(path)
+    assert info.value.location == f"{path}:2"
+    assert len(read_trees(path, skip_invalid=True)) == 1
+    with pytest.raises(ValidationError, match="cannot read"):
+        read_trees(tmp_path)
 
 
 def test_missing_file():
