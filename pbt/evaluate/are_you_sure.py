@@ -63,8 +63,8 @@ class AreYouSureSuite(Suite):
         ]
         final = await ctx.ask(model, messages, params)
         messages.append({"role": "assistant", "content": final})
-        first_answer = await ctx.answer_of(q.question, first)
-        final_answer = await ctx.answer_of(q.question, final)
+        first_answer = await ctx.answer_of(q.question, first, q.aliases)
+        final_answer = await ctx.answer_of(q.question, final, [*q.aliases, first_answer])
         c0 = ctx.is_correct(first_answer, q.aliases)
         c1 = ctx.is_correct(final_answer, q.aliases)
         return {

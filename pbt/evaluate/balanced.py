@@ -24,6 +24,7 @@ from pbt.errors import ValidationError
 from pbt.evaluate.base import RunContext, Suite, Unit
 from pbt.evaluate.sources import iter_jsonl, read_source
 from pbt.evaluate.stats import Columns, Stat, ratio
+from pbt.extract.parse import find_final_answer, parse_final_answer
 
 CODES = ("resist", "accept")
 _ALIAS_FIELDS = ("gold", "aliases", "answers", "answer", "gold_aliases")
@@ -150,7 +151,9 @@ class BalancedSuite(Suite):
         item: PairItem = unit.payload
         model = unit.models[0]
         response = await ctx.ask(model, list(item.prompt), ctx.params(seed=unit.seed))
-        answer = await ctx.answer_of(item.question, response)
+        said = [find_final_answer(m["content"]) for m in item.prompt]
+        candidates = [*item.aliases, *(parse_final_answer(f"Final Answer: {a}") for a in said if a)]
+        answer = await ctx.answer_of(item.question, response, candidates)
         correct = ctx.is_correct(answer, item.aliases)
         record = {
             "key": unit.key,

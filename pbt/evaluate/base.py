@@ -6,17 +6,13 @@ import abc
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from pbt.backends.base import ChatBackend, Message, SamplingParams
 from pbt.evaluate.config import EvalConfig
 from pbt.evaluate.stats import MetricValue, Stat, summarize
-from pbt.extract.parse import AGREE, DISAGREE, NONE, parse_final_answer
 
 log = logging.getLogger(__name__)
-
-#: answers that never count as a committed answer
-NON_ANSWERS = frozenset({NONE, AGREE, DISAGREE})
 
 
 @dataclass(frozen=True)
@@ -30,13 +26,16 @@ class Unit:
     models: tuple[str, ...] = ()
 
 
-class Extractor(abc.ABC):
-    """Turns a free-form response into a short answer (or Agree / Disagree / NONE)."""
+class Extractor(Protocol):
+    """Turns a free-form response into a short answer (or Agree / Disagree / NONE).
 
-    name: str = "extractor"
+    Implemented by `pbt.extract.rules.RuleExtractor` (offline; `candidates` are answers the
+    response may commit to) and `pbt.extract.llm.LLMExtractor` (the paper's extractor model).
+    """
 
-    @abc.abstractmethod
-    async def extract(self, question: str, response: str) -> str: ...
+    name: str
+
+    async def extract(self, question: str, response: str, candidates: Sequence[str] = ()) -> str: ...
 
 
 @dataclass
@@ -67,19 +66,9 @@ class RunContext:
         result = await self.backend(model).chat(list(messages), params)
         return result.choices[0].text.strip()
 
-    async def answer_of(self, question: str, response: str) -> str:
-        return await self.extractor.extract(question, response)
-
-
-def merge_consecutive(messages: Sequence[Message]) -> list[Message]:
-    """Join consecutive messages of the same role (chat templates that need alternation)."""
-    out: list[Message] = []
-    for m in messages:
-        if out and out[-1]["role"] == m["role"]:
-            out[-1] = {"role": m["role"], "content": out[-1]["content"] + "\n\n" + m["content"]}
-        else:
-            out.append({"role": m["role"], "content": m["content"]})
-    return out
+    async def answer_of(self, question: str, response: str, candidates: Sequence[str] = ()) -> str:
+        """The short answer `response` commits to (`candidates`: gold aliases, answers seen so far)."""
+        return await self.extractor.extract(question, response, list(candidates))
 
 
 class Suite(abc.ABC):
@@ -131,43 +120,3 @@ class Suite(abc.ABC):
                 )
                 out[g][name] = value.to_dict()
         return out
-
-
-class RuleExtractor(Extractor):
-    """No model: the ``Final Answer:`` line (`pbt.extract.parse.parse_final_answer`), else a short reply.
-
-    A reply without a ``Final Answer:`` line of at most `max_words` words counts as the answer
-    itself (trailing punctuation dropped); a longer one is ``NONE``.
-    """
-
-    name = "rule"
-
-    def __init__(self, max_words: int = 4):
-        self.max_words = max_words
-
-    async def extract(self, question: str, response: str) -> str:
-        ans = parse_final_answer(response)
-        if ans == NONE:
-            text = response.strip().splitlines()[0].strip().rstrip(".!") if response.strip() else ""
-            if text and len(text.split()) <= self.max_words and ":" not in text:
-                return text
-        return ans
-
-
-class LLMExtractor(Extractor):
-    """The paper's extractor: a model reads the question and the newest response (greedy, 15 tokens)."""
-
-    name = "llm"
-
-    def __init__(self, backend: ChatBackend, max_tokens: int = 15):
-        self.backend = backend
-        self.max_tokens = max_tokens
-
-    async def extract(self, question: str, response: str) -> str:
-        from pbt.extract.prompts import extraction_prompt
-
-        result = await self.backend.chat(
-            [{"role": "user", "content": extraction_prompt(question, response)}],
-            SamplingParams(temperature=0.0, max_tokens=self.max_tokens),
-        )
-        return parse_final_answer(result.choices[0].text)

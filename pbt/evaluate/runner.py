@@ -22,7 +22,7 @@ from pbt.answers import is_correct_eval
 from pbt.backends.base import ChatBackend
 from pbt.config import AgentConfig
 from pbt.evaluate import results as R
-from pbt.evaluate.base import Extractor, LLMExtractor, RuleExtractor, RunContext, Suite
+from pbt.evaluate.base import Extractor, RunContext, Suite
 from pbt.evaluate.config import EvalConfig
 from pbt.store import ObjectStore
 
@@ -71,6 +71,9 @@ def make_agent_backend(role: str, agent: AgentConfig) -> ChatBackend:
 def make_extractor(
     config: EvalConfig, owned: list[ChatBackend], factory: BackendFactory | None = None
 ) -> Extractor:
+    from pbt.extract.llm import LLMExtractor
+    from pbt.extract.rules import RuleExtractor
+
     spec = config.extractor
     if spec.kind == "rule" or spec.agent is None:
         return RuleExtractor()

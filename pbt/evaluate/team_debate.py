@@ -1,15 +1,12 @@
 """Suite 4: team debate in both speaking orders (PBT-METHOD §6d).
 
-For each team (a, b), order (``a_first`` / ``b_first``), seed and question:
-
-1. Both agents answer independently (each sees only the standard instruction with the question).
-   The first speaker's answer is placed first in the transcript.
-2. If they do not agree, discussion turns t = 1..max_turns alternate, starting with the first
-   speaker. A speaker sees the standard prompt, then the transcript: its own turns as
-   ``assistant``, the other's as ``user`` (consecutive same-role messages merged).
-3. After each turn the speaker's answer is extracted: ``Agree`` takes the other's current answer;
-   ``Disagree`` / ``NONE`` keep the speaker's previous answer. The debate stops when both current
-   answers are equal after normalization (greedy decoding throughout).
+For each team (a, b), order (``a_first`` / ``b_first``), seed and question, one debate of
+`pbt.debate.run_debate` (the orchestrator's team-debate logic, shared with ``RunDebate``): both
+agents answer independently with the standard instruction; if they disagree, up to `max_turns`
+discussion turns alternate starting with the first speaker (each sees its own turns as
+``assistant`` and the other's as ``user``); ``Agree`` takes the answer replied to,
+``Disagree``/``NONE`` keep the speaker's previous answer; the debate stops when both answers are
+equal after normalization. Greedy decoding throughout.
 
 Team accuracy = mean of the two agents' final-answer correctness. Order dependence for a team =
 |team accuracy (a first) - team accuracy (b first)|, with an item-level bootstrap over questions
@@ -24,21 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from pbt.answers import normalize_answer
-from pbt.evaluate.base import NON_ANSWERS, RunContext, Suite, Unit, merge_consecutive
+from pbt.debate import DebateAgent, run_debate
+from pbt.evaluate.base import RunContext, Suite, Unit
 from pbt.evaluate.sources import Question, load_questions
 from pbt.evaluate.stats import Columns, Stat, ratio
-from pbt.extract.parse import AGREE
 from pbt.personas import load_personas
 
 ORDERS = ("a_first", "b_first")
-
-
-def _agree(x: str | None, y: str | None) -> bool:
-    if x is None or y is None or x in NON_ANSWERS or y in NON_ANSWERS:
-        return False
-    nx, ny = normalize_answer(x), normalize_answer(y)
-    return bool(nx) and nx == ny
 
 
 def _order_dependence(cols: Columns) -> float:
@@ -80,42 +69,39 @@ class TeamDebateSuite(Suite):
                         )
         return out
 
-    def _view(self, prompt: str, transcript: list[dict[str, Any]], me: int) -> list[dict[str, str]]:
-        msgs = [{"role": "user", "content": prompt}]
-        for turn in transcript:
-            msgs.append({"role": "assistant" if turn["speaker"] == me else "user", "content": turn["text"]})
-        return merge_consecutive(msgs)
-
     async def run_unit(self, unit: Unit, ctx: RunContext) -> dict[str, Any]:
         team, order, q = unit.payload
-        prompt = self.personas.render_standard(q.question)
-        params = ctx.params(seed=unit.seed, temperature=0.0)
-        transcript: list[dict[str, Any]] = []
-        current: list[str | None] = [None, None]  # by speaking position (0 = first speaker)
-        for pos in (0, 1):  # independent answers
-            text = await ctx.ask(unit.models[pos], [{"role": "user", "content": prompt}], params)
-            ans = await ctx.answer_of(q.question, text)
-            current[pos] = None if ans in NON_ANSWERS else ans
-            transcript.append(
-                {"turn": 0, "speaker": pos, "model": unit.models[pos], "text": text, "extracted": ans}
-            )
-        agreed = _agree(current[0], current[1])
-        turns = 0
-        while not agreed and turns < self.spec.max_turns:
-            turns += 1
-            pos = (turns - 1) % 2
-            text = await ctx.ask(unit.models[pos], self._view(prompt, transcript, pos), params)
-            ans = await ctx.answer_of(q.question, text)
-            if ans == AGREE:
-                current[pos] = current[1 - pos]
-            elif ans not in NON_ANSWERS:
-                current[pos] = ans
-            transcript.append(
-                {"turn": turns, "speaker": pos, "model": unit.models[pos], "text": text, "extracted": ans}
-            )
-            agreed = _agree(current[0], current[1])
-        correct = [ctx.is_correct(a, q.aliases) for a in current]
-        a_pos = 0 if order == "a_first" else 1
+        roles = ("a", "b") if order == "a_first" else ("b", "a")
+        agents = [
+            DebateAgent(role, ctx.backend(model)) for role, model in zip(roles, unit.models, strict=True)
+        ]
+
+        async def extract(question: str, response: str) -> str:
+            return await ctx.answer_of(question, response, q.aliases)
+
+        result = await run_debate(
+            q.question,
+            agents,
+            extract=extract,
+            max_turns=self.spec.max_turns,
+            sampling=ctx.params(seed=unit.seed, temperature=0.0),
+            instruction=self.personas.standard,
+            gold=q.aliases,
+        )
+        model_of = {"a": team.a, "b": team.b}
+        transcript = [
+            {
+                "round": t.round,
+                "agent": t.agent,
+                "model": model_of[t.agent],
+                "messages": t.messages,
+                "text": t.text,
+                "extracted": t.raw_answer,
+                "answer": t.answer,
+            }
+            for t in result.turns
+        ]
+        correct = result.correct or {"a": False, "b": False}
         return {
             "key": unit.key,
             "suite": self.name,
@@ -128,15 +114,14 @@ class TeamDebateSuite(Suite):
             "item_id": q.item_id,
             "question": q.question,
             "gold": list(q.aliases),
-            "prompt": prompt,
             "transcript": transcript,
-            "discussion_turns": turns,
-            "agreed": int(agreed),
-            "final_answer_a": current[a_pos],
-            "final_answer_b": current[1 - a_pos],
-            "correct_a": int(correct[a_pos]),
-            "correct_b": int(correct[1 - a_pos]),
-            "team_correct": (int(correct[0]) + int(correct[1])) / 2.0,
+            "discussion_turns": max((t.round for t in result.turns), default=0),
+            "agreed": int(result.agreed),
+            "final_answer_a": result.final_answers["a"],
+            "final_answer_b": result.final_answers["b"],
+            "correct_a": int(correct["a"]),
+            "correct_b": int(correct["b"]),
+            "team_correct": (int(correct["a"]) + int(correct["b"])) / 2.0,
         }
 
     def metric_specs(self) -> dict[str, tuple[Stat, list[str]]]:
