@@ -118,7 +118,9 @@ def default_agents() -> list[AgentInfo]:
 class Tree(BaseModel):
     """A dialogue tree in the `pbt.tree/v1` format. Structure is checked on construction."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", validate_by_name=True, validate_by_alias=True, serialize_by_alias=True
+    )
 
     schema_version: Literal["pbt.tree/v1"] = Field(SCHEMA_VERSION, alias="schema")
     id: str = Field(min_length=1)

@@ -75,6 +75,7 @@ def test_nodes_are_a_list_in_the_file():
     data = json.loads(tree_to_json_line(small_tree()))
     assert isinstance(data["nodes"], list) and data["nodes"][0]["id"] == "0"
     assert data["schema"] == "pbt.tree/v1"
+    assert small_tree().model_dump()["schema"] == "pbt.tree/v1"  # the alias everywhere, not the attribute name
 
 
 def _line(mutate) -> str:
