@@ -1,0 +1,223 @@
+"""Orchestrator benchmark: how close tree building comes to the backend's best, and what it costs.
+
+  (a) orchestration efficiency: build trees through the orchestrator engine against the agent
+      server (tiny model over HTTP), recording every generation request; then replay exactly
+      those requests as one concurrent batch to the same server. efficiency = replay time /
+      orchestrator time (target >= 0.9: the dependency structure of trees costs < 10%).
+  (b) against the reference's generation (one request at a time, ``generate(use_cache=False)``)
+      on the same tiny model, timed on an evenly spaced sample of the recorded requests and
+      extrapolated to all of them (target >= 10x).
+  (c) orchestrator CPU per node: the same engine with zero-latency scripted agents (the scripted
+      agents' own CPU included, so this is a lower bound on nodes/s per core).
+
+Agent turns are forced to exactly --new-tokens tokens (min_tokens = max_tokens) and seeded, so
+the replay does the same work. ``python bench/orchestrator.py --help`` for the sizes; the
+defaults (6 questions, the paper's 1-2-3-2 shape, 8 tokens) take 2-3 minutes on a busy 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from pbt.backends.base import ChatBackend, ChatResult, Message, SamplingParams
+
+console = Console()
+NQ = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "nq_open" / "NQ-open.dev.jsonl"
+
+
+class Recording(ChatBackend):
+    """Delegates to a backend and records every request (for the replay)."""
+
+    def __init__(self, inner: ChatBackend, log: list):
+        self.inner, self.log, self.name = inner, log, inner.name
+
+    async def chat(self, messages: Sequence[Message], params: SamplingParams) -> ChatResult:
+        self.log.append(([dict(m) for m in messages], params))
+        return await self.inner.chat(messages, params)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def run_config(endpoint: str, dataset: dict, args: argparse.Namespace, questions: int):
+    from pbt.config import RunConfig
+
+    agent = {"endpoint": endpoint, "model": "tiny", "max_in_flight": args.max_in_flight}
+    return RunConfig.from_dict(
+        {
+            "agents": {"a": agent, "b": agent, "extractor": agent},
+            "sampling": {"max_tokens": args.new_tokens, "min_tokens": args.new_tokens, "seed": 1},
+            "extraction": {"mode": "llm", "max_tokens": 4},
+            "tree": {"max_turns": args.max_turns},
+            "dataset": dataset,
+            "max_trees_in_flight": questions,
+        }
+    )
+
+
+def dataset_spec(count: int) -> dict:
+    if NQ.is_file():
+        return {"format": "nq_open", "path": str(NQ)}
+    qs = [{"id": f"q{i}", "question": f"Question number {i}?", "answers": ["x"]} for i in range(count)]
+    return {"format": "inline", "questions": qs}
+
+
+async def orchestrate(config, store, limit: int, log: list) -> tuple[float, int]:
+    from pbt.orchestrate import TreeJob
+    from pbt.orchestrate.agents import default_backend_factory
+
+    job = TreeJob(
+        config,
+        store,
+        job_id=f"bench-{time.time_ns()}",
+        limit=limit,
+        backend_factory=lambda role, agent: Recording(default_backend_factory(role, agent), log),
+    )
+    started = time.perf_counter()
+    summary = await job.run()
+    return time.perf_counter() - started, summary.progress.nodes
+
+
+async def replay(endpoint: str, requests: list, max_in_flight: int) -> float:
+    from pbt.backends.http import HttpBackend
+
+    backend = HttpBackend(endpoint, "tiny", max_concurrency=max_in_flight)
+    try:
+        started = time.perf_counter()
+        await asyncio.gather(*(backend.chat(m, p) for m, p in requests))
+        return time.perf_counter() - started
+    finally:
+        await backend.aclose()
+
+
+def reference_seconds(model_dir: Path, requests: list, sample: int) -> float:
+    """Seconds the reference's way would take for all `requests` (timed on an even sample)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    step = max(1, len(requests) // sample)
+    picked = requests[::step][:sample]
+    elapsed = 0.0
+    with torch.inference_mode():
+        for messages, params in picked:
+            text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            enc = tok(text, add_special_tokens=False, return_tensors="pt")
+            kwargs = dict(max_new_tokens=params.max_tokens, min_new_tokens=params.min_tokens, use_cache=False)
+            kwargs.update(do_sample=False) if params.temperature == 0 else kwargs.update(
+                do_sample=True, temperature=params.temperature, top_p=params.top_p
+            )
+            started = time.perf_counter()
+            model.generate(**enc, **kwargs, pad_token_id=tok.pad_token_id or tok.eos_token_id)
+            elapsed += time.perf_counter() - started
+    return elapsed / len(picked) * len(requests)
+
+
+def cpu_per_node(questions: int) -> tuple[int, float, float]:
+    from pbt.backends.scripted import ScriptedBackend
+    from pbt.config import RunConfig
+    from pbt.orchestrate import TreeJob
+    from pbt.store import LocalStore
+
+    qs = [
+        {"id": f"q{i}", "question": f"({i}) capital of France?", "answers": ["Paris"]}
+        for i in range(questions)
+    ]
+    backends = {
+        "a": ScriptedBackend({"capital of France": "Paris"}),
+        "b": ScriptedBackend({"capital of France": "Lyon"}),
+        "extractor": ScriptedBackend(),
+    }
+    config = RunConfig.from_dict(
+        {
+            "agents": {r: {"endpoint": f"scripted:{r}", "max_in_flight": 256} for r in backends},
+            "dataset": {"format": "inline", "questions": qs},
+            "max_trees_in_flight": 64,
+        }
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        job = TreeJob(config, LocalStore(tmp), job_id="cpu", backend_factory=lambda role, _: backends[role])
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        summary = asyncio.run(job.run())
+        return summary.progress.nodes, time.process_time() - cpu0, time.perf_counter() - wall0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--questions", type=int, default=6, help="Trees for (a) and (b).")
+    parser.add_argument(
+        "--max-turns", type=int, default=4, help="Tree depth (branching follows the personas: 1-2-3-2)."
+    )
+    parser.add_argument("--new-tokens", type=int, default=8, help="Tokens per agent turn (forced).")
+    parser.add_argument(
+        "--max-in-flight", type=int, default=64, help="Requests in flight to the agent server."
+    )
+    parser.add_argument(
+        "--reference-sample", type=int, default=12, help="Requests timed for the reference baseline."
+    )
+    parser.add_argument("--cpu-questions", type=int, default=200, help="Trees for (c).")
+    parser.add_argument(
+        "--model-dir", type=Path, default=None, help="Tiny model folder (default: build one)."
+    )
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+
+    import torch
+
+    from pbt.store import LocalStore
+    from services.agent.process import AgentProcess
+
+    torch.set_num_threads(2)
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = args.model_dir
+        if model_dir is None:
+            from pbt.models.tiny import build_tiny_model
+
+            model_dir = build_tiny_model(Path(tmp) / "tiny", seed=0)
+        with AgentProcess(model_dir, model_name="tiny", threads=2) as agent:
+            config = run_config(agent.openai_url, dataset_spec(args.questions), args, args.questions)
+            log: list = []
+            # warm-up: one small job so both measured runs find a warm server
+            asyncio.run(orchestrate(config, LocalStore(Path(tmp) / "warm"), 1, []))
+            t_orch, nodes = asyncio.run(
+                orchestrate(config, LocalStore(Path(tmp) / "store"), args.questions, log)
+            )
+            t_replay = asyncio.run(replay(agent.openai_url, log, args.max_in_flight))
+        t_ref = reference_seconds(model_dir, log, args.reference_sample)
+    cpu_nodes, cpu_s, cpu_wall = cpu_per_node(args.cpu_questions)
+
+    table = Table("measure", "value", "target", title="bench/orchestrator.py (tiny model, this machine)")
+    table.add_row("trees / nodes / generation requests", f"{args.questions} / {nodes} / {len(log)}", "")
+    table.add_row("orchestrator wall time", f"{t_orch:.2f} s ({nodes / t_orch:.1f} nodes/s)", "")
+    table.add_row("replay of the same requests as one batch", f"{t_replay:.2f} s", "")
+    table.add_row(
+        "(a) orchestration efficiency = replay / orchestrator", f"{t_replay / t_orch:.2f}", ">= 0.9"
+    )
+    table.add_row(
+        "reference (sequential, no KV cache), extrapolated",
+        f"{t_ref:.1f} s from {min(args.reference_sample, len(log))} timed",
+        "",
+    )
+    table.add_row("(b) speed-up over the reference", f"{t_ref / t_orch:.1f}x", ">= 10x")
+    table.add_row(
+        "(c) orchestrator CPU, zero-latency scripted agents",
+        f"{cpu_nodes / cpu_s:,.0f} nodes/s per core ({cpu_nodes} nodes, {cpu_s:.2f} s CPU, {cpu_wall:.2f} s wall)",
+        "",
+    )
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()
