@@ -75,7 +75,9 @@ def test_nodes_are_a_list_in_the_file():
     data = json.loads(tree_to_json_line(small_tree()))
     assert isinstance(data["nodes"], list) and data["nodes"][0]["id"] == "0"
     assert data["schema"] == "pbt.tree/v1"
-    assert small_tree().model_dump()["schema"] == "pbt.tree/v1"  # the alias everywhere, not the attribute name
+    assert (
+        small_tree().model_dump()["schema"] == "pbt.tree/v1"
+    )  # the alias everywhere, not the attribute name
 
 
 def _line(mutate) -> str:
@@ -178,3 +180,12 @@ def test_undecodable_line_and_unreadable_path(tmp_path: Path):
 def test_missing_file():
     with pytest.raises(ValidationError, match="not found"):
         read_trees("/nonexistent/trees.jsonl")
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["missing-field", "missing-schema", "unknown-schema", "bad-answers", "bad-agent", "node-without-id"],
+)
+def test_published_schema_rejects_what_the_loader_rejects(case: str):
+    validator = jsonschema.Draft202012Validator(load_schema("tree.v1"))
+    assert not validator.is_valid(json.loads(BAD_LINES[case][0]))
