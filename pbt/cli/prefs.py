@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pbt.errors import PbtError, ValidationError
+from pbt.personas import load_personas
 from pbt.prefs.dataset import (
     DEFAULT_FRACTIONS,
     MODES,
@@ -97,6 +98,18 @@ def summary_table(result: PrefsResult, skipped: int) -> Table:
 )
 @click.option("--out", required=True, help="Output pairs file (JSON Lines); the manifest goes beside it.")
 @click.option("--skip-invalid", is_flag=True, help="Skip bad tree lines (reported) instead of failing.")
+@click.option(
+    "--personas",
+    "personas_path",
+    type=click.Path(dir_okay=False, exists=True),
+    help="Persona set YAML whose standard instruction starts every prompt (default: the bundled set).",
+)
+@click.option(
+    "--merge-consecutive/--no-merge-consecutive",
+    default=True,
+    show_default=True,
+    help="Join consecutive same-role prompt messages (for chat templates that need alternating roles).",
+)
 @click.argument("extra_trees", nargs=-1)
 def prefs(
     tree_paths: tuple[str, ...],
@@ -106,6 +119,8 @@ def prefs(
     split_text: str,
     out: str,
     skip_invalid: bool,
+    personas_path: str | None,
+    merge_consecutive: bool,
     extra_trees: tuple[str, ...],
 ) -> None:
     """Build preference pairs from dialogue trees and write them atomically with a manifest.
@@ -129,7 +144,15 @@ def prefs(
                 else:
                     local_paths.append(Path(p))
             loaded = load_trees(local_paths, fmt, skip_invalid)  # type: ignore[arg-type]
-            result = build_preferences(loaded.trees, mode, seed=seed, fractions=fractions)  # type: ignore[arg-type]
+            personas = load_personas(personas_path)
+            result = build_preferences(
+                loaded.trees,
+                mode,  # type: ignore[arg-type]
+                seed=seed,
+                fractions=fractions,
+                personas=personas,
+                merge_consecutive=merge_consecutive,
+            )
         except PbtError as exc:
             raise click.ClickException(str(exc)) from None
         data = records_to_bytes(result.records)
@@ -145,6 +168,10 @@ def prefs(
             fmt=fmt,
             fractions=fractions,
             skipped=[{"location": s.location, "reason": s.reason} for s in loaded.skipped],
+            settings={
+                "personas": {"path": personas_path, "name": personas.name},
+                "merge_consecutive": merge_consecutive,
+            },
         )
         if out.startswith("s3://"):
             from pbt.store import open_store

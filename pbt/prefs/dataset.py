@@ -90,10 +90,16 @@ def select_pairs(pairs: Sequence[tuple[str, Pair]], mode: Mode, seed: int) -> li
     return [item for i, item in enumerate(pairs) if i in keep]
 
 
-def pair_record(tree: Tree, pair: Pair, split: str, personas: PersonaSet) -> dict[str, Any]:
-    """The output record of one pair (TRL conversational preference format + provenance)."""
+def pair_record(
+    tree: Tree, pair: Pair, split: str, personas: PersonaSet, *, merge_consecutive: bool = True
+) -> dict[str, Any]:
+    """The output record of one pair (TRL conversational preference format + provenance).
+
+    With `merge_consecutive` (default) consecutive same-role prompt messages are joined by a
+    blank line, so chat templates that require alternating roles accept every prompt."""
     chosen, rejected = tree.nodes[pair.chosen], tree.nodes[pair.rejected]
-    prompt = speaker_messages(tree, pair.parent, pair.agent, personas.render_standard(tree.question.text))
+    instruction = personas.render_standard(tree.question.text)
+    prompt = speaker_messages(tree, pair.parent, pair.agent, instruction, merge=merge_consecutive)
     return {
         "prompt": prompt,
         "chosen": [{"role": "assistant", "content": chosen.text.strip()}],
@@ -147,6 +153,7 @@ def build_preferences(
     fractions: Sequence[float] = DEFAULT_FRACTIONS,
     pair_filter: PairFilterLike | None = None,
     personas: PersonaSet | None = None,
+    merge_consecutive: bool = True,
 ) -> PrefsResult:
     """Trees -> preference records for `mode` (deterministic for the inputs and `seed`)."""
     personas = personas or load_personas()
@@ -168,7 +175,8 @@ def build_preferences(
             found.append((split_of[tree.id], pair))
     found.sort(key=lambda item: item[1].tree_id)  # canonical order: the result ignores input order
     for split, pair in select_pairs(found, mode, seed):
-        result.records.append(pair_record(by_id[pair.tree_id], pair, split, personas))
+        tree = by_id[pair.tree_id]
+        result.records.append(pair_record(tree, pair, split, personas, merge_consecutive=merge_consecutive))
         result.pairs_written[split][pair.code or "none"] += 1
     return result
 
@@ -195,7 +203,11 @@ def build_manifest(
     fractions: Sequence[float] = DEFAULT_FRACTIONS,
     pair_filter: str | None = None,
     skipped: Sequence[dict[str, str]] = (),
+    settings: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """The lineage record written beside a pairs file (kind ``pbt.prefs/v1``).
+
+    `settings` holds any further options of the run (persona set, prompt merging)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -214,6 +226,7 @@ def build_manifest(
         "output": {"path": output, "sha256": output_sha256, "records": len(result.records)},
         "counts": result.counts(),
         "skipped_lines": list(skipped),
+        "settings": dict(settings or {}),
     }
 
 

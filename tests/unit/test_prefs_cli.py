@@ -192,3 +192,24 @@ def test_prefs_reads_several_files(tmp_path: Path):
     assert result.exit_code == 0, result.output
     assert {r["tree_id"] for r in records(out)} == {"t-resist", "t-accept"}
     assert [i["path"] for i in json.loads(manifest_path(out).read_text())["inputs"]] == [str(a), str(b)]
+
+
+def test_prefs_custom_personas_and_unmerged_prompts(ref_file: Path, tmp_path: Path):
+    import yaml
+
+    from pbt.personas import default_personas_path
+
+    raw = yaml.safe_load(default_personas_path().read_text())
+    raw["name"] = "custom"
+    raw["standard"] = "Answer briefly.\nQuestion: {question}"
+    personas = tmp_path / "personas.yaml"
+    personas.write_text(yaml.safe_dump(raw))
+    out = tmp_path / "pairs.jsonl"
+    args = ["prefs", "--trees", str(ref_file), "--format", "reference", "--mode", "resist", "--out", str(out)]
+    result = run(*args, "--personas", str(personas), "--no-merge-consecutive")
+    assert result.exit_code == 0, result.output
+    row = next(r for r in records(out) if r["chosen_node"] == "7")
+    assert [m["role"] for m in row["prompt"]] == ["user", "user", "assistant", "user"]
+    assert row["prompt"][0]["content"] == "Answer briefly.\nQuestion: Q?"
+    settings = json.loads(manifest_path(out).read_text())["settings"]
+    assert settings == {"personas": {"path": str(personas), "name": "custom"}, "merge_consecutive": False}
