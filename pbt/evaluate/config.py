@@ -257,49 +257,45 @@ class EvalConfig(_Strict):
         return self.model_dump(mode="json")
 
 
-def _format_pydantic(exc: PydanticValidationError, source: str | None, prefix: str = "") -> ValidationError:
-    parts = []
-    first_field = None
-    for err in exc.errors():
-        loc = prefix + "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in err["loc"]).lstrip(".")
-        first_field = first_field or loc
-        parts.append(f"{loc or '(root)'}: {err['msg']}")
-    return ValidationError(
-        f"invalid evaluation config: {'; '.join(parts)}", field=first_field, location=source
-    )
-
-
 def parse_config(
     data: dict[str, Any],
     *,
     source: str | None = None,
     overrides: dict[str, Any] | None = None,
     prefix: str = "",
+    lines: dict | None = None,
 ) -> EvalConfig:
-    """Validate a config mapping; errors name the source and the field path (``prefix`` + path)."""
+    """Validate a config mapping; errors name the source (``file:line`` with `lines`) and the
+    field path (``prefix`` + path, e.g. ``config.models[0].endpoint``)."""
+    from pbt.config import _to_validation_error
+
     if not isinstance(data, dict):
         raise ValidationError(f"expected a mapping, got {type(data).__name__}", location=source)
     data = {**data, **{k: v for k, v in (overrides or {}).items() if v is not None}}
     try:
         return EvalConfig.model_validate(data)
     except PydanticValidationError as exc:
-        raise _format_pydantic(exc, source, prefix) from None
+        raise _to_validation_error(exc, prefix=prefix, source=source, lines=lines) from None
 
 
 def parse_config_text(
     text: str, *, source: str = "config", overrides: dict[str, Any] | None = None
 ) -> EvalConfig:
-    """Parse YAML (or JSON) text into an `EvalConfig`."""
+    """Parse YAML (or JSON) text into an `EvalConfig`; field errors point at ``source:line``."""
+    from pbt.config import _yaml_lines
+
     try:
         data = yaml.safe_load(text) if text.strip() else {}
+        lines = _yaml_lines(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         loc = f"{source}:{mark.line + 1}" if mark is not None else source
         raise ValidationError(f"not valid YAML: {exc}", location=loc) from None
-    return parse_config(data or {}, source=source, overrides=overrides)
+    return parse_config(data or {}, source=source, overrides=overrides, lines=lines)
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> EvalConfig:
+    """Read an evaluation YAML file (see the module docstring); `overrides` replace top-level keys."""
     path = Path(path)
     if not path.is_file():
         raise ValidationError(f"config file not found: {path}", field="config")

@@ -221,7 +221,10 @@ async def run_evaluation(
             summaries[suite.name] = await _run_suite(suite, ctx, store, progress)
             store.put_json(R.summary_key(config.eval_id), _summary_doc(config, store, "running", summaries))
     except BaseException as exc:
-        msg = str(exc) or type(exc).__name__
+        if isinstance(exc, asyncio.CancelledError):
+            msg = "cancelled (the caller went away or its deadline passed); re-run to resume"
+        else:
+            msg = str(exc) or type(exc).__name__
         store.put_json(R.summary_key(config.eval_id), _summary_doc(config, store, "failed", summaries, msg))
         raise
     finally:

@@ -172,3 +172,95 @@ def test_config_round_trips_through_proto(questions):
     assert cfg.suites.team_debate.partner == "weak" and cfg.suites.misinformation is None
     again = parse_config(config_dict_from_proto(config_to_proto(cfg)))
     assert again.fingerprint() == cfg.fingerprint()
+
+
+def test_deadline_cancels_the_run_and_keeps_finished_examples(tmp_path, questions):
+    path, rows = questions
+    slow = {r["question"]: r["answer"][0] for r in rows}
+
+    def factory(name, agent):
+        return ScriptedBackend(slow, delay=0.05)
+
+    async def main():
+        servicer = EvaluatorServicer(store=LocalStore(tmp_path), backend_factory=factory)
+        server, port = await start_evaluator("127.0.0.1:0", servicer)
+        try:
+            async with open_channel(f"127.0.0.1:{port}") as channel:
+                stub = evaluator_pb2_grpc.EvaluatorServiceStub(channel)
+                req = _request(path, eval_id="slow")
+                req.config.concurrency = 2
+                req.config.checkpoint_every = 1
+                with pytest.raises(grpc.aio.AioRpcError) as err:
+                    _ = [ev async for ev in stub.RunEvaluation(req, timeout=1.0)]
+                assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+                await asyncio.sleep(0.3)
+                got = await stub.GetEvaluation(evaluator_pb2.GetEvaluationRequest(eval_id="slow"), timeout=5)
+                assert got.summary.state == evaluator_pb2.EVALUATION_STATE_FAILED
+                assert "re-run to resume" in got.summary.error
+        finally:
+            await server.stop(0)
+
+    asyncio.run(main())
+    kept = read_jsonl(LocalStore(tmp_path), examples_key("slow", "are_you_sure"))
+    assert 0 < len(kept) < 16
+
+
+def test_auth_token_required_when_configured(tmp_path, questions):
+    from services.common import ServerConfig
+
+    async def main():
+        servicer = EvaluatorServicer(store=LocalStore(tmp_path))
+        server, port = await start_evaluator("127.0.0.1:0", servicer, ServerConfig(auth_tokens=["s3cret"]))
+        try:
+            req = evaluator_pb2.GetEvaluationRequest(eval_id="none")
+            async with open_channel(f"127.0.0.1:{port}") as channel:
+                with pytest.raises(grpc.aio.AioRpcError) as err:
+                    await evaluator_pb2_grpc.EvaluatorServiceStub(channel).GetEvaluation(req, timeout=5)
+                assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            async with open_channel(f"127.0.0.1:{port}", token="s3cret") as channel:
+                with pytest.raises(grpc.aio.AioRpcError) as err:
+                    await evaluator_pb2_grpc.EvaluatorServiceStub(channel).GetEvaluation(req, timeout=5)
+                assert err.value.code() == grpc.StatusCode.NOT_FOUND
+        finally:
+            await server.stop(0)
+
+    asyncio.run(main())
+
+
+def test_pbt_serve_evaluator_process(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import free_port, wait_for_port
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pbt",
+            "serve",
+            "evaluator",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--store",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_for_port(port, timeout=60, proc=proc)
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            resp = health.Check(health_pb2.HealthCheckRequest(service="pbt.v1.EvaluatorService"), timeout=10)
+            assert resp.status == health_pb2.HealthCheckResponse.SERVING
+            stub = evaluator_pb2_grpc.EvaluatorServiceStub(channel)
+            with pytest.raises(grpc.RpcError) as err:
+                stub.GetEvaluation(evaluator_pb2.GetEvaluationRequest(eval_id="x"), timeout=10)
+            assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=20) == 0
