@@ -157,6 +157,15 @@ def iter_located_trees(
                     ) from None
                 if not line.strip():
                     continue
+                if fmt == "native":
+                    try:  # fast path: pydantic's JSON parser; any problem is re-reported below
+                        tree = Tree.model_validate_json(line)
+                    except (PydanticValidationError, StructureError):
+                        pass
+                    else:
+                        if "schema_version" in tree.model_fields_set:  # the key must be present
+                            yield location, tree
+                            continue
                 try:
                     data = json.loads(line)
                 except json.JSONDecodeError as exc:
