@@ -12,8 +12,8 @@
 
 Each record has a unique ``key`` (suite, model or team, seed, item). Re-running an evaluation id
 reads ``examples.jsonl`` back and skips the keys it holds. The file is rewritten whole (atomic
-in both stores) every ``checkpoint_every`` new records and at the end, so a crash loses at most
-the records since the last checkpoint and never leaves a half-written file.
+in both stores) at checkpoints (see `FLUSH_INTERVAL_S`), on any error and at the end, so a crash
+loses at most the records since the last checkpoint and never leaves a half-written file.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from typing import Any
 
 from pbt.errors import ConflictError, NotFoundError, ValidationError
@@ -29,6 +30,10 @@ from pbt.store import ObjectStore
 log = logging.getLogger(__name__)
 
 RESULTS_PREFIX = "results"
+#: a checkpoint rewrites the whole examples.jsonl, so it happens after `checkpoint_every` new
+#: records AND once the new records are >= 10% of the file or this many seconds have passed:
+#: the bytes written stay a small multiple of the final file even for long runs
+FLUSH_INTERVAL_S = 30.0
 
 
 def eval_prefix(eval_id: str) -> str:
@@ -82,6 +87,7 @@ class ExampleLog:
         self._lock = threading.Lock()
         self._records: dict[str, dict[str, Any]] = {}
         self._dirty = 0
+        self._last_flush = time.monotonic()
         if store.exists(self.key):
             for row in read_jsonl(store, self.key):
                 self._records[row["key"]] = row
@@ -100,7 +106,10 @@ class ExampleLog:
         with self._lock:
             self._records[record["key"]] = record
             self._dirty += 1
-            if self._dirty >= self.checkpoint_every:
+            if self._dirty >= self.checkpoint_every and (
+                self._dirty * 10 >= len(self._records)
+                or time.monotonic() - self._last_flush >= FLUSH_INTERVAL_S
+            ):
                 self._flush_locked()
 
     def flush(self) -> None:
@@ -112,6 +121,7 @@ class ExampleLog:
         rows = sorted(self._records.values(), key=lambda r: r["key"])
         self.store.put_jsonl(self.key, rows)
         self._dirty = 0
+        self._last_flush = time.monotonic()
 
 
 def check_or_write_config(store: ObjectStore, eval_id: str, config_public: dict, fingerprint: str) -> bool:
