@@ -18,7 +18,7 @@ All lookups are by id in dicts, so the cost is linear in the number of nodes.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from pbt.answers import is_disagree, node_agrees, prepare_aliases, score_answers
@@ -178,7 +178,7 @@ def analyze_tree(tree: Tree, pair_filter: PairFilterLike | None = None) -> TreeA
     pairs = []
     for pair in sibling_pairs(tree, correctness, scores):
         code = label_pair(tree, resolved, correctness, pair)
-        labelled = Pair(**{**pair.__dict__, "code": code})
+        labelled = replace(pair, code=code)
         if pair_filter is not None and not pair_filter.confirm(tree, labelled):
             continue
         pairs.append(labelled)
