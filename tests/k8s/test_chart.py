@@ -445,6 +445,21 @@ def test_run_config_is_a_valid_run_config(rendered, scenario, tmp_path):
             assert agent.endpoint.startswith(f"http://{isvcs[role]['metadata']['name']}-predictor.")
             assert agent.endpoint.endswith("/openai/v1")
     assert config.store.url.startswith("s3://")
+    # a dataset file named by the run config is mounted in every pod that builds trees
+    if config.dataset is not None and config.dataset.path:
+        builders = [
+            v
+            for o in rendered[scenario]
+            if o["kind"] in ("Deployment", "Job")
+            for v in pod_views(o)
+            if v.pod_labels.get("app.kubernetes.io/component") in ("orchestrator", "generation")
+        ]
+        assert builders
+        for view in builders:
+            mounts = [m["mountPath"] for c in view.containers for m in c.get("volumeMounts", [])]
+            assert any(config.dataset.path.startswith(m.rstrip("/") + "/") for m in mounts), (
+                f"{view.owner}: dataset {config.dataset.path} is on no mounted volume ({mounts})"
+            )
 
 
 def _pbt_commands(objs: list[dict[str, Any]]) -> list[tuple[str, list[str]]]:

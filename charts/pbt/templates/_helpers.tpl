@@ -161,13 +161,17 @@ runtimes serve under: KServe's --model_name / the pbt server's --model-name).
 {{- end }}
 {{- end }}
 
-{{/* Volumes every pod of the chart mounts: a writable /tmp and the run config. */}}
+{{/* Volumes of the services and generation pods: a writable /tmp, the run config, datasets at /data. */}}
 {{- define "pbt.commonVolumes" -}}
 - name: tmp
   emptyDir: {}
 - name: run-config
   configMap:
     name: {{ include "pbt.componentName" (list . "run-config") }}
+{{- with .Values.dataVolume }}
+- name: data
+  {{- toYaml . | nindent 2 }}
+{{- end }}
 {{- end }}
 
 {{- define "pbt.commonVolumeMounts" -}}
@@ -177,6 +181,11 @@ runtimes serve under: KServe's --model_name / the pbt server's --model-name).
   mountPath: /etc/pbt/run.yaml
   subPath: run.yaml
   readOnly: true
+{{- if .Values.dataVolume }}
+- name: data
+  mountPath: /data
+  readOnly: true
+{{- end }}
 {{- end }}
 
 {{/* Environment every pbt container gets: store, agents, config location, writable caches. */}}
