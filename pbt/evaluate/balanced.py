@@ -15,7 +15,6 @@ as in the paper's Table 3).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +22,7 @@ from typing import Any
 from pbt.errors import ValidationError
 from pbt.evaluate.base import RunContext, Suite, Unit
 from pbt.evaluate.sources import iter_jsonl, read_source
-from pbt.evaluate.stats import Columns, Stat, ratio
+from pbt.evaluate.stats import Stat, mean_of, ratio
 from pbt.extract.parse import find_final_answer, parse_final_answer
 
 CODES = ("resist", "accept")
@@ -119,10 +118,8 @@ def load_pairs(spec, store=None) -> list[PairItem]:
     return items
 
 
-def _overall(cols: Columns) -> float:
-    vals = [ratio(f"correct_{c}", f"is_{c}")(cols) for c in CODES]
-    vals = [v for v in vals if not math.isnan(v)]
-    return sum(vals) / len(vals) if vals else math.nan
+#: Table 3's overall: the mean of the two directions' accuracies
+_overall = mean_of(*(ratio(f"correct_{c}", f"is_{c}") for c in CODES))
 
 
 class BalancedSuite(Suite):

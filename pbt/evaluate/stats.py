@@ -17,36 +17,67 @@ from typing import Any
 import numpy as np
 
 Columns = Mapping[str, np.ndarray]
-Stat = Callable[[Columns], float]
+#: a statistic maps (columns of n rows, weights of shape (B, n)) to B values: row weights are
+#: 1 for the point estimate and the number of times a row's item was drawn in a bootstrap
+#: resample, so all B resamples are computed at once with matrix products
+Stat = Callable[[Columns, np.ndarray], np.ndarray]
+
+
+def _safe_div(n: np.ndarray, d: np.ndarray) -> np.ndarray:
+    out = np.full(np.shape(n), math.nan)
+    np.divide(n, d, out=out, where=d != 0)
+    return out
 
 
 def ratio(num: str, den: str | None = None) -> Stat:
     """sum(num) / sum(den) (den None: mean of num); NaN when the denominator is 0."""
 
-    def stat(cols: Columns) -> float:
-        n = float(np.sum(cols[num]))
-        d = float(np.sum(cols[den])) if den else float(len(cols[num]))
-        return n / d if d else math.nan
+    def stat(cols: Columns, w: np.ndarray) -> np.ndarray:
+        n = w @ cols[num].astype(float)
+        d = w @ cols[den].astype(float) if den else w.sum(axis=1)
+        return _safe_div(n, d)
 
     return stat
 
 
 def difference(a: Stat, b: Stat) -> Stat:
-    return lambda cols: a(cols) - b(cols)
+    return lambda cols, w: a(cols, w) - b(cols, w)
+
+
+def absolute(inner: Stat) -> Stat:
+    return lambda cols, w: np.abs(inner(cols, w))
+
+
+def where(col: str, value: object, inner: Stat) -> Stat:
+    """`inner` over the rows whose `col` equals `value`."""
+
+    def stat(cols: Columns, w: np.ndarray) -> np.ndarray:
+        mask = cols[col] == value
+        return inner({k: c[mask] for k, c in cols.items()}, w[:, mask])
+
+    return stat
+
+
+def _nanmean(rows: list[np.ndarray], size: int) -> np.ndarray:
+    if not rows:
+        return np.full(size, math.nan)
+    stack = np.vstack(rows)
+    valid = ~np.isnan(stack)
+    total = np.where(valid, stack, 0.0).sum(axis=0)
+    return _safe_div(total, valid.sum(axis=0).astype(float))
+
+
+def mean_of(*stats: Stat) -> Stat:
+    """Mean of several statistics, ignoring undefined (NaN) ones (Table 3's overall)."""
+    return lambda cols, w: _nanmean([s(cols, w) for s in stats], w.shape[0])
 
 
 def mean_over(group_col: str, inner: Stat) -> Stat:
     """Mean of `inner` over the groups of `group_col` (e.g. the Avg column over Farm subsets)."""
 
-    def stat(cols: Columns) -> float:
-        keys = cols[group_col]
-        vals = []
-        for g in np.unique(keys):
-            mask = keys == g
-            v = inner({k: c[mask] for k, c in cols.items()})
-            if not math.isnan(v):
-                vals.append(v)
-        return float(np.mean(vals)) if vals else math.nan
+    def stat(cols: Columns, w: np.ndarray) -> np.ndarray:
+        groups = [where(group_col, g, inner)(cols, w) for g in np.unique(cols[group_col])]
+        return _nanmean(groups, w.shape[0])
 
     return stat
 
@@ -92,36 +123,28 @@ def summarize(
 ) -> MetricValue:
     """Summarise `stat` over `rows` (each with 'seed', 'item_id' and the needed `columns`)."""
     keys = sorted(set(columns) | {"seed", "item_id"})
-    cols = to_columns(rows, keys) if rows else {k: np.asarray([]) for k in keys}
+    if not rows:
+        return MetricValue(math.nan, math.nan, math.nan, math.nan, {}, 0)
+    cols = to_columns(rows, keys)
+    items, item_of_row = np.unique(cols["item_id"], return_inverse=True)
     seeds = sorted({int(s) for s in cols["seed"]})
+    rng = np.random.default_rng(rng_seed)
+    # counts[b, i]: how often item i is drawn in resample b (n draws with replacement)
+    counts = rng.multinomial(len(items), np.full(len(items), 1.0 / len(items)), size=samples).astype(float)
     per_seed: dict[int, float] = {}
+    boot_rows = []
     for s in seeds:
         mask = cols["seed"] == s
-        per_seed[s] = stat({k: c[mask] for k, c in cols.items()})
+        sub = {k: c[mask] for k, c in cols.items()}
+        per_seed[s] = float(stat(sub, np.ones((1, int(mask.sum()))))[0])
+        boot_rows.append(stat(sub, counts[:, item_of_row[mask]]))
     vals = [v for v in per_seed.values() if not math.isnan(v)]
     mean = float(np.mean(vals)) if vals else math.nan
     std = float(np.std(vals, ddof=1)) if len(vals) > 1 else (0.0 if vals else math.nan)
-    items, inverse = np.unique(cols["item_id"], return_inverse=True) if rows else (np.asarray([]), None)
+    boot = _nanmean(boot_rows, samples)  # a resample's value is the mean over seeds, like the estimate
+    boot = boot[~np.isnan(boot)]
     lo = hi = math.nan
-    if len(items) > 0:
-        by_item = [np.flatnonzero(inverse == i) for i in range(len(items))]
-        rng = np.random.default_rng(rng_seed)
-        boot = []
-        for _ in range(samples):
-            pick = rng.integers(0, len(items), size=len(items))
-            idx = np.concatenate([by_item[i] for i in pick])
-            sub = {k: c[idx] for k, c in cols.items()}
-            # a resample's metric is the mean over seeds, like the point estimate
-            svals = []
-            for s in seeds:
-                m = sub["seed"] == s
-                if m.any():
-                    v = stat({k: c[m] for k, c in sub.items()})
-                    if not math.isnan(v):
-                        svals.append(v)
-            if svals:
-                boot.append(float(np.mean(svals)))
-        if boot:
-            alpha = (1.0 - confidence) / 2.0
-            lo, hi = (float(x) for x in np.quantile(boot, [alpha, 1.0 - alpha]))
+    if len(boot):
+        alpha = (1.0 - confidence) / 2.0
+        lo, hi = (float(x) for x in np.quantile(boot, [alpha, 1.0 - alpha]))
     return MetricValue(mean=mean, std=std, ci_low=lo, ci_high=hi, per_seed=per_seed, n_items=len(items))

@@ -15,28 +15,22 @@ Team accuracy = mean of the two agents' final-answer correctness. Order dependen
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
-
-import numpy as np
 
 from pbt.debate import DebateAgent, run_debate
 from pbt.evaluate.base import RunContext, Suite, Unit
 from pbt.evaluate.sources import Question, load_questions
-from pbt.evaluate.stats import Columns, Stat, ratio
+from pbt.evaluate.stats import Stat, absolute, difference, ratio, where
 from pbt.personas import load_personas
 
 ORDERS = ("a_first", "b_first")
 
 
-def _order_dependence(cols: Columns) -> float:
-    first = cols["is_a_first"] == 1
-    vals = []
-    for mask in (first, ~first):
-        sub = cols["team_correct"][mask]
-        vals.append(float(np.mean(sub)) if len(sub) else math.nan)
-    return abs(vals[0] - vals[1])
+#: |team accuracy (a first) - team accuracy (b first)|
+_order_dependence = absolute(
+    difference(where("is_a_first", 1, ratio("team_correct")), where("is_a_first", 0, ratio("team_correct")))
+)
 
 
 class TeamDebateSuite(Suite):
