@@ -1,0 +1,83 @@
+"""`pbt demo`: the whole PBT pipeline on the synthetic world, through the real services."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+log = logging.getLogger(__name__)
+
+
+def _seeds(value: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in value.split(",") if s.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers, got {value!r}") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise click.BadParameter(f"expected distinct seeds, got {value!r}")
+    return seeds
+
+
+@click.command("demo")
+@click.option(
+    "--seeds", default="0", show_default=True, help="World seeds, comma-separated (each a full run)."
+)
+@click.option(
+    "--questions", type=int, default=None, help="Tree questions per seed (default: every train fact)."
+)
+@click.option("--eval-questions", type=int, default=None, help="Items per evaluation suite (default: all).")
+@click.option("--fast", is_flag=True, help="Reduced run (40-fact world, short training, few questions).")
+@click.option("--run-id", default="demo", show_default=True, help="Names the report folder demo/<run-id>/.")
+@click.option(
+    "--work",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".pbt/demo"),
+    show_default=True,
+    help="Local working folder (logs, model copies).",
+)
+@click.option(
+    "--store", "store_url", default=None, help="Object store URL (default: S3_ENDPOINT, PBT_STORE, ./store)."
+)
+def demo(
+    seeds: str,
+    questions: int | None,
+    eval_questions: int | None,
+    fast: bool,
+    run_id: str,
+    work: Path,
+    store_url: str | None,
+    agent_cache_url: str | None,
+) -> None:
+    """Build (or reuse) the world, train its agents, then through the gRPC services: trees, pairs,
+    DPO (accept / resist / PBT) under torchrun, the four suites, and the report in the store."""
+    from rich.console import Console
+
+    from pbt.errors import PbtError
+    from pbt.world.demo.pipeline import run_demo
+    from pbt.world.demo.settings import DemoSettings
+
+    overrides = {
+        "seeds": _seeds(seeds),
+        "questions": questions,
+        "eval_questions": eval_questions,
+        "run_id": run_id,
+        "work": work,
+        "store_url": store_url,
+        "agent_cache_url": agent_cache_url,
+    }
+    settings = (
+        DemoSettings.fast(**overrides)
+        if fast
+        else DemoSettings(**{k: v for k, v in overrides.items() if v is not None})
+    )
+    console = Console()
+    try:
+        doc = run_demo(settings, console)
+    except PbtError as exc:
+        console.print(f"[red]demo failed:[/red] {exc}")
+        sys.exit(1)
+    console.print(doc["markdown"])
+    console.print(f"[bold]report:[/bold] {doc['report_uri']}")

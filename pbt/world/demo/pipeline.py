@@ -1,0 +1,199 @@
+"""`pbt demo` end to end: world -> agents -> servers -> trees -> pairs -> DPO x3 -> serve -> suites -> report.
+
+Everything model-facing goes through the real services on loopback: the KServe agent servers
+(`pbt serve agent`), the orchestrator and the evaluator over gRPC, DPO under torchrun. Stages
+report progress through a `rich` console; any failure raises `StageError` (non-zero exit).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from pbt.store import ObjectStore, open_store
+from pbt.world.agents import ensure_agents, ensure_world
+from pbt.world.demo import stages
+from pbt.world.demo.services import ServiceGroup
+from pbt.world.demo.settings import DemoSettings
+
+log = logging.getLogger(__name__)
+
+VARIANTS = ("accept", "resist", "pbt")
+
+
+def store_url_of(store: ObjectStore) -> str:
+    """The URL servers and training use to open the same store (S3 credentials come from env)."""
+    url = store.url
+    if url.startswith("file://"):
+        return url[len("file://") :]
+    return url
+
+
+class Ui:
+    """Progress output: one line per finished step, a live bar for long streams."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.started = time.monotonic()
+        self.timings: dict[str, float] = {}
+
+    def say(self, text: str) -> None:
+        elapsed = time.monotonic() - self.started
+        self.console.print(f"[dim]{elapsed:7.1f}s[/dim] {text}")
+
+    @contextmanager
+    def step(self, name: str):
+        t0 = time.monotonic()
+        self.say(f"[bold]{name}[/bold] ...")
+        yield
+        self.timings[name] = round(time.monotonic() - t0, 1)
+        self.say(f"[green]done[/green] {name} ({self.timings[name]:.1f}s)")
+
+    @contextmanager
+    def bar(self):
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed:.0f}/{task.total:.0f}"),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=True,
+        ) as progress:
+            tasks: dict[str, Any] = {}
+
+            def update(what: str, done: float, total: float) -> None:
+                if what not in tasks:
+                    tasks[what] = progress.add_task(what, total=total)
+                progress.update(tasks[what], completed=done, total=total)
+
+            yield update
+
+
+def run_seed(
+    seed: int, settings: DemoSettings, store: ObjectStore, ui: Ui, cache: ObjectStore | None = None
+) -> dict[str, Any]:
+    """The whole pipeline for one world seed; returns the seed's record for the report."""
+    url = store_url_of(store)
+    work = settings.work / f"seed{seed}"
+    work.mkdir(parents=True, exist_ok=True)
+    run = f"{settings.run_id}-s{seed}"
+    record: dict[str, Any] = {"seed": seed, "artifacts": {}, "timings": {}}
+    t_seed = time.monotonic()
+    cache = cache or store
+
+    with ui.step(f"seed {seed}: world and agents (trained once, then cached in the store)"):
+        world, world_dir = ensure_world(settings.world_config(seed), store, work / "world")
+        with ui.bar() as update:
+            agent_dirs = ensure_agents(
+                world, settings.agent, cache, work / "agents",
+                progress=lambda a, s, n, loss: update(f"train agent {a}", s, n),
+            )  # fmt: skip
+        from pbt.world.agents import agent_prefix, world_prefix
+
+        record["artifacts"]["world"] = store.uri(f"{world_prefix(world.config)}/manifest.json")
+        for a in ("a", "b"):
+            record["artifacts"][f"agent_{a}"] = store.uri(
+                f"{agent_prefix(world.config, settings.agent, a)}/manifest.json"
+            )
+            record[f"agent_{a}"] = store.get_json(
+                f"{agent_prefix(world.config, settings.agent, a)}/manifest.json"
+            )["metrics"]
+        record["world"] = {
+            "facts": len(world.facts),
+            "a_knows": len(world.known("a")),
+            "b_knows": len(world.known("b")),
+            "train_questions": len(world.by_split("train")),
+            "eval_questions": len(world.by_split("eval")),
+        }
+
+    with ServiceGroup(work) as services:
+        with ui.step(f"seed {seed}: start agent servers (a = strong, b = weak), orchestrator, evaluator"):
+            a = services.start_agent("a", agent_dirs["a"], threads=settings.threads)
+            b = services.start_agent("b", agent_dirs["b"], threads=settings.threads)
+            orch = services.start_grpc("orchestrator", url)
+            evaluator = services.start_grpc("evaluator", url)
+            ui.say(
+                f"agents on {a.address}, {b.address}; orchestrator {orch.address}; evaluator {evaluator.address}"
+            )
+
+        with ui.step(f"seed {seed}: build dialogue trees on world questions (orchestrator BuildTrees)"):
+            with ui.bar() as update:
+                trees = stages.build_trees(
+                    orch.address, job_id=f"{run}-trees", agent_a=f"http://{a.address}/v1",
+                    agent_b=f"http://{b.address}/v1", personas_file=world_dir / "personas.yaml",
+                    questions_file=world_dir / "questions" / "train.jsonl", settings=settings,
+                    store_url=url, seed=seed, progress=update,
+                )  # fmt: skip
+            record["trees"] = {"trees": trees.trees, "nodes": trees.nodes, "uri": trees.output_uri}
+            record["artifacts"]["trees"] = trees.manifest_uri
+            ui.say(f"{trees.trees} trees, {trees.nodes} nodes -> {trees.output_uri}")
+
+        with ui.step(f"seed {seed}: extract accept / resist / PBT pairs (orchestrator ExtractPreferences)"):
+            prefs = stages.extract_preferences(orch.address, job_id=trees.job_id, store_url=url, seed=seed)
+            record["pairs"] = prefs.counts
+            record["artifacts"]["pairs"] = prefs.manifest_uri
+            ui.say("pairs: " + ", ".join(f"{k}={v}" for k, v in sorted(prefs.counts.items())))
+            if not prefs.counts.get("pbt.train"):
+                raise stages.StageError(
+                    f"seed {seed}: no PBT training pairs came out of {trees.trees} trees "
+                    f"(counts {prefs.counts}); the agents never disagreed in a labellable way"
+                )
+
+        variants: dict[str, str] = {"base": f"http://{a.address}/v1", "weak": f"http://{b.address}/v1"}
+        record["training"] = {}
+        for mode in VARIANTS:
+            with ui.step(f"seed {seed}: DPO {mode} (torchrun -m training.dpo, LoRA on the strong agent)"):
+                result = stages.train_dpo(
+                    mode=mode, run_id=f"{run}-dpo-{mode}", pairs_key=prefs.pbt_key, base_model=agent_dirs["a"],
+                    settings=settings, store=store, store_url=url, seed=seed, work=work,
+                )  # fmt: skip
+                record["training"][mode] = {
+                    "run_id": result.run_id,
+                    "seconds": result.seconds,
+                    **result.metrics,
+                }
+                record["artifacts"][f"dpo_{mode}"] = store.uri(result.manifest_key)
+                adapter = store.get_dir(result.adapter_key, work / "adapters" / mode)
+            with ui.step(f"seed {seed}: serve the {mode} variant (agent server with the adapter)"):
+                svc = services.start_agent(mode, agent_dirs["a"], adapter=adapter, threads=settings.threads)
+                variants[mode] = f"http://{svc.address}/v1"
+
+        with ui.step(f"seed {seed}: four suites on base + 3 variants (evaluator RunEvaluation)"):
+            models = {k: variants[k] for k in ("base", *VARIANTS, "weak")}
+            with ui.bar() as update:
+                ev = stages.run_evaluation(
+                    evaluator.address, eval_id=f"{run}-eval", models=models, partner="weak",
+                    world_dir=world_dir, pairs_key=prefs.pbt_key, settings=settings, store_url=url,
+                    progress=update,
+                )  # fmt: skip
+            record["evaluation"] = {
+                "eval_id": ev.eval_id,
+                "results_uri": ev.results_uri,
+                "seconds": ev.seconds,
+            }
+            record["artifacts"]["evaluation"] = f"{ev.results_uri.rstrip('/')}/summary.json"
+            record["summary"] = ev.summary
+            record["report_markdown"] = ev.report_markdown
+        services.check_alive()
+    record["seconds"] = round(time.monotonic() - t_seed, 1)
+    return record
+
+
+def run_demo(settings: DemoSettings, console: Console | None = None) -> dict[str, Any]:
+    """Run every seed, write the combined report to the store, return its document."""
+    from pbt.world.demo.report import write_demo_report
+
+    console = console or Console()
+    ui = Ui(console)
+    store = open_store(settings.store_url)
+    ui.say(f"store: {store.url}; work folder: {settings.work}; seeds: {settings.seeds}")
+    cache = open_store(settings.agent_cache_url) if settings.agent_cache_url else store
+    records = [run_seed(seed, settings, store, ui, cache) for seed in settings.seeds]
+    with ui.step("report"):
+        doc = write_demo_report(store, settings, records, total_seconds=time.monotonic() - ui.started)
+    return doc

@@ -1,0 +1,201 @@
+"""The demo report: per-seed evaluator tables plus a cross-seed summary of the PBT effect.
+
+Written to ``demo/<run_id>/`` in the store: ``report.md``, ``report.json``, ``team_accuracy.png``
+and ``manifest.json`` (lineage: every stage's manifest URI per seed, settings, code version).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import statistics
+import time
+from typing import Any
+
+from pbt import code_version
+from pbt.store import ObjectStore
+from pbt.world.demo.settings import DemoSettings
+
+MODELS = ("base", "accept", "resist", "pbt")
+
+# (column, suite, group template, metric)
+SUMMARY_METRICS: list[tuple[str, str, str, str]] = [
+    ("misinfo rate", "misinformation", "{m}/Avg", "misinformation_rate_avg"),
+    ("AYS before", "are_you_sure", "{m}", "accuracy_before"),
+    ("AYS after", "are_you_sure", "{m}", "accuracy_after"),
+    ("bal. +→-", "balanced", "{m}", "accuracy_resist"),
+    ("bal. -→+", "balanced", "{m}", "accuracy_accept"),
+    ("bal. overall", "balanced", "{m}", "overall"),
+    ("team, model first", "team_debate", "{m}+weak/a_first", "team_accuracy"),
+    ("team, weak first", "team_debate", "{m}+weak/b_first", "team_accuracy"),
+    ("order dependence", "team_debate", "{m}+weak", "order_dependence"),
+]
+
+
+def metric(summary: dict[str, Any], suite: str, group: str, name: str) -> float | None:
+    value = summary.get("suites", {}).get(suite, {}).get("metrics", {}).get(group, {}).get(name, {})
+    mean = value.get("mean") if isinstance(value, dict) else None
+    return None if mean is None or (isinstance(mean, float) and math.isnan(mean)) else float(mean)
+
+
+def summarize(records: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float | None]]]:
+    """model -> column -> {mean, std, n} over seeds (fractions)."""
+    out: dict[str, dict[str, dict[str, float | None]]] = {}
+    for m in MODELS:
+        out[m] = {}
+        for col, suite, group, name in SUMMARY_METRICS:
+            vals = [
+                v for r in records if (v := metric(r["summary"], suite, group.format(m=m), name)) is not None
+            ]
+            out[m][col] = {
+                "mean": statistics.fmean(vals) if vals else None,
+                "std": statistics.stdev(vals) if len(vals) > 1 else 0.0 if vals else None,
+                "n": len(vals),
+            }
+    return out
+
+
+def effect_checks(table: dict[str, dict[str, dict[str, float | None]]]) -> dict[str, bool | None]:
+    """The paper's qualitative pattern, each as a yes/no on the cross-seed means (None: not measured)."""
+
+    def g(m: str, col: str) -> float | None:
+        return table[m][col]["mean"]
+
+    def cmp(x: float | None, y: float | None, op: str) -> bool | None:
+        if x is None or y is None:
+            return None
+        return x < y if op == "<" else x > y
+
+    bal = {m: g(m, "bal. overall") for m in MODELS}
+    od = {m: g(m, "order dependence") for m in MODELS}
+    return {
+        "resist lowers the misinformation rate (vs base)": cmp(
+            g("resist", "misinfo rate"), g("base", "misinfo rate"), "<"
+        ),
+        "resist hurts accepting correct persuasion (-→+, vs base)": cmp(
+            g("resist", "bal. -→+"), g("base", "bal. -→+"), "<"
+        ),
+        "accept raises the misinformation rate (vs base)": cmp(
+            g("accept", "misinfo rate"), g("base", "misinfo rate"), ">"
+        ),
+        "PBT balanced accuracy above base": cmp(bal["pbt"], bal["base"], ">"),
+        "PBT has the best balanced accuracy": (
+            None if any(v is None for v in bal.values()) else all(bal["pbt"] >= bal[m] for m in MODELS)  # type: ignore[operator]
+        ),
+        "PBT has the smallest order dependence": (
+            None if any(v is None for v in od.values()) else all(od["pbt"] <= od[m] for m in MODELS)  # type: ignore[operator]
+        ),
+    }
+
+
+def _cell(v: dict[str, float | None]) -> str:
+    if v["mean"] is None:
+        return "n/a"
+    return f"{100 * v['mean']:.1f} ± {100 * (v['std'] or 0.0):.1f}"
+
+
+def summary_markdown(table: dict[str, dict[str, dict[str, float | None]]], seeds: list[int]) -> str:
+    cols = [c for c, *_ in SUMMARY_METRICS]
+    lines = [
+        f"## Summary over world seeds {seeds} (%, mean ± std over seeds)",
+        "",
+        "| model | " + " | ".join(cols) + " |",
+        "| --- | " + " | ".join("---" for _ in cols) + " |",
+    ]
+    for m in MODELS:
+        lines.append(f"| {m} | " + " | ".join(_cell(table[m][c]) for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def team_figure(table: dict[str, dict[str, dict[str, float | None]]]) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    width = 0.38
+    for i, (col, label) in enumerate(
+        (("team, model first", "model first"), ("team, weak first", "weak first"))
+    ):
+        means = [100 * (table[m][col]["mean"] or 0.0) for m in MODELS]
+        errs = [100 * (table[m][col]["std"] or 0.0) for m in MODELS]
+        ax.bar([x + (i - 0.5) * width for x in range(len(MODELS))], means, width, yerr=errs, label=label)
+    ax.set_xticks(range(len(MODELS)), MODELS)
+    ax.set_ylabel("team accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title("Team debate with the weak agent, by speaking order")
+    ax.legend()
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def write_demo_report(
+    store: ObjectStore, settings: DemoSettings, records: list[dict[str, Any]], *, total_seconds: float
+) -> dict[str, Any]:
+    prefix = f"demo/{settings.run_id}"
+    table = summarize(records)
+    checks = effect_checks(table)
+    parts = [
+        f"# PBT demo `{settings.run_id}`",
+        "",
+        f"World seeds {settings.seeds}; {settings.n_facts} invented facts per world; total {total_seconds:.0f}s.",
+        "",
+        summary_markdown(table, settings.seeds),
+        "",
+        "![team accuracy by speaking order](team_accuracy.png)",
+        "",
+        "## The paper's pattern",
+        "",
+    ]
+    parts += [
+        f"- {name}: {'yes' if ok else 'no' if ok is not None else 'not measured'}"
+        for name, ok in checks.items()
+    ]
+    for r in records:
+        parts += [
+            "",
+            f"## Seed {r['seed']}",
+            "",
+            f"World: {r['world']}. Agents: a (strong) {r['agent_a']}, b (weak) {r['agent_b']}.",
+            f"Trees: {r['trees']}. Pairs: {r['pairs']}.",
+            "",
+            r["report_markdown"].replace(
+                "](team_debate/", f"]({r['evaluation']['results_uri'].rstrip('/')}/team_debate/"
+            ),
+        ]
+    markdown = "\n".join(parts) + "\n"
+    doc = {
+        "schema": "pbt.demo-report/v1",
+        "run_id": settings.run_id,
+        "settings": settings.model_dump(mode="json"),
+        "summary": table,
+        "checks": checks,
+        "seeds": [{k: v for k, v in r.items() if k not in ("report_markdown",)} for r in records],
+        "total_seconds": round(total_seconds, 1),
+        "report_uri": store.uri(f"{prefix}/report.md"),
+    }
+    store.put_text(f"{prefix}/report.md", markdown)
+    store.put_json(f"{prefix}/report.json", doc)
+    store.put_bytes(f"{prefix}/team_accuracy.png", team_figure(table))
+    store.put_json(
+        f"{prefix}/manifest.json",
+        {
+            "schema": "pbt.demo-manifest/v1",
+            "stage": "demo-report",
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "inputs": {f"seed{r['seed']}": r["artifacts"] for r in records},
+            "settings": settings.model_dump(mode="json"),
+            "code": {"version": code_version()},
+            "outputs": {
+                "report": store.uri(f"{prefix}/report.md"),
+                "report_json": store.uri(f"{prefix}/report.json"),
+                "figure": store.uri(f"{prefix}/team_accuracy.png"),
+            },
+        },
+    )
+    doc["markdown"] = markdown
+    return doc

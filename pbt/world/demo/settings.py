@@ -1,0 +1,68 @@
+"""Settings of a demo run (`pbt demo`): the full default and the reduced ``--fast`` preset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pbt.world.config import AgentTrainConfig, WorldConfig
+
+
+class DpoSettings(BaseModel):
+    """DPO of the three variants (via `training.dpo` under torchrun), from the strong agent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_steps: int = Field(60, ge=1)
+    batch_size: int = Field(8, ge=1, description="Pairs per step (per_device_train_batch_size).")
+    learning_rate: float = Field(2e-3, gt=0.0)
+    beta: float = Field(0.1, gt=0.0)
+    lora_r: int = Field(16, ge=1)
+    lora_alpha: int = Field(32, ge=1)
+    target_modules: list[str] = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    )
+    nproc: int = Field(1, ge=1, description="torchrun --nproc_per_node (processes, gloo on CPU).")
+
+
+class DemoSettings(BaseModel):
+    """Everything one `pbt demo` run does; ``fast()`` is the reduced run of the e2e test."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description="World/pipeline seeds.")
+    n_facts: int = Field(120, ge=8)
+    agent: AgentTrainConfig = Field(default_factory=AgentTrainConfig)
+    questions: int | None = Field(
+        None, ge=1, description="Tree questions per seed (default: all train facts)."
+    )
+    eval_questions: int | None = Field(None, ge=1, description="Questions/items per suite (default: all).")
+    max_turns: int = Field(4, ge=2, le=8, description="Tree depth (the paper: 4).")
+    debate_turns: int = Field(4, ge=1, le=8, description="Team-debate discussion turns.")
+    eval_seeds: list[int] = Field(default_factory=lambda: [12], min_length=1)
+    dpo: DpoSettings = Field(default_factory=DpoSettings)
+    work: Path = Field(Path(".pbt/demo"), description="Local working folder (logs, model copies).")
+    store_url: str | None = Field(None, description="Object store (default: env, else ./store).")
+    agent_cache_url: str | None = Field(
+        None, description="Store that caches the trained world agents (default: the run's store)."
+    )
+    run_id: str = Field("demo", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    threads: int = Field(1, ge=1, description="torch threads per agent server.")
+
+    def world_config(self, seed: int) -> WorldConfig:
+        return WorldConfig(seed=seed, n_facts=self.n_facts)
+
+    @classmethod
+    def fast(cls, **overrides: object) -> DemoSettings:
+        """The reduced run: a 40-fact world, short agent training, few questions, short DPO."""
+        base: dict = {
+            "n_facts": 40,
+            "agent": AgentTrainConfig(steps=120),
+            "questions": 16,
+            "eval_questions": 8,
+            "dpo": DpoSettings(max_steps=8, batch_size=4),
+            "debate_turns": 2,
+        }
+        base.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**base)

@@ -1,0 +1,335 @@
+"""The demo's stages that go through the real services: gRPC calls and torchrun training.
+
+Each function takes what the stage needs (endpoints, store, settings) and returns what the next
+stage needs plus the URI of the stage's lineage manifest.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pbt.errors import PbtError
+from pbt.store import ObjectStore
+from pbt.world.demo.settings import DemoSettings
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, float, float], None]  # (what, done, total)
+
+
+class StageError(PbtError):
+    """A demo stage failed; the message names the stage and where to look."""
+
+
+def _grpc_error(stage: str, exc: Exception) -> StageError:
+    import grpc
+
+    if isinstance(exc, grpc.RpcError):
+        return StageError(f"{stage}: {exc.code().name}: {exc.details()}")  # type: ignore[attr-defined]
+    return StageError(f"{stage}: {exc}")
+
+
+@dataclass
+class TreesResult:
+    job_id: str
+    output_uri: str
+    manifest_uri: str
+    trees: int
+    nodes: int
+    seconds: float
+
+
+def build_trees(
+    address: str,
+    *,
+    job_id: str,
+    agent_a: str,
+    agent_b: str,
+    personas_file: Path,
+    questions_file: Path,
+    settings: DemoSettings,
+    store_url: str,
+    seed: int,
+    progress: Progress,
+) -> TreesResult:
+    """BuildTrees through the orchestrator (agents A and B of the world, rule extraction)."""
+    import grpc
+
+    from pbt.config import RunConfig
+    from pbt.v1 import orchestrator_pb2, orchestrator_pb2_grpc
+
+    config = RunConfig.model_validate(
+        {
+            "agents": {
+                "a": {"endpoint": agent_a, "model": "a", "max_in_flight": 32},
+                "b": {"endpoint": agent_b, "model": "b", "max_in_flight": 32},
+            },
+            "personas": {"file": str(personas_file)},
+            "sampling": {"temperature": 0.7, "top_p": 1.0, "max_tokens": 40, "min_tokens": 4, "seed": seed},
+            "extraction": {"mode": "rules"},
+            "tree": {"max_turns": settings.max_turns},
+            "dataset": {"format": "nq_open", "path": str(questions_file), "name": f"world{seed}"},
+            "store": {"url": store_url},
+            "max_trees_in_flight": 16,
+        }
+    )
+    request = orchestrator_pb2.BuildTreesRequest(
+        config=config.to_proto(), job_id=job_id, limit=settings.questions or 0
+    )
+    summary = None
+    try:
+        with grpc.insecure_channel(address) as channel:
+            stub = orchestrator_pb2_grpc.DebateOrchestratorServiceStub(channel)
+            for event in stub.BuildTrees(request, timeout=3600):
+                kind = event.WhichOneof("event")
+                if kind == "progress":
+                    progress("trees", event.progress.trees_done, max(event.progress.trees_total, 1))
+                elif kind == "summary":
+                    summary = event.summary
+    except Exception as exc:  # grpc.RpcError and friends
+        raise _grpc_error("building trees (orchestrator BuildTrees)", exc) from exc
+    if summary is None:
+        raise StageError("building trees: the orchestrator ended the stream without a summary")
+    return TreesResult(
+        job_id=summary.job_id,
+        output_uri=summary.output_uri,
+        manifest_uri=summary.manifest_uri,
+        trees=summary.progress.trees_done + summary.progress.trees_skipped,
+        nodes=summary.progress.nodes,
+        seconds=summary.progress.elapsed_s,
+    )
+
+
+@dataclass
+class PrefsResult:
+    output_id: str
+    output_uri: str
+    manifest_uri: str
+    counts: dict[str, int]
+
+    @property
+    def pbt_key(self) -> str:
+        return f"prefs/{self.output_id}/pbt.jsonl"
+
+
+def extract_preferences(address: str, *, job_id: str, store_url: str, seed: int) -> PrefsResult:
+    """ExtractPreferences through the orchestrator: accept / resist / PBT pairs, split by tree."""
+    import grpc
+
+    from pbt.v1 import common_pb2, orchestrator_pb2, orchestrator_pb2_grpc
+
+    try:
+        with grpc.insecure_channel(address) as channel:
+            stub = orchestrator_pb2_grpc.DebateOrchestratorServiceStub(channel)
+            reply = stub.ExtractPreferences(
+                orchestrator_pb2.ExtractPreferencesRequest(
+                    job_id=job_id, output_id=job_id, store=common_pb2.StoreSpec(url=store_url), seed=seed
+                ),
+                timeout=600,
+            )
+    except Exception as exc:
+        raise _grpc_error("extracting preference pairs (orchestrator ExtractPreferences)", exc) from exc
+    return PrefsResult(
+        output_id=job_id,
+        output_uri=reply.output_uri,
+        manifest_uri=reply.manifest_uri,
+        counts=dict(reply.counts),
+    )
+
+
+@dataclass
+class TrainResult:
+    mode: str
+    run_id: str
+    adapter_key: str
+    manifest_key: str
+    metrics: dict[str, Any]
+    seconds: float
+
+
+def dpo_config(settings: DemoSettings, seed: int) -> dict[str, Any]:
+    """The flat training YAML (training.args) of a world DPO run."""
+    d = settings.dpo
+    return {
+        "stage": "dpo",
+        "dev_pairs": "balanced",
+        "overlong": "truncate",
+        "dtype": "float32",
+        "quantization": "none",
+        "lora_r": d.lora_r,
+        "lora_alpha": d.lora_alpha,
+        "lora_dropout": 0.0,
+        "lora_target_modules": list(d.target_modules),
+        "beta": d.beta,
+        "max_length": 384,
+        "learning_rate": d.learning_rate,
+        "lr_scheduler_type": "constant",
+        "warmup_steps": 0,
+        "per_device_train_batch_size": d.batch_size,
+        "per_device_eval_batch_size": 16,
+        "gradient_accumulation_steps": 1,
+        "max_steps": d.max_steps,
+        "eval_strategy": "no",
+        "save_strategy": "no",
+        "select_by": "last",
+        "eval_train_at_end": False,
+        "logging_steps": 5,
+        "seed": seed,
+        "use_cpu": True,
+        "bf16": False,
+        "dataloader_num_workers": 0,
+        "report_to": "none",
+        "disable_tqdm": True,
+        "resume": "never",
+        "upload_checkpoints": False,
+    }
+
+
+def train_dpo(
+    *,
+    mode: str,
+    run_id: str,
+    pairs_key: str,
+    base_model: Path,
+    settings: DemoSettings,
+    store: ObjectStore,
+    store_url: str,
+    seed: int,
+    work: Path,
+) -> TrainResult:
+    """One DPO variant with ``torchrun -m training.dpo`` (gloo on CPU); adapter and manifest in the store."""
+    import time
+
+    cfg_path = work / f"dpo-{mode}.yaml"
+    cfg_path.write_text(yaml.safe_dump(dpo_config(settings, seed), sort_keys=True))
+    log_path = work / "logs" / f"dpo-{run_id}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    args = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone",
+        "--nproc_per_node", str(settings.dpo.nproc), "-m", "training.dpo",
+        "--config", str(cfg_path), "--pairs", f"store:{pairs_key}", "--base_model", str(base_model),
+        "--mode", mode, "--run_id", run_id, "--store", store_url,
+        "--output_dir", str(work / "dpo" / run_id),
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "2", "PBT_LOG_LEVEL": "INFO"}
+    started = time.monotonic()
+    with open(log_path, "wb") as out:
+        proc = subprocess.run(args, stdout=out, stderr=subprocess.STDOUT, env=env, check=False)
+    if proc.returncode != 0:
+        tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-30:])
+        raise StageError(
+            f"DPO {mode} (torchrun training.dpo) exited with {proc.returncode}; end of {log_path}:\n{tail}"
+        )
+    prefix = f"training/{run_id}"
+    manifest_key = f"{prefix}/manifest.json"
+    if not store.exists(manifest_key):
+        raise StageError(f"DPO {mode}: finished but {store.uri(manifest_key)} is missing")
+    manifest = store.get_json(manifest_key)
+    metrics = store.get_json(manifest["outputs"]["metrics"]) if manifest["outputs"].get("metrics") else {}
+    return TrainResult(
+        mode=mode,
+        run_id=run_id,
+        adapter_key=manifest["outputs"]["adapter"],
+        manifest_key=manifest_key,
+        metrics={k: v for k, v in metrics.items() if k != "log_history"},
+        seconds=round(time.monotonic() - started, 1),
+    )
+
+
+@dataclass
+class EvalResult:
+    eval_id: str
+    results_uri: str
+    summary: dict[str, Any]
+    report_markdown: str
+    seconds: float
+
+
+def run_evaluation(
+    address: str,
+    *,
+    eval_id: str,
+    models: dict[str, str],
+    partner: str,
+    world_dir: Path,
+    pairs_key: str,
+    settings: DemoSettings,
+    store_url: str,
+    progress: Progress,
+) -> EvalResult:
+    """RunEvaluation through the evaluator: the four suites on ``models`` (name -> endpoint).
+
+    Team debate pairs every model with ``partner`` (the weak agent), both speaking orders.
+    """
+    import time
+
+    import grpc
+
+    from pbt.evaluate.config import EvalConfig
+    from pbt.v1 import evaluator_pb2, evaluator_pb2_grpc
+    from services.evaluator.convert import config_to_proto
+
+    limit = settings.eval_questions
+    config = EvalConfig.model_validate(
+        {
+            "eval_id": eval_id,
+            "store": {"url": store_url},
+            "models": [
+                {"name": n, "endpoint": ep, "model": n, "max_in_flight": 16} for n, ep in models.items()
+            ],
+            "seeds": list(settings.eval_seeds),
+            "personas": str(world_dir / "personas.yaml"),
+            "suites": {
+                "misinformation": {"files": [str(world_dir / "farm" / "world.jsonl")], "limit": limit},
+                "are_you_sure": {"questions": str(world_dir / "questions" / "eval.jsonl"), "limit": limit},
+                "balanced": {"pairs": pairs_key, "split": "test"},
+                "team_debate": {
+                    "questions": str(world_dir / "questions" / "eval.jsonl"),
+                    "teams": [{"a": n, "b": partner} for n in models if n != partner],
+                    "max_turns": settings.debate_turns,
+                    "limit": limit,
+                },
+            },
+            "extractor": {"kind": "rule"},
+            "sampling": {"temperature": 0.0, "max_tokens": 40},
+            "concurrency": 32,
+            "bootstrap_samples": 200,
+        }
+    )
+    request = evaluator_pb2.RunEvaluationRequest(config=config_to_proto(config))
+    started = time.monotonic()
+    summary = None
+    try:
+        with grpc.insecure_channel(address) as channel:
+            stub = evaluator_pb2_grpc.EvaluatorServiceStub(channel)
+            for event in stub.RunEvaluation(request, timeout=3600):
+                kind = event.WhichOneof("event")
+                if kind == "progress":
+                    p = event.progress
+                    progress(f"eval {p.suite}", p.done, max(p.total, 1))
+                elif kind == "summary":
+                    summary = event.summary
+    except Exception as exc:
+        raise _grpc_error("evaluation (evaluator RunEvaluation)", exc) from exc
+    if summary is None:
+        raise StageError("evaluation: the evaluator ended the stream without a summary")
+    if summary.error or summary.state == evaluator_pb2.EVALUATION_STATE_FAILED:
+        raise StageError(f"evaluation {eval_id} failed: {summary.error}")
+    import json
+
+    return EvalResult(
+        eval_id=eval_id,
+        results_uri=summary.results_uri,
+        summary=json.loads(summary.summary_json),
+        report_markdown=summary.report_markdown,
+        seconds=round(time.monotonic() - started, 1),
+    )

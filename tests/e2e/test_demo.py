@@ -1,0 +1,98 @@
+"""The reduced demo end to end through the real services (agent servers, orchestrator,
+evaluator over gRPC, DPO under torchrun), one world seed.
+
+Trained world agents are cached in ``.pbt/test-agent-cache`` (keyed by world and training
+settings), so only the first run on a machine pays for training them; everything else runs in
+a fresh store every time.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pbt.store import LocalStore
+
+ROOT = Path(__file__).resolve().parents[2]
+CACHE = ROOT / ".pbt" / "test-agent-cache"
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("demo")
+    store_dir = root / "store"
+    args = [
+        sys.executable, "-m", "pbt", "demo", "--fast", "--seeds", "0", "--run-id", "e2e",
+        "--work", str(root / "work"), "--store", str(store_dir), "--agent-cache", str(CACHE),
+    ]  # fmt: skip
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=840, cwd=ROOT)
+    assert proc.returncode == 0, f"pbt demo failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    return LocalStore(store_dir), proc.stdout, root
+
+
+def _key(store: LocalStore, uri: str) -> str:
+    prefix = store.url.rstrip("/") + "/"
+    assert uri.startswith(prefix), f"{uri} is not in {store.url}"
+    return uri[len(prefix) :]
+
+
+def test_every_stage_has_its_artifact_and_lineage_manifest(demo_run):
+    store, stdout, _ = demo_run
+    manifest = store.get_json("demo/e2e/manifest.json")
+    stages = manifest["inputs"]["seed0"]
+    assert set(stages) == {
+        "world", "agent_a", "agent_b", "trees", "pairs", "dpo_accept", "dpo_resist", "dpo_pbt", "evaluation",
+    }  # fmt: skip
+    cache = LocalStore(CACHE)
+    for name, uri in stages.items():
+        where = cache if name.startswith("agent_") else store
+        doc = where.get_json(_key(where, uri))
+        assert doc, f"{name}: empty manifest {uri}"
+    # lineage: the DPO runs point at the extracted pairs, which point at the tree job
+    pairs_manifest = store.get_json(_key(store, stages["pairs"]))
+    assert "trees" in json.dumps(pairs_manifest["inputs"] if "inputs" in pairs_manifest else pairs_manifest)
+    for mode in ("accept", "resist", "pbt"):
+        run = store.get_json(_key(store, stages[f"dpo_{mode}"]))
+        assert run["inputs"]["pairs"]["mode"] == mode
+        assert "prefs/" in run["inputs"]["pairs"]["uri"]
+        assert store.exists(run["outputs"]["adapter"] + "/adapter_config.json")
+    for key in ("report.md", "report.json", "team_accuracy.png"):
+        assert store.exists(f"demo/e2e/{key}")
+    assert "report:" in stdout and "Table 3" in stdout
+
+
+def test_every_metric_is_in_its_valid_range(demo_run):
+    store, _, _ = demo_run
+    report = store.get_json("demo/e2e/report.json")
+    seed = report["seeds"][0]
+    summary = seed["summary"]
+    assert set(summary["suites"]) == {"misinformation", "are_you_sure", "balanced", "team_debate"}
+    checked = 0
+    for suite, body in summary["suites"].items():
+        for group, metrics in body["metrics"].items():
+            for name, value in metrics.items():
+                mean = value.get("mean") if isinstance(value, dict) else None
+                if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+                    continue
+                checked += 1
+                if name == "diff":
+                    assert -1.0 <= mean <= 1.0, (suite, group, name, mean)
+                elif "turn" in name and "rate" not in name:
+                    assert 0.0 <= mean <= 8.0, (suite, group, name, mean)
+                else:
+                    assert 0.0 <= mean <= 1.0, (suite, group, name, mean)
+    assert checked >= 20
+    for model, cols in report["summary"].items():
+        for col, cell in cols.items():
+            if cell["mean"] is not None:
+                assert 0.0 <= cell["mean"] <= 1.0, (model, col, cell)
+    assert seed["pairs"]["pbt.train"] > 0
+    assert seed["trees"]["trees"] == 16
+    assert seed["agent_a"]["steps"] > 0 and seed["agent_b"]["steps"] > 0
