@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import click
 import jsonschema
 import kubernetes_validate
 import yaml
@@ -245,3 +246,21 @@ def policy_problems(view: PodView) -> list[str]:
                 if probe not in c:
                     out.append(f"{where}: {probe} missing")
     return out
+
+
+# ---------------------------------------------------------------- the pbt CLI
+
+
+def resolve_cli(argv: list[str]) -> tuple[click.Command, list[str]]:
+    """The `pbt` (sub)command that argv selects, and the arguments left for it."""
+    from pbt.cli.main import cli
+
+    command: click.Command = cli
+    ctx = click.Context(cli, info_name="pbt")
+    rest = list(argv)
+    while isinstance(command, click.Group) and rest and not rest[0].startswith("-"):
+        sub = command.get_command(ctx, rest[0])
+        assert sub is not None, f"`pbt ... {rest[0]}` is not a command (argv {argv})"
+        command, rest = sub, rest[1:]
+        ctx = click.Context(command, info_name=command.name, parent=ctx)
+    return command, rest

@@ -16,6 +16,7 @@ from k8s_checks import (
     pod_views,
     policy_problems,
     render,
+    resolve_cli,
     run,
     validate_object,
 )
@@ -477,8 +478,6 @@ def _pbt_commands(objs: list[dict[str, Any]]) -> list[tuple[str, list[str]]]:
 
 def test_chart_commands_exist_in_the_cli(rendered):
     """Every `pbt ...` the chart runs is a real subcommand and passes only options it accepts."""
-    from test_images import resolve_cli
-
     commands = _pbt_commands(rendered["cpu-minimal"]) + _pbt_commands(rendered["jobs"])
     assert {tuple(a[:2]) for _, a in commands} >= {
         ("serve", "orchestrator"),

@@ -16,10 +16,9 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import click
 import pytest
 import yaml
-from k8s_checks import CHART, ROOT
+from k8s_checks import CHART, ROOT, resolve_cli
 
 pytestmark = pytest.mark.k8s
 
@@ -97,21 +96,6 @@ def excluded(rules: list[tuple[bool, str]], rel: str) -> bool:
         if fnmatch.fnmatch(rel, pattern) or pattern == "**":
             out = exclude
     return out
-
-
-def resolve_cli(argv: list[str]) -> tuple[click.Command, list[str]]:
-    """The `pbt` (sub)command that argv selects, and the arguments left for it."""
-    from pbt.cli.main import cli
-
-    command: click.Command = cli
-    ctx = click.Context(cli, info_name="pbt")
-    rest = list(argv)
-    while isinstance(command, click.Group) and rest and not rest[0].startswith("-"):
-        sub = command.get_command(ctx, rest[0])
-        assert sub is not None, f"`pbt ... {rest[0]}` is not a command (argv {argv})"
-        command, rest = sub, rest[1:]
-        ctx = click.Context(command, info_name=command.name, parent=ctx)
-    return command, rest
 
 
 def test_the_expected_dockerfiles_exist():
