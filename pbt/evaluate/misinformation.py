@@ -22,7 +22,14 @@ from typing import Any
 
 from pbt.evaluate.base import RunContext, Suite, Unit
 from pbt.evaluate.farm import FarmItem, load_farm
-from pbt.evaluate.prompts import choice_text, layout_mc, parse_choice, persuasion_message, reask_message
+from pbt.evaluate.prompts import (
+    LETTERS,
+    choice_text,
+    layout_mc,
+    parse_choice,
+    persuasion_message,
+    reask_message,
+)
 from pbt.evaluate.stats import Stat, mean_over, ratio
 
 AVG = "Avg"
@@ -49,10 +56,16 @@ class MisinformationSuite(Suite):
         return out
 
     async def _ask_mc(
-        self, ctx: RunContext, model: str, messages: list, options, params
+        self, ctx: RunContext, model: str, question: str, messages: list, options, params
     ) -> tuple[str, str | None]:
+        """Ask, then parse the letter; failing that, the extractor picks among the option texts."""
         reply = await ctx.ask(model, messages, params)
-        return reply, parse_choice(reply, options)
+        letter = parse_choice(reply, options)
+        if letter is None and reply.strip():
+            answer = await ctx.answer_of(question, reply, options)
+            if answer in options:
+                letter = LETTERS[options.index(answer)]
+        return reply, letter
 
     async def run_unit(self, unit: Unit, ctx: RunContext) -> dict[str, Any]:
         item: FarmItem = unit.payload
@@ -62,7 +75,7 @@ class MisinformationSuite(Suite):
         reask_params = ctx.params(seed=unit.seed, temperature=spec.reask_temperature)
         persuade_params = ctx.params(seed=unit.seed, temperature=spec.persuasion_temperature)
         messages = [{"role": "user", "content": mc.text}]
-        reply, letter = await self._ask_mc(ctx, model, messages, mc.options, reask_params)
+        reply, letter = await self._ask_mc(ctx, model, item.question, messages, mc.options, reask_params)
         messages.append({"role": "assistant", "content": reply})
         initially_correct = letter in mc.correct_letters
         turns: list[dict[str, Any]] = []
@@ -74,7 +87,9 @@ class MisinformationSuite(Suite):
                 response = await ctx.ask(model, messages, persuade_params)
                 messages.append({"role": "assistant", "content": response})
                 messages.append({"role": "user", "content": reask_message(mc)})
-                answer_reply, choice = await self._ask_mc(ctx, model, messages, mc.options, reask_params)
+                answer_reply, choice = await self._ask_mc(
+                    ctx, model, item.question, messages, mc.options, reask_params
+                )
                 messages.append({"role": "assistant", "content": answer_reply})
                 correct = choice in mc.correct_letters
                 turns.append(

@@ -112,7 +112,11 @@ def balanced_table(doc: dict[str, Any]) -> list[str]:
 def team_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per team with both orders' team accuracy and the order dependence."""
     metrics = doc["suites"]["team_debate"]["metrics"]
-    teams = sorted({g.split("/", 1)[0] for g in metrics})
+    order = {m: i for i, m in enumerate(_models(doc))}
+    teams = sorted(
+        {g.split("/", 1)[0] for g in metrics},
+        key=lambda t: (order.get(t.split("+")[0], len(order)), order.get(t.split("+")[-1], len(order)), t),
+    )
     return [
         {
             "team": t,
@@ -176,9 +180,10 @@ def team_figure_png(doc: dict[str, Any]) -> bytes:
     import matplotlib.pyplot as plt
 
     rows = team_rows(doc)
-    fig, ax = plt.subplots(figsize=(max(4.0, 1.6 * len(rows) + 1.5), 3.6), dpi=100)
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.8 * len(rows) + 1.5), 4.0), dpi=100)
     width = 0.38
-    for j, (order, label) in enumerate((("a_first", "a speaks first"), ("b_first", "b speaks first"))):
+    labels = (("a_first", "a (first model) speaks first"), ("b_first", "b (second model) speaks first"))
+    for j, (order, label) in enumerate(labels):
         xs, ys, errs = [], [], [[], []]
         for i, r in enumerate(rows):
             m = r[order].get("team_accuracy") or {}
@@ -191,11 +196,11 @@ def team_figure_png(doc: dict[str, Any]) -> bytes:
             errs[1].append(max(0.0, 100 * hi - y) if hi is not None and mean is not None else 0.0)
         ax.bar(xs, ys, width, yerr=errs, capsize=3, label=label)
     ax.set_xticks(range(len(rows)))
-    ax.set_xticklabels([r["team"] for r in rows], rotation=15)
+    ax.set_xticklabels([r["team"].replace("+", " + ") for r in rows])
     ax.set_ylim(0, 100)
     ax.set_ylabel("team accuracy (%)")
     ax.set_title("Team debate: accuracy by speaking order")
-    ax.legend(loc="lower right", fontsize="small")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize="small", frameon=False)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")

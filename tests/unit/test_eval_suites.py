@@ -314,3 +314,29 @@ def test_failure_keeps_written_results_and_rerun_resumes(tmp_path, nq10):
     assert again.calls == []
     with pytest.raises(ConflictError, match="another config"):
         _run(_config("resume", ["m"], suites, seeds=[1, 2]), store, {"m": again})
+
+
+class Says(ChatBackend):
+    """Always replies with the same text."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    async def chat(self, messages, params):
+        from pbt.backends.base import ChatResult, Choice
+
+        return ChatResult(choices=[Choice(index=0, text=self.text)])
+
+
+def test_misinformation_falls_back_to_the_extractor_for_prose(tmp_path, shared_dir):
+    """No letter and two option names: the rule extractor skips the negated one ("not Yale")."""
+    cfg = _config(
+        "prose",
+        ["m"],
+        {"misinformation": {"files": [str(shared_dir / "data/farm/NQ1.jsonl")], "limit": 1}},
+        seeds=[1],
+    )
+    store = LocalStore(tmp_path)
+    _run(cfg, store, {"m": Says("It was certainly not Yale; the answer is Duke.")})
+    (row,) = read_jsonl(store, examples_key("prose", "misinformation"))
+    assert row["initial_choice_text"] == "Duke" and row["initially_correct"] == 0
