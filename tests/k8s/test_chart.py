@@ -500,3 +500,24 @@ def test_chart_commands_exist_in_the_cli(rendered):
         assert not unknown, f"{owner}: `pbt {' '.join(argv)}` passes unknown options {unknown}"
     if missing:
         pytest.skip(f"not in this build yet (options unchecked): {missing}")
+
+
+def test_notes_say_how_to_reach_and_check_the_install(k8s_tools):
+    cmd = [
+        k8s_tools.helm,
+        "install",
+        "pbt",
+        CHART,
+        "-n",
+        "pbt",
+        "--dry-run=client",
+        "--kube-version",
+        "1.33.0",
+    ]
+    proc = run(cmd + ["-f", CHART / "ci" / "jobs-values.yaml"])
+    assert proc.returncode == 0, proc.stderr
+    notes = proc.stdout.split("NOTES:", 1)[1]
+    assert "port-forward svc/pbt-orchestrator 50051:50051" in notes
+    assert "grpc.health.v1.Health/Check" in notes
+    assert "http://pbt-agent-a-predictor.pbt.svc.cluster.local/openai/v1" in notes
+    assert "get pytorchjob pbt-train-pbt-8b-r1" in notes and "get job pbt-trees-nq-2026-11" in notes
