@@ -87,12 +87,29 @@ class RunArguments:
         },
     )
     select_by: str = field(
-        default="reward_accuracy",
+        default="auto",
         metadata={
-            "help": "Model selection on the dev split: 'reward_accuracy' (DPO chosen-over-rejected reward accuracy "
-            "at every evaluation), 'loss' (eval loss; the SFT default) or 'last' (the final step).",
-            "choices": ["reward_accuracy", "loss", "last"],
+            "help": "Model selection on the dev split: 'balanced_accuracy' (balanced persuasion accuracy, §6c; "
+            "needs 'extractor'), 'reward_accuracy' (DPO chosen-over-rejected reward accuracy), 'loss' (dev loss) "
+            "or 'last' (the final step). 'auto': balanced_accuracy when an extractor is configured, else "
+            "reward_accuracy for DPO and loss for SFT.",
+            "choices": ["auto", "balanced_accuracy", "reward_accuracy", "loss", "last"],
         },
+    )
+    extractor: str | None = field(
+        default=None,
+        metadata={
+            "help": "Answer extractor for balanced accuracy at every evaluation: 'rule' (the 'Final Answer:' "
+            "line, no model) or a backend spec for an extractor model (http://host:port/v1, local:DIR). Unset: "
+            "no generation during training."
+        },
+    )
+    extractor_model: str | None = field(
+        default=None, metadata={"help": "Model name sent to an HTTP extractor endpoint."}
+    )
+    balanced_max_new_tokens: int = field(
+        default=80,
+        metadata={"help": "New tokens per dev answer for balanced accuracy (the paper: 80, greedy)."},
     )
     code_version: str | None = field(
         default=None,
@@ -331,12 +348,33 @@ def check_setup(setup: TrainingSetup) -> None:
                 accum,
             )
         tr.gradient_accumulation_steps = accum
-    if setup.run.select_by == "reward_accuracy" and setup.stage == "sft":
-        setup.run.select_by = "loss"
-    if setup.data.dev_pairs == "none" or setup.run.select_by == "last":
+    run = setup.run
+    if run.select_by == "auto":
+        run.select_by = (
+            "balanced_accuracy" if run.extractor else ("reward_accuracy" if setup.stage == "dpo" else "loss")
+        )
+    if run.select_by == "reward_accuracy" and setup.stage == "sft":
+        raise ValidationError(
+            "SFT has no rewards; use 'loss', 'balanced_accuracy' or 'last'", field="select_by"
+        )
+    if run.select_by == "balanced_accuracy" and not run.extractor:
+        raise ValidationError(
+            "needs an extractor: set 'extractor' to 'rule' or an extractor endpoint", field="select_by"
+        )
+    if run.extractor and setup.trainer.fsdp:
+        raise ValidationError(
+            "balanced accuracy during training generates with each process's model copy, which FSDP does not "
+            "have; unset 'extractor' (evaluate the adapter afterwards with 'pbt eval') or use DDP",
+            field="extractor",
+        )
+    if setup.data.dev_pairs == "none" or run.select_by == "last":
         setup.trainer.load_best_model_at_end = False
     if setup.trainer.load_best_model_at_end:
-        metric = {"reward_accuracy": "rewards/accuracies", "loss": "loss"}[setup.run.select_by]
+        metric = {
+            "reward_accuracy": "rewards/accuracies",
+            "loss": "loss",
+            "balanced_accuracy": "balanced_accuracy",
+        }[run.select_by]
         setup.trainer.metric_for_best_model = metric
         setup.trainer.greater_is_better = metric != "loss"
     if math.isclose(setup.trainer.learning_rate, 0.0):

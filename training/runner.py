@@ -200,16 +200,33 @@ def run_training(setup: TrainingSetup) -> RunResult:
         check_model_dir(tok_location, "tokenizer")
     tokenizer = load_tokenizer(tok_location)
 
-    # 2. pairs
+    # 2. pairs (and, for balanced-accuracy selection, their gold answers)
     prepared = prepare_data(setup, tokenizer, store)
+    balanced_items = None
+    if setup.run.extractor and prepared.dev:
+        from training.selection import dev_items
+
+        balanced_items = dev_items(prepared.dev, prepared.pairs_file.uri)
 
     # 3. model, trainer, resume point
     set_seed(tr.seed)
     model = load_model(base, setup.model, tr)
     upload = StoreCheckpointCallback(store, run_prefix)
-    trainer, train_ds = _build_trainer(
-        setup, model, tokenizer, prepared, [upload] if setup.run.upload_checkpoints else []
-    )
+    callbacks: list[Any] = [upload] if setup.run.upload_checkpoints else []
+    balanced = None
+    if balanced_items:
+        from training.selection import BalancedAccuracyCallback
+
+        balanced = BalancedAccuracyCallback(
+            balanced_items,
+            tokenizer,
+            setup.run.extractor,
+            setup.run.extractor_model,
+            setup.run.balanced_max_new_tokens,
+            tr.per_device_eval_batch_size,
+        )
+        callbacks.append(balanced)
+    trainer, train_ds = _build_trainer(setup, model, tokenizer, prepared, callbacks)
     resume_path, resumed_step = tr.resume_from_checkpoint, None
     if resume_path is None and setup.run.resume == "auto":
         with tr.main_process_first(local=True, desc="checkpoint download"):
@@ -232,6 +249,8 @@ def run_training(setup: TrainingSetup) -> RunResult:
         "best_metric": trainer.state.best_metric,
         "select_by": setup.run.select_by if prepared.dev else "last",
     }
+    if balanced is not None:
+        metrics["balanced_history"] = balanced.history
     if before is not None:
         metrics["param_changes"] = _param_changes(before, _fingerprints(trainer.model))
 

@@ -51,6 +51,8 @@ def _pair(i: int, code: str, split: str, rng: random.Random) -> dict[str, Any]:
         "chosen_score": 4,
         "rejected_score": rng.choice([0, 1]),
         "split": split,
+        "question": question,
+        "gold": [right],
     }
 
 

@@ -138,22 +138,20 @@ def test_sft_then_dpo_through_s3(tiny_model_dir, tmp_path, s3_env):
 
     sft = run_training(
         _setup(
-            "sft",
-            pairs_uri,
-            str(tiny_model_dir),
-            "",
-            tmp_path / "sft",
-            "--run_id",
-            "sft-tiny",
-            "--max_steps",
-            "4",
+            "sft", pairs_uri, str(tiny_model_dir), "", tmp_path / "sft", "--run_id", "sft-tiny", "--max_steps", "4",
+            "--eval_steps", "2", "--save_steps", "2", "--extractor", "rule", "--balanced_max_new_tokens", "8",
         )
-    )
+    )  # fmt: skip
     assert sft.outputs["merged"] == "training/sft-tiny/merged"
     assert store.exists("training/sft-tiny/merged/config.json")
     assert store.exists("training/sft-tiny/merged/model.safetensors")
     sft_metrics = store.get_json("training/sft-tiny/metrics.json")
-    assert sft_metrics["select_by"] == "loss" and "eval_loss" in sft_metrics["dev"]
+    # model selection by balanced persuasion accuracy (generation + rule extraction) at steps 2 and 4
+    assert sft_metrics["select_by"] == "balanced_accuracy" and "eval_balanced_accuracy" in sft_metrics["dev"]
+    during = [h["eval_balanced_accuracy"] for h in sft_metrics["balanced_history"][:2]]
+    assert [h["step"] for h in sft_metrics["balanced_history"][:2]] == [2, 4]
+    assert sft_metrics["best_metric"] == max(during) and 0.0 <= max(during) <= 1.0
+    assert sft_metrics["best_model_checkpoint"].endswith(f"checkpoint-{2 if during[0] >= during[1] else 4}")
 
     dpo = run_training(
         _setup(
