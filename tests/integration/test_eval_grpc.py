@@ -7,10 +7,13 @@ import json
 
 import grpc
 import pytest
+import yaml
+from click.testing import CliRunner
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from pbt.backends.base import ChatBackend
 from pbt.backends.scripted import ScriptedBackend
+from pbt.cli.main import cli
 from pbt.errors import UnavailableError
 from pbt.evaluate.results import examples_key, read_jsonl
 from pbt.store import LocalStore
@@ -227,7 +230,8 @@ def test_auth_token_required_when_configured(tmp_path, questions):
     asyncio.run(main())
 
 
-def test_pbt_serve_evaluator_process(tmp_path):
+def test_pbt_serve_evaluator_process(tmp_path, questions):
+    path, rows = questions
     import subprocess
     import sys
 
@@ -261,6 +265,47 @@ def test_pbt_serve_evaluator_process(tmp_path):
             with pytest.raises(grpc.RpcError) as err:
                 stub.GetEvaluation(evaluator_pb2.GetEvaluationRequest(eval_id="x"), timeout=10)
             assert err.value.code() == grpc.StatusCode.NOT_FOUND
+        # the CLI as a client of that server (scripted endpoints via make_backend specs)
+        (tmp_path / "answers.json").write_text(json.dumps({r["question"]: r["answer"][0] for r in rows[:2]}))
+        config = {
+            "eval_id": "via-cli",
+            "seeds": [1],
+            "models": [{"name": "m", "endpoint": f"scripted:{tmp_path / 'answers.json'}"}],
+            "suites": {"are_you_sure": {"questions": str(path), "limit": 4}},
+            "bootstrap_samples": 20,
+        }
+        (tmp_path / "eval.yaml").write_text(yaml.safe_dump(config))
+        result = CliRunner().invoke(
+            cli, ["eval", "run", "--config", str(tmp_path / "eval.yaml"), "--server", f"127.0.0.1:{port}"]
+        )
+        assert result.exit_code == 0, result.output
+        assert "| m | 50.00 ± 0.00" in result.output
+        assert (tmp_path / "results/via-cli/are_you_sure/examples.jsonl").is_file()  # written by the server
     finally:
         proc.terminate()
         assert proc.wait(timeout=20) == 0
+
+
+def test_same_eval_id_twice_at_once_is_refused(tmp_path, questions):
+    path, rows = questions
+
+    def factory(name, agent):
+        return ScriptedBackend({}, delay=0.05)
+
+    async def main():
+        servicer = EvaluatorServicer(store=LocalStore(tmp_path), backend_factory=factory)
+        server, port = await start_evaluator("127.0.0.1:0", servicer)
+        try:
+            async with open_channel(f"127.0.0.1:{port}") as channel:
+                stub = evaluator_pb2_grpc.EvaluatorServiceStub(channel)
+                first = stub.RunEvaluation(_request(path, eval_id="twice"), timeout=30)
+                assert (await first.read()).WhichOneof("event") == "started"
+                with pytest.raises(grpc.aio.AioRpcError) as err:
+                    _ = [ev async for ev in stub.RunEvaluation(_request(path, eval_id="twice"), timeout=10)]
+                assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+                assert "already running" in err.value.details()
+                first.cancel()
+        finally:
+            await server.stop(0)
+
+    asyncio.run(main())
