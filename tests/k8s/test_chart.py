@@ -11,6 +11,7 @@ import yaml
 from k8s_checks import (
     CHART,
     K8S,
+    ROOT,
     STANDARD_LABELS,
     ident,
     pod_views,
@@ -207,7 +208,20 @@ def test_credentials_never_in_values(rendered):
 
 
 def test_store_environment_matches_pbt_store(rendered):
-    """The services get exactly the variables pbt.store.open_store() reads."""
+    """The services get the variables pbt.store.open_store() reads, and none it ignores."""
+    source = (ROOT / "pbt" / "store" / "__init__.py").read_text()
+    read = {a or b for a, b in re.findall(r'os\.environ\.get\("(\w+)"|os\.environ\["(\w+)"\]', source)}
+    for dep in by_kind(rendered["default"], "Deployment"):
+        names = {e["name"] for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
+        store_vars = {n for n in names if n.startswith(("S3_", "AWS_"))}
+        assert store_vars <= read, f"{ident(dep)} sets {store_vars - read}, which pbt.store never reads"
+        assert {
+            "S3_ENDPOINT",
+            "S3_BUCKET",
+            "S3_SECURE",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+        } <= names
     dep = one(rendered["external-s3"], "Deployment", "orchestrator")
     env = {e["name"]: e for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["S3_ENDPOINT"]["value"] == "s3.eu-west-1.amazonaws.com"

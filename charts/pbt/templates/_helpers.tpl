@@ -96,7 +96,7 @@ imagePullSecrets:
   value: {{ .Values.store.bucket | quote }}
 - name: S3_SECURE
   value: {{ include "pbt.storeSecure" . | quote }}
-- name: AWS_REGION
+- name: AWS_DEFAULT_REGION
   value: {{ .Values.store.region | quote }}
 - name: AWS_ACCESS_KEY_ID
   valueFrom:
