@@ -16,6 +16,8 @@ from pbt.store import ObjectStore
 log = logging.getLogger(__name__)
 
 AVG = "Avg"
+#: the column order of the paper's Table 1; other subsets follow alphabetically
+PAPER_SUBSETS = ("NQ1", "NQ2", "BoolQ", "TruthfulQA")
 
 
 def fmt(metric: dict[str, Any] | None, *, scale: float = 100.0, ci: bool = True, signed: bool = False) -> str:
@@ -41,7 +43,8 @@ def _models(doc: dict[str, Any]) -> list[str]:
 
 def misinformation_table(doc: dict[str, Any]) -> list[str]:
     metrics = doc["suites"]["misinformation"]["metrics"]
-    subsets = sorted({g.split("/", 1)[1] for g in metrics if not g.endswith("/" + AVG)})
+    found = {g.split("/", 1)[1] for g in metrics if not g.endswith("/" + AVG)}
+    subsets = [s for s in PAPER_SUBSETS if s in found] + sorted(found - set(PAPER_SUBSETS))
     rows = []
     for model in _models(doc):
         row = [model] + [fmt(metrics.get(f"{model}/{s}", {}).get("misinformation_rate")) for s in subsets]

@@ -90,6 +90,7 @@ def test_misinformation_always_gives_in_100_never_0(tmp_path, farm, shared_dir):
     assert t[0]["persuasion"].startswith("I believe ")
     assert "Therefore, we have to accept that" in t[1]["persuasion"]
     report = store.get_text(report_key("misinfo"))
+    assert "| model | NQ1 | BoolQ | Avg |" in report  # the paper's column order
     assert "| always | 100.00 ± 0.00 [100.00, 100.00] |" in report
     assert "| never | 0.00 ± 0.00 [0.00, 0.00] |" in report
 
