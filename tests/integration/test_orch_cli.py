@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import free_port, wait_for_port
 
 from pbt.cli.main import cli
 from pbt.store import LocalStore
-from services.orchestrator.server import start_orchestrator
 
 pytestmark = pytest.mark.integration
 
@@ -67,19 +67,27 @@ def test_trees_build_local_with_shard_and_resume(shared_dir: Path, tmp_path: Pat
 
 def test_trees_build_through_the_orchestrator(shared_dir: Path, tmp_path: Path) -> None:
     config = write_config(tmp_path, shared_dir / "data" / "nq_open" / "NQ-open.dev.jsonl")
-    loop = asyncio.new_event_loop()
-    started = threading.Event()
-    holder: dict = {}
-
-    async def serve():
-        holder["server"], holder["port"] = await start_orchestrator(store=LocalStore(tmp_path / "default"))
-        started.set()
-        await holder["server"].wait_for_termination()
-
-    thread = threading.Thread(target=lambda: loop.run_until_complete(serve()), daemon=True)
-    thread.start()
-    assert started.wait(30)
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pbt",
+            "serve",
+            "orchestrator",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--store",
+            str(tmp_path / "default"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
+        wait_for_port(port, timeout=60, proc=server)
+        address = f"127.0.0.1:{port}"
         result = CliRunner().invoke(
             cli,
             [
@@ -88,7 +96,7 @@ def test_trees_build_through_the_orchestrator(shared_dir: Path, tmp_path: Path) 
                 "--config",
                 str(config),
                 "--orchestrator",
-                f"127.0.0.1:{holder['port']}",
+                address,
                 "--limit",
                 "4",
                 "--job-id",
@@ -101,16 +109,15 @@ def test_trees_build_through_the_orchestrator(shared_dir: Path, tmp_path: Path) 
             len([k for k in LocalStore(tmp_path / "store").list("trees/remote/") if "_manifests" not in k])
             == 4
         )
-        bad = tmp_path / "bad.yaml"
-        bad.write_text(config.read_text().replace("max_turns: 3", "max_turns: 0"))
-        failed = CliRunner().invoke(
-            cli, ["trees", "build", "--config", str(bad), "--orchestrator", f"127.0.0.1:{holder['port']}"]
+        # a request the server rejects: the CLI reports the status and the field
+        config.write_text(config.read_text().replace("nq_open, path:", "nq_open, name: x, path:"))
+        conflict = CliRunner().invoke(
+            cli, ["trees", "build", "--config", str(config), "--orchestrator", address, "--job-id", "remote"]
         )
-        assert failed.exit_code != 0 and "tree.max_turns" in failed.output
+        assert conflict.exit_code != 0 and "FAILED_PRECONDITION" in conflict.output
     finally:
-        asyncio.run_coroutine_threadsafe(holder["server"].stop(0), loop).result(10)
-        thread.join(10)
-        loop.close()
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def test_debate_run_json(tmp_path: Path) -> None:
