@@ -53,11 +53,16 @@ def prepare_resume(store: Any, run_prefix: str, output_dir: Path) -> tuple[Path 
     local = fetch_checkpoint(store, run_prefix, step, output_dir)
     state_file = local / "trainer_state.json"
     if state_file.is_file():
-        best = json.loads(state_file.read_text()).get("best_model_checkpoint")
-        if best:
-            m = re.search(r"checkpoint-(\d+)$", best.rstrip("/"))
-            if m and int(m.group(1)) in steps and int(m.group(1)) != step:
-                fetch_checkpoint(store, run_prefix, int(m.group(1)), output_dir)
+        state = json.loads(state_file.read_text())
+        best = state.get("best_model_checkpoint")
+        m = re.search(r"checkpoint-(\d+)$", best.rstrip("/")) if best else None
+        if m and int(m.group(1)) in steps:
+            best_step = int(m.group(1))
+            if best_step != step:
+                fetch_checkpoint(store, run_prefix, best_step, output_dir)
+            # the run may have lived in another folder (another pod): point at the local copy
+            state["best_model_checkpoint"] = str(output_dir / f"checkpoint-{best_step}")
+            state_file.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
     log.info("resuming from %s (step %d of the run in the store)", local, step)
     return local, step
 

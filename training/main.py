@@ -28,6 +28,9 @@ def configure_logging() -> None:
 def main(stage: str, argv: list[str] | None = None) -> int:
     """Parse, train, and turn user errors into one clear line and exit status 2."""
     configure_logging()
+    from training.launch import prepare_launch
+
+    prepare_launch(stage, list(sys.argv[1:] if argv is None else argv))
     from training.args import parse_setup
     from training.runner import run_training
 

@@ -25,6 +25,14 @@ TINY_DPO = str(ROOT / "training" / "configs" / "dpo-tiny.yaml")
 TINY_SFT = str(ROOT / "training" / "configs" / "sft-tiny.yaml")
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def _setup(stage: str, pairs: str, base: str, store: str, out: Path, *extra: str):
     cfg = TINY_DPO if stage == "dpo" else TINY_SFT
     return parse_setup(
@@ -114,12 +122,17 @@ def test_killed_run_resumes_from_its_last_checkpoint(tiny_model_dir, tmp_path):
     assert saved and saved[-1] < 24, f"the first run was not killed mid-training (checkpoints {saved})"
     assert not store.exists("training/resume-test/metrics.json")
 
-    # a new pod: empty local folder, so the checkpoint must come from the store
+    # a new pod, started like the training operator does (PET_* rendezvous settings, plain
+    # `python -m training.dpo`, which re-executes itself under torchrun); its local folder is
+    # empty, so the checkpoint must come from the store
+    pod_env = dict(env, PET_NNODES="1", PET_NPROC_PER_NODE="1", PET_NODE_RANK="0",
+                   PET_MASTER_ADDR="127.0.0.1", PET_MASTER_PORT=str(_free_port()))  # fmt: skip
     second = subprocess.run(
-        [*args, "--output_dir", str(tmp_path / "pod2")], cwd=ROOT, env=env, capture_output=True, text=True,
+        [*args, "--output_dir", str(tmp_path / "pod2")], cwd=ROOT, env=pod_env, capture_output=True, text=True,
         timeout=300,
     )  # fmt: skip
     assert second.returncode == 0, second.stderr[-4000:]
+    assert "re-executing under torchrun" in second.stderr
     metrics = store.get_json("training/resume-test/metrics.json")
     assert metrics["resumed_from_step"] == saved[-1]
     assert metrics["global_step"] == 24

@@ -67,3 +67,16 @@ def test_select_by_follows_the_extractor():
     assert parse_setup("dpo", base).trainer.metric_for_best_model == "rewards/accuracies"
     with pytest.raises(ValidationError, match="needs an extractor"):
         parse_setup("dpo", [*base, "--select_by", "balanced_accuracy"])
+
+
+def test_launch_action_reads_the_rendezvous_environment():
+    from training.launch import launch_action
+
+    assert launch_action({}) == "run"
+    assert launch_action({"LOCAL_RANK": "1", "PET_NNODES": "2"}) == "run"  # already started by torchrun
+    assert launch_action({"PET_NNODES": "2", "PET_NPROC_PER_NODE": "8", "PET_MASTER_ADDR": "m"}) == "torchrun"
+    assert (
+        launch_action({"WORLD_SIZE": "4", "RANK": "2", "MASTER_ADDR": "m", "MASTER_PORT": "23456"})
+        == "one-per-pod"
+    )
+    assert launch_action({"WORLD_SIZE": "1", "RANK": "0", "MASTER_ADDR": "m"}) == "run"
