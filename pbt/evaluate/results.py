@@ -18,6 +18,7 @@ loses at most the records since the last checkpoint and never leaves a half-writ
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
@@ -78,16 +79,22 @@ def read_jsonl(store: ObjectStore, key: str) -> list[dict[str, Any]]:
 
 
 class ExampleLog:
-    """The records of one suite: loads finished ones, adds new ones, checkpoints to the store."""
+    """The records of one suite: loads finished ones, adds new ones, checkpoints to the store.
+
+    Used from one event loop. Checkpoints upload in a worker thread (the loop keeps serving
+    other examples and, in the service, gRPC calls); writes are serialized so an older
+    snapshot never lands after a newer one. `flush_now` writes synchronously (error paths).
+    """
 
     def __init__(self, store: ObjectStore, eval_id: str, suite: str, *, checkpoint_every: int = 8):
         self.store = store
         self.key = examples_key(eval_id, suite)
         self.checkpoint_every = checkpoint_every
-        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self._records: dict[str, dict[str, Any]] = {}
         self._dirty = 0
         self._last_flush = time.monotonic()
+        self._seq = self._written_seq = 0
         if store.exists(self.key):
             for row in read_jsonl(store, self.key):
                 self._records[row["key"]] = row
@@ -102,26 +109,40 @@ class ExampleLog:
     def records(self) -> list[dict[str, Any]]:
         return list(self._records.values())
 
-    def add(self, record: dict[str, Any]) -> None:
-        with self._lock:
-            self._records[record["key"]] = record
-            self._dirty += 1
-            if self._dirty >= self.checkpoint_every and (
-                self._dirty * 10 >= len(self._records)
-                or time.monotonic() - self._last_flush >= FLUSH_INTERVAL_S
-            ):
-                self._flush_locked()
+    def _due(self) -> bool:
+        return self._dirty >= self.checkpoint_every and (
+            self._dirty * 10 >= len(self._records) or time.monotonic() - self._last_flush >= FLUSH_INTERVAL_S
+        )
 
-    def flush(self) -> None:
-        with self._lock:
-            if self._dirty:
-                self._flush_locked()
-
-    def _flush_locked(self) -> None:
-        rows = sorted(self._records.values(), key=lambda r: r["key"])
-        self.store.put_jsonl(self.key, rows)
+    def _snapshot(self) -> tuple[int, list[dict[str, Any]]]:
         self._dirty = 0
         self._last_flush = time.monotonic()
+        self._seq += 1
+        return self._seq, sorted(self._records.values(), key=lambda r: r["key"])
+
+    def _write(self, snapshot: tuple[int, list[dict[str, Any]]]) -> None:
+        seq, rows = snapshot
+        with self._write_lock:
+            if seq <= self._written_seq:  # a newer snapshot is already stored
+                return
+            self.store.put_jsonl(self.key, rows)
+            self._written_seq = seq
+
+    async def add(self, record: dict[str, Any]) -> None:
+        """Keep a finished record; checkpoint when due (see `FLUSH_INTERVAL_S`)."""
+        self._records[record["key"]] = record
+        self._dirty += 1
+        if self._due():
+            await asyncio.to_thread(self._write, self._snapshot())
+
+    async def flush(self) -> None:
+        if self._dirty:
+            await asyncio.to_thread(self._write, self._snapshot())
+
+    def flush_now(self) -> None:
+        """Write every record synchronously (on errors and cancellation, where awaiting is unsafe)."""
+        if self._dirty:
+            self._write(self._snapshot())
 
 
 def check_or_write_config(store: ObjectStore, eval_id: str, config_public: dict, fingerprint: str) -> bool:

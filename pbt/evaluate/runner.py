@@ -137,7 +137,7 @@ async def _run_suite(
         nonlocal done
         async with sem:
             record = await suite.run_unit(unit, ctx)
-        exlog.add(record)
+        await exlog.add(record)
         done += 1
         if progress:
             progress(ProgressEvent(suite.name, done, len(units), skipped, key=unit.key))
@@ -147,15 +147,15 @@ async def _run_suite(
             for unit in todo:
                 tg.create_task(one(unit))
     except BaseExceptionGroup as eg:
-        exlog.flush()
+        exlog.flush_now()
         first = eg.exceptions[0]
         while isinstance(first, BaseExceptionGroup):
             first = first.exceptions[0]
         raise first from None
     except BaseException:
-        exlog.flush()
+        exlog.flush_now()
         raise
-    exlog.flush()
+    await exlog.flush()
     records = exlog.records()
     summary = {
         "suite": suite.name,
