@@ -160,9 +160,9 @@ async def _run_suite(
     summary = {
         "suite": suite.name,
         "n_examples": len(records),
-        "metrics": suite.summarize(records),
+        "metrics": await asyncio.to_thread(suite.summarize, records),  # bootstrap off the event loop
     }
-    store.put_json(R.suite_summary_key(config.eval_id, suite.name), summary)
+    await asyncio.to_thread(store.put_json, R.suite_summary_key(config.eval_id, suite.name), summary)
     return summary
 
 
@@ -234,7 +234,7 @@ async def run_evaluation(
     store.put_json(R.summary_key(config.eval_id), doc)
     from pbt.evaluate.report import write_report
 
-    write_report(store, doc)
+    await asyncio.to_thread(write_report, store, doc)
     return doc
 
 
