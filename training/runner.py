@@ -176,8 +176,8 @@ def run_training(setup: TrainingSetup) -> RunResult:
     store = open_store(setup.run.store)
     run_id = setup.run_id
     run_prefix = f"{setup.run.store_prefix.strip('/')}/{run_id}"
-    if tr.output_dir in (None, DEFAULT_OUTPUT_DIR):
-        tr.output_dir = str(Path("runs") / run_id)
+    if tr.output_dir in (None, DEFAULT_OUTPUT_DIR):  # not set: $PBT_WORK_DIR (images set /tmp/...) or ./runs
+        tr.output_dir = str(Path(os.environ.get("PBT_WORK_DIR", "runs")) / run_id)
     output_dir = Path(tr.output_dir)
     rank0 = tr.process_index == 0
     log.info(
