@@ -30,7 +30,7 @@ def agent_server(tiny_model_dir: Path):
 
 
 def tiny_config(agent: AgentProcess, nq: Path, store: dict | None = None) -> RunConfig:
-    spec = {"endpoint": agent.openai_url, "model": "tiny", "max_in_flight": 32, "max_attempts": 2}
+    spec = {"endpoint": agent.openai_url, "model": "tiny", "max_in_flight": 32, "max_attempts": 4}
     return RunConfig.from_dict(
         {
             "agents": {"a": spec, "b": spec, "extractor": spec},
