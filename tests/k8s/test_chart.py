@@ -118,7 +118,12 @@ def test_references_resolve(rendered, scenario):
     """Services select pods; ServiceAccounts, ConfigMaps and Secrets referenced are rendered
     (or are the user's existingSecret)."""
     objs = rendered[scenario]
-    existing_secret = store_values(scenario)["existingSecret"]
+    values = scenario_values(scenario)
+    existing = {
+        values["store"]["existingSecret"],
+        values["grpc"]["authSecret"],
+        values["grpc"]["tlsSecret"],
+    } - {""}
     names = {(o["kind"], o["metadata"]["name"]) for o in objs}
     pods = _pod_labels(objs)
     problems = []
@@ -137,11 +142,14 @@ def test_references_resolve(rendered, scenario):
                 cm = vol.get("configMap", {}).get("name")
                 if cm and ("ConfigMap", cm) not in names:
                     problems.append(f"{view.owner}: ConfigMap {cm} not rendered")
+                secret = vol.get("secret", {}).get("secretName")
+                if secret and ("Secret", secret) not in names and secret not in existing:
+                    problems.append(f"{view.owner}: Secret volume {secret} neither rendered nor existing")
             for c in view.containers:
                 for env in c.get("env", []):
                     ref = env.get("valueFrom", {}).get("secretKeyRef")
                     if ref and ("Secret", ref["name"]) not in names:
-                        if ref["name"] != existing_secret:
+                        if ref["name"] not in existing:
                             problems.append(
                                 f"{view.owner}: Secret {ref['name']} neither rendered nor existing"
                             )
@@ -185,12 +193,25 @@ def test_rbac_least_privilege(rendered, scenario):
             assert sa.get("automountServiceAccountToken") is False, ident(sa)
 
 
-def store_values(scenario: str) -> dict[str, Any]:
-    """The `store` values of a scenario (chart defaults overridden by its values files)."""
-    store = yaml.safe_load((CHART / "values.yaml").read_text())["store"]
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = (
+            _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        )
+    return out
+
+
+def scenario_values(scenario: str) -> dict[str, Any]:
+    """The values of a scenario: the chart's values.yaml merged with its values files, as helm does."""
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
     for f in SCENARIOS[scenario]:
-        store.update((yaml.safe_load(f.read_text()) or {}).get("store", {}))
-    return store
+        values = _merge(values, yaml.safe_load(f.read_text()) or {})
+    return values
+
+
+def store_values(scenario: str) -> dict[str, Any]:
+    return scenario_values(scenario)["store"]
 
 
 def test_credentials_never_in_values(rendered):
@@ -233,6 +254,29 @@ def test_store_environment_matches_pbt_store(rendered):
     env = {e["name"]: e for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["S3_ENDPOINT"]["value"] == "pbt-minio.pbt.svc.cluster.local:9000"
     assert env["S3_SECURE"]["value"] == "false"
+
+
+def test_grpc_auth_and_tls_reach_the_server_config(rendered):
+    """PBT_GRPC_* variables are ServerConfig fields; TLS mounts the Secret and probes TCP."""
+    from services.common.config import ENV_PREFIX, ServerConfig
+
+    for comp in ("orchestrator", "evaluator"):
+        plain = one(rendered["default"], "Deployment", comp)["spec"]["template"]["spec"]
+        assert not [e for e in plain["containers"][0]["env"] if e["name"].startswith(ENV_PREFIX)]
+        pod = one(rendered["external-s3"], "Deployment", comp)["spec"]["template"]["spec"]
+        c = pod["containers"][0]
+        env = {e["name"]: e for e in c["env"] if e["name"].startswith(ENV_PREFIX)}
+        assert {n.removeprefix(ENV_PREFIX).lower() for n in env} <= set(ServerConfig.model_fields)
+        assert env["PBT_GRPC_AUTH_TOKENS"]["valueFrom"]["secretKeyRef"] == {
+            "name": "pbt-grpc-tokens",
+            "key": "tokens",
+        }
+        mount = next(m for m in c["volumeMounts"] if m["name"] == "tls")
+        assert env["PBT_GRPC_TLS_CERT_FILE"]["value"] == mount["mountPath"] + "/tls.crt"
+        assert env["PBT_GRPC_TLS_KEY_FILE"]["value"] == mount["mountPath"] + "/tls.key"
+        assert {"name": "tls", "secret": {"secretName": "pbt-grpc-tls"}} in pod["volumes"]
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert c[probe]["tcpSocket"]["port"] == c["ports"][0]["containerPort"] and "grpc" not in c[probe]
 
 
 def test_grpc_services_probe_the_grpc_port(rendered):

@@ -151,16 +151,6 @@ runtimes serve under: KServe's --model_name / the pbt server's --model-name).
 {{- toYaml $out }}
 {{- end }}
 
-{{/* Environment naming each agent's endpoint: PBT_AGENT_<ROLE>_URL and PBT_AGENT_<ROLE>_MODEL. */}}
-{{- define "pbt.agentEnv" -}}
-{{- range $role, $a := (include "pbt.agentEndpoints" . | fromYaml) }}
-- name: PBT_AGENT_{{ upper $role }}_URL
-  value: {{ $a.endpoint | quote }}
-- name: PBT_AGENT_{{ upper $role }}_MODEL
-  value: {{ $a.model | quote }}
-{{- end }}
-{{- end }}
-
 {{/* Volumes of the services and generation pods: a writable /tmp, the run config, datasets at /data. */}}
 {{- define "pbt.commonVolumes" -}}
 - name: tmp
@@ -188,34 +178,50 @@ runtimes serve under: KServe's --model_name / the pbt server's --model-name).
 {{- end }}
 {{- end }}
 
-{{/* Environment every pbt container gets: store, agents, config location, writable caches. */}}
+{{/* Environment every pbt container gets: the store and writable caches. */}}
 {{- define "pbt.commonEnv" -}}
 {{ include "pbt.storeEnv" . }}
-{{ include "pbt.agentEnv" . }}
-- name: PBT_CONFIG
-  value: /etc/pbt/run.yaml
 - name: HOME
   value: /tmp
 - name: HF_HOME
   value: /tmp/hf
 {{- end }}
 
-{{/* gRPC health probes of a gRPC service; call with the port number. */}}
+{{/*
+Probes of a gRPC service; call with (dict "port" N "tls" bool). Plaintext: the kubelet's gRPC
+probe calls grpc.health.v1 (served without a token). TLS: the kubelet's gRPC probe cannot speak
+TLS, so the probes check the TCP port instead.
+*/}}
 {{- define "pbt.grpcProbes" -}}
+{{- $check := ternary (dict "tcpSocket" (dict "port" .port)) (dict "grpc" (dict "port" .port)) .tls }}
 startupProbe:
-  grpc:
-    port: {{ . }}
+  {{- toYaml $check | nindent 2 }}
   periodSeconds: 2
   failureThreshold: 60
 readinessProbe:
-  grpc:
-    port: {{ . }}
+  {{- toYaml $check | nindent 2 }}
   periodSeconds: 10
   timeoutSeconds: 2
 livenessProbe:
-  grpc:
-    port: {{ . }}
+  {{- toYaml $check | nindent 2 }}
   periodSeconds: 20
   timeoutSeconds: 5
   failureThreshold: 3
+{{- end }}
+
+{{/* PBT_GRPC_* settings of services.common.config.ServerConfig: bearer tokens and TLS. */}}
+{{- define "pbt.grpcEnv" -}}
+{{- with .Values.grpc.authSecret }}
+- name: PBT_GRPC_AUTH_TOKENS
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: tokens
+{{- end }}
+{{- if .Values.grpc.tlsSecret }}
+- name: PBT_GRPC_TLS_CERT_FILE
+  value: /etc/pbt/tls/tls.crt
+- name: PBT_GRPC_TLS_KEY_FILE
+  value: /etc/pbt/tls/tls.key
+{{- end }}
 {{- end }}
