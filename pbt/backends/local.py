@@ -1,13 +1,13 @@
 """Local transformers backend: one model in this process, concurrent requests batched together.
 
-Requests from any number of coroutines (or threads) go into one queue. A background worker
-thread takes everything that is waiting (up to ``max_batch_size`` rows; a request with ``n``
-choices is ``n`` rows), left-pads the prompts and decodes them together with a KV cache. Each
-row keeps its own sampling parameters (temperature, top_p, top_k, min_tokens, max_tokens, stop)
-and its own random generator, so a request's output does not depend on which other requests
-share its batch: greedy rows are bit-for-bit what an unbatched run gives, and a row with a seed
-draws the same random numbers whatever its neighbours are. Finished rows leave the batch (and
-the cache) at once.
+Requests from any number of coroutines (or threads) go to one worker thread
+(`pbt.backends.batching.BatchWorker`) that decodes with continuous batching: between two
+decoding steps it admits waiting requests (up to ``max_batch_size`` rows; a request with ``n``
+choices is ``n`` rows), prefills them left-padded and merges their KV cache into the running
+batch; finished rows leave at once. Each row keeps its own sampling parameters (temperature,
+top_p, top_k, min_tokens, max_tokens, stop) and its own random generator, so a request's output
+does not depend on which other requests share its batch: greedy rows equal an unbatched run
+token for token, and a row with a seed draws the same random numbers whatever its neighbours are.
 
 Sampling uses the Gumbel-max trick on the filtered logits, which draws from exactly the same
 distribution as multinomial sampling while keeping a per-row generator.
@@ -19,17 +19,13 @@ import asyncio
 import concurrent.futures
 import logging
 import math
-import queue
 import random
-import threading
-import time
-from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pbt.backends.base import ChatBackend, ChatResult, Choice, Message, SamplingParams, Usage
+from pbt.backends.batching import BatchStats, BatchWorker, Call, Request, Row, RunningBatch
 from pbt.errors import UnavailableError, ValidationError
 
 log = logging.getLogger(__name__)
@@ -39,41 +35,6 @@ _FALLBACK_TEMPLATE = (
     "{% for m in messages %}{{ m['role'] | capitalize }}: {{ m['content'] }}\n\n{% endfor %}"
     "{% if add_generation_prompt %}Assistant:{% endif %}"
 )
-
-
-@dataclass(frozen=True)
-class BatchStats:
-    """What one decoding batch did; passed to every listener (the agent server's metrics)."""
-
-    rows: int
-    requests: int
-    prompt_tokens: int
-    completion_tokens: int
-    seconds: float
-
-
-@dataclass
-class _Row:
-    request: _Request
-    index: int
-    generator: Any
-    tokens: list[int] = field(default_factory=list)
-    text: str | None = None
-    finish_reason: str | None = None
-
-
-@dataclass
-class _Request:
-    prompt_ids: list[int]
-    params: SamplingParams
-    future: concurrent.futures.Future
-    model: str
-
-
-@dataclass
-class _Call:
-    fn: Callable[[], Any]
-    future: concurrent.futures.Future
 
 
 def validate_messages(messages: Sequence[Message]) -> list[Message]:
@@ -174,12 +135,16 @@ class LocalBackend(ChatBackend):
         pad = self.tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else (self.eos_ids[0] if self.eos_ids else 0)
 
+        from transformers import DynamicCache
+        from transformers.cache_utils import DynamicLayer
+
+        layers = DynamicCache(config=self.model.config).layers
+        #: continuous batching merges caches; other cache layouts (sliding windows) batch statically
+        self.can_merge = bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
         self.batch_listeners: list[Callable[[BatchStats], None]] = []
-        self._queue: queue.Queue = queue.Queue()
         self._seeds = random.SystemRandom()
         self._closed = False
-        self._worker = threading.Thread(target=self._run, name=f"batcher-{self.model_name}", daemon=True)
-        self._worker.start()
+        self._worker = BatchWorker(self, name=f"batcher-{self.model_name}")
         log.info("loaded %s on %s (context %d tokens)", self.name, self.device, self.max_context)
 
     # -- prompts -----------------------------------------------------------------------------
@@ -213,13 +178,13 @@ class LocalBackend(ChatBackend):
         if self._closed:
             raise UnavailableError("backend is closed", endpoint=self.name)
         future: concurrent.futures.Future = concurrent.futures.Future()
-        self._queue.put(_Request(list(prompt_ids), params, future, self.model_name))
+        self._worker.put(Request(list(prompt_ids), params, future, self.model_name))
         return future
 
     async def candidate_logprobs(self, messages: Sequence[Message], candidates: Sequence[str]) -> list[float]:
         prompt_ids = self.encode(self.render(messages))
         future: concurrent.futures.Future = concurrent.futures.Future()
-        self._queue.put(_Call(lambda: self._score(prompt_ids, list(candidates)), future))
+        self._worker.put(Call(lambda: self._score(prompt_ids, list(candidates)), future))
         return await asyncio.wrap_future(future)
 
     async def aclose(self) -> None:
@@ -229,39 +194,9 @@ class LocalBackend(ChatBackend):
         """Stop the worker after the work already queued."""
         if not self._closed:
             self._closed = True
-            self._queue.put(None)
-            self._worker.join(timeout=60)
+            self._worker.stop()
 
-    # -- worker ------------------------------------------------------------------------------
-    def _run(self) -> None:
-        carry: deque = deque()
-        while True:
-            item = carry.popleft() if carry else self._queue.get()
-            if item is None:
-                return
-            if isinstance(item, _Call):
-                _resolve(item.future, item.fn)
-                continue
-            batch, rows = [item], item.params.n
-            deadline = time.monotonic() + self.batch_wait_s
-            while rows < self.max_batch_size:
-                try:
-                    nxt = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-                except queue.Empty:
-                    break
-                if nxt is None or isinstance(nxt, _Call) or rows + nxt.params.n > self.max_batch_size:
-                    carry.append(nxt)
-                    break
-                batch.append(nxt)
-                rows += nxt.params.n
-            try:
-                self._generate(batch)
-            except Exception as exc:  # one failing batch must not kill the worker
-                log.exception("batch of %d requests failed", len(batch))
-                for req in batch:
-                    if not req.future.done():
-                        req.future.set_exception(exc)
-
+    # -- engine (called on the worker thread) ------------------------------------------------
     def _generator(self, params: SamplingParams, index: int) -> Any:
         import torch
 
@@ -272,12 +207,17 @@ class LocalBackend(ChatBackend):
         )
         return torch.Generator(device=self.device).manual_seed(seed)
 
-    def _generate(self, batch: list[_Request]) -> None:
+    def prefill(self, requests: list[Request]) -> RunningBatch:
+        """Left-pad the prompts of `requests` (n rows each) and run them through the model."""
         import torch
         from transformers import DynamicCache
 
-        started = time.monotonic()
-        rows = [_Row(req, i, self._generator(req.params, i)) for req in batch for i in range(req.params.n)]
+        rows = []
+        for req in requests:
+            limit = min(req.params.max_tokens, self.max_context - len(req.prompt_ids))
+            req.rows = [Row(req, i, self._generator(req.params, i), limit) for i in range(req.params.n)]
+            req.pending = len(req.rows)
+            rows += req.rows
         width = max(len(r.request.prompt_ids) for r in rows)
         ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(rows), width), dtype=torch.long)
@@ -287,11 +227,7 @@ class LocalBackend(ChatBackend):
             mask[j, width - len(p) :] = 1
         ids, mask = ids.to(self.device), mask.to(self.device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        limits = [
-            min(r.request.params.max_tokens, self.max_context - len(r.request.prompt_ids)) for r in rows
-        ]
         cache = DynamicCache(config=self.model.config)
-        active = list(range(len(rows)))
         with torch.inference_mode():
             out = self.model(
                 input_ids=ids,
@@ -301,45 +237,43 @@ class LocalBackend(ChatBackend):
                 use_cache=True,
                 logits_to_keep=1,
             )
-            while True:
-                logits = out.logits[:, -1, :].float()
-                chosen = self._choose(logits, [rows[i] for i in active]).tolist()
-                keep = []
-                for j, i in enumerate(active):
-                    if not self._append(rows[i], chosen[j], limits[i]):
-                        keep.append(j)
-                if not keep:
-                    break
-                next_ids = torch.tensor([[chosen[j]] for j in keep], dtype=torch.long, device=self.device)
-                if len(keep) < len(active):
-                    index = torch.tensor(keep, dtype=torch.long, device=self.device)
-                    cache.batch_select_indices(index)
-                    mask, positions = mask[index], positions[index]
-                    active = [active[j] for j in keep]
-                mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=1)
-                positions = positions[:, -1:] + 1
-                out = self.model(
-                    input_ids=next_ids,
-                    attention_mask=mask,
-                    position_ids=positions,
-                    cache=cache,
-                    use_cache=True,
-                )
-        completion = self._finish(batch, rows)
-        stats = BatchStats(
-            rows=len(rows),
-            requests=len(batch),
-            prompt_tokens=sum(len(r.prompt_ids) for r in batch),
-            completion_tokens=completion,
-            seconds=time.monotonic() - started,
-        )
-        for listener in self.batch_listeners:
-            try:
-                listener(stats)
-            except Exception:  # metrics must never break generation
-                log.exception("batch listener failed")
+        return RunningBatch(rows, cache, mask, positions[:, -1:], out.logits[:, -1, :].float())
 
-    def _append(self, row: _Row, token: int, limit: int) -> bool:
+    def step(self, batch: RunningBatch) -> int:
+        """Choose one token per row, retire finished rows (resolving finished requests), advance the rest."""
+        import torch
+
+        chosen = self._choose(batch.logits, batch.rows).tolist()
+        keep, generated = [], 0
+        for j, row in enumerate(batch.rows):
+            finished = self._append(row, chosen[j])
+            generated += chosen[j] not in self.eos_ids
+            if not finished:
+                keep.append(j)
+                continue
+            row.request.pending -= 1
+            if row.request.pending == 0:
+                self._finish(row.request)
+        if not keep:
+            batch.rows = []
+            return generated
+        next_ids = torch.tensor([[chosen[j]] for j in keep], dtype=torch.long, device=self.device)
+        if len(keep) < len(batch.rows):
+            batch.select(keep)
+        batch.mask = torch.cat([batch.mask, batch.mask.new_ones((len(keep), 1))], dim=1)
+        batch.positions = batch.positions + 1
+        with torch.inference_mode():
+            out = self.model(
+                input_ids=next_ids,
+                attention_mask=batch.mask,
+                position_ids=batch.positions,
+                cache=batch.cache,
+                use_cache=True,
+            )
+        batch.logits = out.logits[:, -1, :].float()
+        return generated
+
+    def _append(self, row: Row, token: int) -> bool:
         """Record one generated token; returns True when the row is finished."""
         if token in self.eos_ids:
             row.finish_reason = "stop"
@@ -352,18 +286,19 @@ class LocalBackend(ChatBackend):
             if hits:
                 row.text, row.finish_reason = text[: min(hits)], "stop"
                 return True
-        if len(row.tokens) >= limit:
+        if len(row.tokens) >= row.limit:
             row.finish_reason = "length"
             return True
         return False
 
-    def _choose(self, logits: Any, rows: list[_Row]) -> Any:
+    def _choose(self, logits: Any, rows: list[Row]) -> Any:
         """Next token per row: argmax for greedy rows, Gumbel-max over filtered logits otherwise."""
         import torch
 
-        for j, row in enumerate(rows):
-            if len(row.tokens) < row.request.params.min_tokens and self.eos_ids:
-                logits[j, self.eos_ids] = -math.inf
+        blocked = [j for j, row in enumerate(rows) if len(row.tokens) < row.request.params.min_tokens]
+        if blocked and self.eos_ids:
+            rows_index = torch.tensor(blocked, device=logits.device)[:, None]
+            logits[rows_index, torch.tensor(self.eos_ids, device=logits.device)[None, :]] = -math.inf
         chosen = logits.argmax(dim=-1)
         sampled = [j for j, row in enumerate(rows) if row.generator is not None]
         if not sampled:
@@ -389,33 +324,23 @@ class LocalBackend(ChatBackend):
             chosen[j] = (sub[k] - torch.log(-torch.log(u))).argmax()
         return chosen
 
-    def _finish(self, batch: list[_Request], rows: list[_Row]) -> int:
-        total = 0
-        by_request: dict[int, list[_Row]] = {}
-        for row in rows:
-            by_request.setdefault(id(row.request), []).append(row)
-        for req in batch:
-            choices = []
-            for row in by_request[id(req)]:
-                text = (
-                    row.text
-                    if row.text is not None
-                    else self.tokenizer.decode(row.tokens, skip_special_tokens=True)
-                )
-                choices.append(
-                    Choice(
-                        index=row.index,
-                        text=text,
-                        finish_reason=row.finish_reason or "length",
-                        completion_tokens=len(row.tokens),
-                    )
-                )
-            completion = sum(c.completion_tokens for c in choices)
-            total += completion
-            usage = Usage(prompt_tokens=len(req.prompt_ids), completion_tokens=completion)
-            if not req.future.done():
-                req.future.set_result(ChatResult(choices=choices, usage=usage, model=req.model))
-        return total
+    def _finish(self, req: Request) -> None:
+        choices = [
+            Choice(
+                index=row.index,
+                text=row.text
+                if row.text is not None
+                else self.tokenizer.decode(row.tokens, skip_special_tokens=True),
+                finish_reason=row.finish_reason or "length",
+                completion_tokens=len(row.tokens),
+            )
+            for row in req.rows
+        ]
+        usage = Usage(
+            prompt_tokens=len(req.prompt_ids), completion_tokens=sum(c.completion_tokens for c in choices)
+        )
+        if not req.future.done():
+            req.future.set_result(ChatResult(choices=choices, usage=usage, model=req.model))
 
     def _score(self, prompt_ids: list[int], candidates: list[str]) -> list[float]:
         """Sum of log-probabilities of each candidate's tokens after the prompt (one forward pass)."""
@@ -436,10 +361,3 @@ class LocalBackend(ChatBackend):
             ).logits
             logprobs = logits[:, :-1].float().log_softmax(-1).gather(2, ids[:, 1:, None])[..., 0]
         return [float(logprobs[j, width - 1 - len(c) :].sum()) if c else 0.0 for j, c in enumerate(cand_ids)]
-
-
-def _resolve(future: concurrent.futures.Future, fn: Callable[[], Any]) -> None:
-    try:
-        future.set_result(fn())
-    except Exception as exc:
-        future.set_exception(exc)

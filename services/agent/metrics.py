@@ -13,10 +13,10 @@ PROMPT_TOKENS = Counter("pbt_agent_prompt_tokens", "Prompt tokens processed.")
 COMPLETION_TOKENS = Counter("pbt_agent_completion_tokens", "Completion tokens generated.")
 BATCH_SIZE = Histogram(
     "pbt_agent_batch_size",
-    "Rows (choices) decoded together in one batch.",
+    "Rows (choices) decoded together, observed once per decoding step.",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128),
 )
-BATCH_SECONDS = Histogram("pbt_agent_batch_seconds", "Wall time of one decoding batch.")
+BATCH_SECONDS = Histogram("pbt_agent_batch_seconds", "Wall time of one decoding step (with any prefill).")
 REQUEST_SECONDS = Histogram("pbt_agent_request_seconds", "Latency of OpenAI-route requests.", ["route"])
 
 

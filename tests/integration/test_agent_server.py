@@ -81,6 +81,10 @@ def test_invalid_requests_get_400_and_server_keeps_serving(agent, body, needle):
     error = response.json()["error"]
     assert needle in error["message"] and error["code"] == 400
     assert httpx.get(agent.ready_url).status_code == 200
+    assert (
+        'pbt_agent_requests_total{route="chat_completions",status="400"}'
+        in httpx.get(f"{agent.url}/metrics").text
+    )
     ok = run(_chat(agent.openai_url, Q, SamplingParams(temperature=0.0, max_tokens=2)))
     assert len(ok.choices) == 1
 
@@ -115,10 +119,11 @@ def test_32_concurrent_requests_are_batched(agent):
     assert len(results) == 32 and all(len(r.choices) == 1 for r in results)
     count, ones = batch_histogram()
     batches, single = count - count_before, ones - ones_before
-    assert batches < 32, "32 concurrent requests ran one at a time"
+    # one observation per decoding step: how many rows were decoded together
+    assert batches >= 8, "fewer decoding steps than tokens requested"
     assert batches - single >= 1, "no batch larger than 1 in the metrics"
     text = httpx.get(f"{agent.url}/metrics").text
-    assert 'pbt_agent_requests_total{route="chat_completions",status="400"}' in text
+    assert 'pbt_agent_requests_total{route="chat_completions",status="200"}' in text
     assert "pbt_agent_completion_tokens_total" in text
 
 

@@ -33,7 +33,12 @@ def test_restart_mid_run_loses_and_duplicates_nothing(tiny_model_dir):
 
         async def main():
             backend = HttpBackend(
-                server.openai_url, max_concurrency=2, max_attempts=60, backoff_initial=0.1, backoff_max=0.5
+                server.openai_url,
+                max_concurrency=2,
+                max_attempts=10_000,
+                max_retry_s=120,
+                backoff_initial=0.1,
+                backoff_max=0.5,
             )
             done: list[int] = []
 

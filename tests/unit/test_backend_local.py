@@ -65,6 +65,33 @@ def test_batched_greedy_equals_unbatched_and_hf_generate(local):
         assert local.tokenizer.decode(new, skip_special_tokens=True) == result.choices[0].text
 
 
+def test_requests_join_a_running_batch_and_stay_exact(tiny_model_dir):
+    """Continuous batching: staggered arrivals with different lengths join the running batch."""
+    backend = LocalBackend(tiny_model_dir, num_threads=1, max_batch_size=6)
+    prompts = [[{"role": "user", "content": f"Question {i}: what is {'blah ' * i}?"}] for i in range(12)]
+    params = [SamplingParams(temperature=0.0, max_tokens=4 + 3 * i) for i in range(12)]
+    steps: list[int] = []
+    backend.batch_listeners.append(lambda stats: steps.append(stats.rows))
+
+    async def main():
+        alone = [await backend.chat(p, s) for p, s in zip(prompts, params, strict=True)]
+        steps.clear()
+
+        async def later(i: int):
+            await asyncio.sleep(0.004 * i)
+            return await backend.chat(prompts[i], params[i])
+
+        return alone, await asyncio.gather(*(later(i) for i in range(12)))
+
+    try:
+        alone, staggered = asyncio.run(main())
+    finally:
+        backend.close()
+    assert [texts(r) for r in staggered] == [texts(r) for r in alone]
+    assert max(steps) == 6, "the batch never filled up to max_batch_size"
+    assert all(r.choices[0].completion_tokens <= p.max_tokens for r, p in zip(staggered, params, strict=True))
+
+
 def test_seeded_sampling_does_not_depend_on_batch_mates(local):
     params = SamplingParams(temperature=1.0, top_p=0.9, top_k=50, n=3, seed=5, max_tokens=12)
 
