@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -170,15 +171,15 @@ class TreeConfig(_Strict):
         if self.branching is not None:
             if len(self.branching) != self.max_turns:
                 raise ValueError(
-                    f"branching has {len(self.branching)} levels but max_turns is {self.max_turns}"
+                    f"branching: has {len(self.branching)} levels but max_turns is {self.max_turns}"
                 )
             if self.branching[0] != 1:
                 raise ValueError(
-                    f"branching[0] must be 1 (one level-0 answer per tree), got {self.branching[0]}"
+                    f"branching[0]: must be 1 (one level-0 answer per tree), got {self.branching[0]}"
                 )
             bad = [i for i, b in enumerate(self.branching) if not 1 <= b <= 16]
             if bad:
-                raise ValueError(f"branching[{bad[0]}] = {self.branching[bad[0]]} is outside 1..16")
+                raise ValueError(f"branching[{bad[0]}]: {self.branching[bad[0]]} is outside 1..16")
         return self
 
     def resolved_branching(self, personas: PersonaSet) -> list[int]:
@@ -213,9 +214,9 @@ class DatasetConfig(_Strict):
     @model_validator(mode="after")
     def _check(self) -> DatasetConfig:
         if self.format in ("nq_open", "jsonl") and not self.path:
-            raise ValueError(f"format {self.format!r} needs a path")
+            raise ValueError(f"path: format {self.format!r} needs a path")
         if self.format == "inline" and not self.questions:
-            raise ValueError("format 'inline' needs questions")
+            raise ValueError("questions: format 'inline' needs questions")
         return self
 
     @property
@@ -276,7 +277,9 @@ class RunConfig(_Strict):
     @model_validator(mode="after")
     def _check(self) -> RunConfig:
         if self.extraction.mode == "llm" and self.agents.extractor is None:
-            raise ValueError("extraction.mode 'llm' needs agents.extractor (or set extraction.mode: rules)")
+            raise ValueError(
+                "agents.extractor: needed when extraction.mode is 'llm' (or set extraction.mode: rules)"
+            )
         return self
 
     @cached_property
@@ -401,10 +404,31 @@ def _to_validation_error(
         if line is not None:
             location = f"{source}:{line}"
     message = err["msg"].removeprefix("Value error, ")
+    # model-level checks name their field as "path: message" (pydantic gives them no location)
+    named = _NAMED_FIELD.match(message)
+    if named:
+        loc = (*loc, *_split_path(named.group(1)))
+        field = _field_path(loc)
+        message = named.group(2)
+        if source and lines is not None:
+            line = _line_of(lines, loc)
+            location = f"{source}:{line}" if line is not None else location
     extra = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
     return ValidationError(
         message + extra, field=f"{prefix}{field}" if field else prefix.rstrip(".") or None, location=location
     )
+
+
+_NAMED_FIELD = re.compile(r"^([A-Za-z_][\w]*(?:\[\d+\])*(?:\.[A-Za-z_][\w]*(?:\[\d+\])*)*): (.+)$", re.S)
+
+
+def _split_path(path: str) -> tuple[Any, ...]:
+    parts: list[Any] = []
+    for piece in path.split("."):
+        name, *indices = piece.split("[")
+        parts.append(name)
+        parts.extend(int(i.rstrip("]")) for i in indices)
+    return tuple(parts)
 
 
 def _yaml_lines(text: str) -> dict:

@@ -64,10 +64,10 @@ class Shard:
 
 def safe_id(raw: str) -> str:
     """A question id usable as an object-store key segment."""
-    cleaned = _ID_SAFE.sub("_", str(raw)).strip("._")
+    cleaned = _ID_SAFE.sub("_", str(raw)).strip("._-")[:128].rstrip("._-")
     if not cleaned:
         raise ValidationError(f"question id {raw!r} has no usable characters", field="dataset.id_field")
-    return cleaned[:200]
+    return cleaned
 
 
 def _aliases(value: Any, where: str, field: str) -> list[str]:

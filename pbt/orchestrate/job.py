@@ -47,7 +47,8 @@ def new_job_id() -> str:
 def check_job_id(job_id: str, field: str = "job_id") -> str:
     if not _JOB_ID_RE.match(job_id or ""):
         raise ValidationError(
-            f"invalid job id {job_id!r}: 1-128 characters from letters, digits, '.', '_', '-', starting alphanumeric",
+            f"invalid {field.replace('_', ' ')} {job_id!r}: 1-128 characters from letters, digits, '.', '_', '-', "
+            "starting with a letter or digit",
             field=field,
         )
     return job_id

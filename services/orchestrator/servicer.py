@@ -176,8 +176,7 @@ class DebateOrchestratorServicer(orchestrator_pb2_grpc.DebateOrchestratorService
 
     async def GetTree(self, request: orchestrator_pb2.GetTreeRequest, context: grpc.aio.ServicerContext):  # noqa: N802
         check_job_id(request.job_id)
-        if not request.question_id:
-            raise ValidationError("must not be empty", field="question_id")
+        check_job_id(request.question_id, field="question_id")  # the same safe character set
         store = await self._store(store_config(request.store))
         key = tree_key(request.job_id, request.question_id)
         try:
