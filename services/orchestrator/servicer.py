@@ -16,7 +16,7 @@ from typing import Any
 import grpc
 from pydantic import ValidationError as PydanticValidationError
 
-from pbt.config import AgentConfig, RunConfig, StoreConfig, proto_to_dict
+from pbt.config import AgentConfig, RunConfig, SamplingConfig, StoreConfig, proto_to_dict
 from pbt.datasets import Shard
 from pbt.debate import DebateAgent, DebateResult, llm_extractor, rules_extractor, run_debate
 from pbt.errors import NotFoundError, ValidationError
@@ -199,8 +199,6 @@ class DebateOrchestratorServicer(orchestrator_pb2_grpc.DebateOrchestratorService
         if use_llm and not request.HasField("extractor"):
             raise ValidationError("needed unless extraction.mode is EXTRACTION_MODE_RULES", field="extractor")
         sampling = proto_to_dict(request.sampling)
-        from pbt.config import SamplingConfig
-
         try:
             params = SamplingConfig.model_validate({"temperature": 0.0, "min_tokens": 0, **sampling}).params()
         except PydanticValidationError as exc:
