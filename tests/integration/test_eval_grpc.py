@@ -148,6 +148,7 @@ def test_errors_map_to_status_codes_and_keep_results(tmp_path, questions, shared
 
         # a third model whose endpoint is down: the first suite's examples of the others stay
         req = _request(path, eval_id="down")
+        req.config.concurrency = 1  # examples run in order: strong's and weak's before down's
         req.config.models.append(
             evaluator_pb2.EvaluatedModel(
                 name="down", agent=common_pb2.AgentSpec(endpoint="http://127.0.0.1:9/v1")
