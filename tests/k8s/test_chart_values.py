@@ -7,7 +7,7 @@ validateValues helper (with --skip-schema-validation, as when a schema check is 
 from __future__ import annotations
 
 import pytest
-from k8s_checks import helm_template
+from k8s_checks import helm_template, load_all
 
 pytestmark = pytest.mark.k8s
 
@@ -104,3 +104,30 @@ def test_valid_overrides_render(k8s_tools):
         sets=["orchestrator.replicas=0", "agents.roles.a.runtime=pbt", "store.bucket=team.pbt-2"],
     )
     assert proc.returncode == 0, proc.stderr
+
+
+def test_agent_rules(k8s_tools):
+    proc = helm_template(
+        k8s_tools, sets=["agents.roles.a.minReplicas=0", "agents.serviceAccount.create=false"]
+    )
+    assert proc.returncode != 0
+    assert (
+        "agents.roles.a.minReplicas: scale to zero (got 0) needs agents.deploymentMode Serverless"
+        in proc.stderr
+    )
+    assert "agents.serviceAccount.name: required when agents.serviceAccount.create is false" in proc.stderr
+    ok = helm_template(
+        k8s_tools,
+        sets=[
+            "agents.deploymentMode=Serverless",
+            "agents.roles.a.minReplicas=0",
+            "agents.serviceAccount.create=false",
+            "agents.serviceAccount.name=kserve-s3",
+        ],
+    )
+    assert ok.returncode == 0, ok.stderr
+    objs = load_all(ok.stdout)
+    assert {
+        o["spec"]["predictor"]["serviceAccountName"] for o in objs if o["kind"] == "InferenceService"
+    } == {"kserve-s3"}
+    assert not [o for o in objs if o["kind"] == "ServiceAccount" and o["metadata"]["name"].endswith("agents")]

@@ -36,6 +36,9 @@ the value that was given.
 {{- end }}
 {{- end }}
 
+{{- if and (not $v.agents.serviceAccount.create) (not $v.agents.serviceAccount.name) }}
+{{- $errors = append $errors "agents.serviceAccount.name: required when agents.serviceAccount.create is false (an existing ServiceAccount with the KServe S3 annotations)" }}
+{{- end }}
 {{- $runtimes := list "huggingface" "pbt" }}
 {{- range $role, $a := $v.agents.roles }}
 {{- if $a.enabled }}
@@ -48,6 +51,9 @@ the value that was given.
 {{- end }}
 {{- if gt (int64 $a.minReplicas) (int64 $a.maxReplicas) }}
 {{- $errors = append $errors (printf "%s: minReplicas (%v) is greater than maxReplicas (%v)" $p $a.minReplicas $a.maxReplicas) }}
+{{- end }}
+{{- if and (eq $v.agents.deploymentMode "RawDeployment") (lt (int64 $a.minReplicas) 1) }}
+{{- $errors = append $errors (printf "%s.minReplicas: scale to zero (got %v) needs agents.deploymentMode Serverless; RawDeployment keeps at least 1" $p $a.minReplicas) }}
 {{- end }}
 {{- $names := list }}
 {{- range $i, $ad := ($a.adapters | default list) }}
