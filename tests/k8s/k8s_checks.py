@@ -141,7 +141,9 @@ def check_metadata(obj: dict[str, Any]) -> list[str]:
     return problems
 
 
-def validate_object(obj: dict[str, Any], crds: CrdSchemas, extra_schemas: dict | None = None) -> list[str]:
+def validate_object(
+    obj: dict[str, Any], crds: CrdSchemas, extra_schemas: dict | None = None, version: str = KUBE_VERSION
+) -> list[str]:
     """Problems of one object against its schema (empty list = valid)."""
     problems = check_metadata(obj)
     key = (obj["apiVersion"], obj["kind"])
@@ -151,12 +153,12 @@ def validate_object(obj: dict[str, Any], crds: CrdSchemas, extra_schemas: dict |
         v = jsonschema.Draft7Validator(extra_schemas[key])
         return problems + [f"{list(e.absolute_path)}: {e.message}" for e in v.iter_errors(obj)]
     try:
-        kubernetes_validate.validate(obj, KUBE_VERSION, strict=True)
+        kubernetes_validate.validate(obj, version, strict=True)
     except kubernetes_validate.ValidationError as exc:
         path = ".".join(str(p) for p in exc.path)
         problems.append(f"{path}: {exc.message}")
     except kubernetes_validate.SchemaNotFoundError:
-        problems.append(f"no schema for {key} (neither Kubernetes {KUBE_VERSION} nor ../shared/crds)")
+        problems.append(f"no schema for {key} (neither Kubernetes {version} nor ../shared/crds)")
     return problems
 
 

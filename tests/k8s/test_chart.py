@@ -82,6 +82,20 @@ def test_every_object_validates(rendered, crd_schemas, scenario):
     assert not problems, f"{scenario}: invalid objects:\n" + "\n".join(problems)
 
 
+def test_oldest_supported_kubernetes(rendered, crd_schemas):
+    """The chart's kubeVersion floor: every core object also validates against that version."""
+    floor = yaml.safe_load((CHART / "Chart.yaml").read_text())["kubeVersion"]
+    version = re.match(r">=(\d+\.\d+\.\d+)", floor).group(1)
+    problems = [
+        f"{scenario} {ident(o)}: {p}"
+        for scenario in ("default", "jobs", "gpu-agents")
+        for o in rendered[scenario]
+        if o["kind"] != "ServiceMonitor"
+        for p in validate_object(o, crd_schemas, version=version)
+    ]
+    assert not problems, f"not valid on Kubernetes {version}:\n" + "\n".join(problems)
+
+
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 def test_workload_policy(rendered, scenario):
     objs = rendered[scenario]
