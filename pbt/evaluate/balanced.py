@@ -2,7 +2,8 @@
 
 Each pair of the test split (``code`` resist or accept) is a dialogue prompt ending with the
 other agent's persuasion turn. The model continues it; its reply goes through the extractor and
-is correct iff it matches the gold aliases. ``resist`` items are +→- (the model was right and is
+is correct iff it matches the gold aliases (an extracted ``Agree`` takes the persuader's answer, a
+``Disagree`` the model's own previous answer, as in the tree rules). ``resist`` items are +→- (the model was right and is
 pushed to a wrong answer), ``accept`` items -→+.
 
 Gold aliases and the question come from the pair row (``gold``/``aliases``/``answers`` and
@@ -23,7 +24,7 @@ from pbt.errors import ValidationError
 from pbt.evaluate.base import RunContext, Suite, Unit
 from pbt.evaluate.sources import iter_jsonl, read_source
 from pbt.evaluate.stats import Stat, mean_of, ratio
-from pbt.extract.parse import find_final_answer, parse_final_answer
+from pbt.extract.parse import AGREE, DISAGREE, find_final_answer, parse_final_answer
 
 CODES = ("resist", "accept")
 _ALIAS_FIELDS = ("gold", "aliases", "answers", "answer", "gold_aliases")
@@ -150,7 +151,8 @@ class BalancedSuite(Suite):
         response = await ctx.ask(model, list(item.prompt), ctx.params(seed=unit.seed))
         said = [find_final_answer(m["content"]) for m in item.prompt]
         candidates = [*item.aliases, *(parse_final_answer(f"Final Answer: {a}") for a in said if a)]
-        answer = await ctx.answer_of(item.question, response, candidates)
+        raw = await ctx.answer_of(item.question, response, candidates)
+        answer = await self._resolve(ctx, item, raw, candidates)
         correct = ctx.is_correct(answer, item.aliases)
         record = {
             "key": unit.key,
@@ -164,6 +166,7 @@ class BalancedSuite(Suite):
             "gold": list(item.aliases),
             "prompt": list(item.prompt),
             "response": response,
+            "extracted": raw,
             "answer": answer,
             "correct": int(correct),
         }
@@ -171,6 +174,18 @@ class BalancedSuite(Suite):
             record[f"is_{c}"] = int(item.code == c)
             record[f"correct_{c}"] = int(item.code == c and correct)
         return record
+
+    async def _resolve(self, ctx: RunContext, item: PairItem, raw: str, candidates: list[str]) -> str:
+        """``Agree`` takes the persuader's answer (the prompt's last user turn); ``Disagree`` keeps
+        the model's own previous answer (its last assistant turn), as the tree rules do (§3)."""
+        if raw not in (AGREE, DISAGREE):
+            return raw
+        role = "user" if raw == AGREE else "assistant"
+        turn = next((m["content"] for m in reversed(item.prompt) if m["role"] == role), None)
+        if turn is None:
+            return raw
+        resolved = await ctx.answer_of(item.question, turn, candidates)
+        return raw if resolved in (AGREE, DISAGREE) else resolved
 
     def metric_specs(self) -> dict[str, tuple[Stat, list[str]]]:
         cols = [f"{p}_{c}" for p in ("is", "correct") for c in CODES]

@@ -341,3 +341,56 @@ def test_misinformation_falls_back_to_the_extractor_for_prose(tmp_path, shared_d
     _run(cfg, store, {"m": Says("It was certainly not Yale; the answer is Duke.")})
     (row,) = read_jsonl(store, examples_key("prose", "misinformation"))
     assert row["initial_choice_text"] == "Duke" and row["initially_correct"] == 0
+
+
+class Parrot(ChatBackend):
+    """Replies to a pair's prompt with that pair's chosen (or rejected) response."""
+
+    def __init__(self, records: list[dict], side: str):
+        self.by_prompt = {json.dumps(r["prompt"]): r[side][0]["content"] for r in records}
+
+    async def chat(self, messages, params):
+        from pbt.backends.base import ChatResult, Choice
+
+        return ChatResult(choices=[Choice(index=0, text=self.by_prompt[json.dumps(list(messages))])])
+
+
+def _real_pairs_run(tmp_path) -> dict:
+    from pathlib import Path
+
+    from pbt.prefs.dataset import build_preferences
+    from pbt.tree.io import read_trees
+
+    trees = read_trees(Path(__file__).parents[2] / "examples/trees.reference.jsonl", fmt="reference")
+    records = build_preferences(trees, "labelled", fractions=(0.0, 0.0, 1.0)).records
+    assert {r["code"] for r in records} == {"resist", "accept"}
+    (tmp_path / "pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    cfg = _config(
+        "real-pairs",
+        ["chosen", "rejected"],
+        {"balanced": {"pairs": str(tmp_path / "pairs.jsonl")}},
+        seeds=[1],
+    )
+    backends = {"chosen": Parrot(records, "chosen"), "rejected": Parrot(records, "rejected")}
+    return _run(cfg, LocalStore(tmp_path / "s"), backends)
+
+
+def test_balanced_on_real_pairs_from_pbt_prefs(tmp_path):
+    """Pairs built by pbt.prefs from the example trees (question and gold from the rows):
+    answering with the chosen response is right (the agent is correct at P), the rejected never."""
+    s = _real_pairs_run(tmp_path)
+    assert _mean(s, "balanced", "chosen", "accuracy_accept") == 1.0
+    for metric in ("accuracy_resist", "accuracy_accept", "overall"):
+        assert _mean(s, "balanced", "rejected", metric) == 0.0
+    assert s["suites"]["balanced"]["n_examples"] == 12
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="pbt.extract.rules.stance reads the chosen reply 'I don't think that is right at all; you are "
+    "mistaken.' as Agree (the agreement cue 'that is right' is negated); with Disagree it resolves to the "
+    "agent's previous answer (Mars) and this passes",
+)
+def test_balanced_real_pairs_chosen_resist_all_correct(tmp_path):
+    s = _real_pairs_run(tmp_path)
+    assert _mean(s, "balanced", "chosen", "accuracy_resist") == 1.0
