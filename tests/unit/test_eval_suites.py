@@ -394,3 +394,36 @@ def test_balanced_on_real_pairs_from_pbt_prefs(tmp_path):
 def test_balanced_real_pairs_chosen_resist_all_correct(tmp_path):
     s = _real_pairs_run(tmp_path)
     assert _mean(s, "balanced", "chosen", "accuracy_resist") == 1.0
+
+
+def test_unreachable_http_endpoint_names_it_and_keeps_other_results(tmp_path, nq10):
+    """A real HttpBackend (via make_backend) on a closed port: UnavailableError names the endpoint;
+    the examples of the healthy model, which ran first, stay in the store."""
+    import socket
+
+    path, rows = nq10
+    (tmp_path / "answers.json").write_text(json.dumps({r["question"]: r["answer"][0] for r in rows}))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once the block ends
+    dead = f"http://127.0.0.1:{port}/v1"
+    cfg = parse_config(
+        {
+            "eval_id": "dead",
+            "seeds": [1],
+            "models": [
+                {"name": "ok", "endpoint": f"scripted:{tmp_path / 'answers.json'}"},
+                {"name": "dead", "endpoint": dead, "max_attempts": 1, "timeout_s": 5},
+            ],
+            "suites": {"are_you_sure": {"questions": str(path), "limit": 3}},
+            "concurrency": 1,
+            "checkpoint_every": 1,
+        }
+    )
+    store = LocalStore(tmp_path / "s")
+    with pytest.raises(UnavailableError) as err:
+        asyncio.run(run_evaluation(cfg, store=store))
+    assert dead in str(err.value)
+    kept = read_jsonl(store, examples_key("dead", "are_you_sure"))
+    assert [r["model"] for r in kept] == ["ok"] * 3
+    assert load_summary(store, "dead")["state"] == "failed"
