@@ -141,17 +141,13 @@ def check_metadata(obj: dict[str, Any]) -> list[str]:
     return problems
 
 
-def validate_object(
-    obj: dict[str, Any], crds: CrdSchemas, extra_schemas: dict | None = None, version: str = KUBE_VERSION
-) -> list[str]:
-    """Problems of one object against its schema (empty list = valid)."""
+def validate_object(obj: dict[str, Any], crds: CrdSchemas, version: str = KUBE_VERSION) -> list[str]:
+    """Problems of one object against its schema (empty list = valid): the CRD's schema for custom
+    resources, else the Kubernetes schema of `version` (kubernetes-validate reports the first)."""
     problems = check_metadata(obj)
     key = (obj["apiVersion"], obj["kind"])
     if key in crds:
         return problems + crds.errors(obj)
-    if extra_schemas and key in extra_schemas:
-        v = jsonschema.Draft7Validator(extra_schemas[key])
-        return problems + [f"{list(e.absolute_path)}: {e.message}" for e in v.iter_errors(obj)]
     try:
         kubernetes_validate.validate(obj, version, strict=True)
     except kubernetes_validate.ValidationError as exc:
