@@ -262,6 +262,14 @@ def test_pbt_serve_evaluator_process(tmp_path, questions):
             health = health_pb2_grpc.HealthStub(channel)
             resp = health.Check(health_pb2.HealthCheckRequest(service="pbt.v1.EvaluatorService"), timeout=10)
             assert resp.status == health_pb2.HealthCheckResponse.SERVING
+            from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+            reflect = reflection_pb2_grpc.ServerReflectionStub(channel)
+            (answer,) = reflect.ServerReflectionInfo(
+                iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+            )
+            names = {s.name for s in answer.list_services_response.service}
+            assert "pbt.v1.EvaluatorService" in names and "grpc.health.v1.Health" in names
             stub = evaluator_pb2_grpc.EvaluatorServiceStub(channel)
             with pytest.raises(grpc.RpcError) as err:
                 stub.GetEvaluation(evaluator_pb2.GetEvaluationRequest(eval_id="x"), timeout=10)
