@@ -584,3 +584,20 @@ def test_notes_say_how_to_reach_and_check_the_install(k8s_tools):
     assert "grpc.health.v1.Health/Check" in notes
     assert "http://pbt-agent-a-predictor.pbt.svc.cluster.local/openai/v1" in notes
     assert "get pytorchjob pbt-train-pbt-8b-r1" in notes and "get job pbt-trees-nq-2026-11" in notes
+
+
+@pytest.mark.slow
+def test_chart_training_config_is_understood_by_the_training_entry_point(rendered):
+    """Every option of the mounted training.yaml is an option of `python -m <module>` (TRL's parser
+    of the training code; hardware checks such as bf16 need the GPU node, so only names are checked)."""
+    training_args = pytest.importorskip("training.args")
+    objs = rendered["jobs"]
+    job = next(o for o in objs if o["kind"] == "PyTorchJob")
+    module = job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0]["args"][1]
+    stage = module.removeprefix("training.")
+    config = yaml.safe_load(one(objs, "ConfigMap", job["metadata"]["name"])["data"]["training.yaml"])
+    assert config.pop("stage", stage) == stage, f"config for another stage than {module}"
+    config.pop("job", None)
+    config.pop("env", None)
+    unknown = training_args.make_parser(stage).set_defaults_with_config(**config)
+    assert not unknown, f"options python -m {module} does not know: {unknown[::2]}"
