@@ -11,6 +11,7 @@
    candidate is returned as it was given.
 3. With no candidate: plain agreement (``I agree``, ``you are right``, ...) gives ``Agree`` and
    plain disagreement (``I disagree``, ``you are wrong``, ``mistaken``, ...) gives ``Disagree``;
+   an agreement phrase right after a negation (``I don't think that is right``) does not count;
    when both occur, the earlier one sets the stance.
 4. Otherwise ``NONE``.
 """
@@ -24,6 +25,8 @@ from pbt.answers import normalize_answer
 from pbt.extract.parse import AGREE, DISAGREE, NONE, find_final_answer, parse_final_answer
 
 NEGATIONS = ("not", "isnt", "isn t", "wasnt", "wasn t", "never", "no longer", "rather than", "instead of")
+#: phrases that negate an agreement cue right after them ("I don't think that is right")
+CUE_NEGATIONS = (*NEGATIONS, "don t think", "do not think", "didn t think", "hardly", "not sure")
 COMMIT_CUES = (
     "answer is",
     "answer would be",
@@ -59,6 +62,10 @@ AGREE_CUES = (
 )
 DISAGREE_CUES = (
     "i disagree",
+    "don t agree",
+    "do not agree",
+    "can t agree",
+    "cannot agree",
     "disagree",
     "you are wrong",
     "you re wrong",
@@ -93,7 +100,10 @@ def _preceded_by(text: str, pos: int, phrases: Iterable[str]) -> bool:
 def stance(response: str) -> str | None:
     """``Agree``, ``Disagree`` or None from plain agreement/disagreement phrases (rule 3)."""
     text = _normalize(response)
-    agree = min((p for cue in AGREE_CUES for p in _find_all(cue, text)), default=None)
+    agree = min(
+        (p for cue in AGREE_CUES for p in _find_all(cue, text) if not _preceded_by(text, p, CUE_NEGATIONS)),
+        default=None,
+    )
     disagree = min((p for cue in DISAGREE_CUES for p in _find_all(cue, text)), default=None)
     if agree is None and disagree is None:
         return None
