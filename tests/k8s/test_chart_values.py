@@ -7,7 +7,7 @@ validateValues helper (with --skip-schema-validation, as when a schema check is 
 from __future__ import annotations
 
 import pytest
-from k8s_checks import helm_template, load_all
+from k8s_checks import CHART, helm_template, load_all
 
 pytestmark = pytest.mark.k8s
 
@@ -131,3 +131,12 @@ def test_agent_rules(k8s_tools):
         o["spec"]["predictor"]["serviceAccountName"] for o in objs if o["kind"] == "InferenceService"
     } == {"kserve-s3"}
     assert not [o for o in objs if o["kind"] == "ServiceAccount" and o["metadata"]["name"].endswith("agents")]
+
+
+def test_training_module_matches_the_config_stage(k8s_tools):
+    jobs = CHART / "ci" / "jobs-values.yaml"
+    proc = helm_template(k8s_tools, values=[jobs], sets=["training.module=training.sft"])
+    assert proc.returncode != 0
+    assert (
+        'training.module: "training.sft" runs another stage than training.config.stage "dpo"' in proc.stderr
+    )

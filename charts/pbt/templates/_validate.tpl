@@ -79,6 +79,11 @@ the value that was given.
 {{- if not $v.training.config }}
 {{- $errors = append $errors "training.config: required when training.enabled is true (the contents of a training/configs/*.yaml file)" }}
 {{- end }}
+{{- with (dig "stage" "" ($v.training.config | default dict)) }}
+{{- if ne (printf "training.%s" .) $v.training.module }}
+{{- $errors = append $errors (printf "training.module: %q runs another stage than training.config.stage %q" $v.training.module .) }}
+{{- end }}
+{{- end }}
 {{- if and (gt (int64 $v.training.gpusPerNode) 0) (gt (int64 $v.training.nprocPerNode) (int64 $v.training.gpusPerNode)) }}
 {{- $errors = append $errors (printf "training.nprocPerNode: %v processes per node but only %v GPUs per node" $v.training.nprocPerNode $v.training.gpusPerNode) }}
 {{- end }}
