@@ -12,7 +12,7 @@
 
 Agent turns are forced to exactly --new-tokens tokens (min_tokens = max_tokens) and seeded, so
 the replay does the same work. ``python bench/orchestrator.py --help`` for the sizes; the
-defaults (6 questions, the paper's 1-2-3-2 shape, 8 tokens) take 2-3 minutes on a busy 2-core machine.
+defaults (4 questions, the paper's 1-2-3-2 shape, 24 tokens) take about 5 minutes on a busy 2-core machine.
 """
 
 from __future__ import annotations
@@ -156,11 +156,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--questions", type=int, default=6, help="Trees for (a) and (b).")
+    parser.add_argument("--questions", type=int, default=4, help="Trees for (a) and (b).")
     parser.add_argument(
         "--max-turns", type=int, default=4, help="Tree depth (branching follows the personas: 1-2-3-2)."
     )
-    parser.add_argument("--new-tokens", type=int, default=8, help="Tokens per agent turn (forced).")
+    parser.add_argument("--new-tokens", type=int, default=24, help="Tokens per agent turn (forced).")
     parser.add_argument(
         "--max-in-flight", type=int, default=64, help="Requests in flight to the agent server."
     )
