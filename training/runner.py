@@ -141,13 +141,28 @@ def _param_changes(before: dict[str, tuple[bool, str]], after: dict[str, tuple[b
     return res
 
 
-def _build_trainer(setup: TrainingSetup, model: Any, tokenizer: Any, prepared: PreparedData, callbacks: list):
-    from datasets import Dataset
+def _dataset(rows: list[dict[str, Any]], folder: Path, tr: Any) -> Any:
+    """A memory-mapped dataset in the run's work folder, written by each node's local rank 0.
 
+    All processes of a node then share its cache files; TRL's ``precompute_ref_log_probs`` relies
+    on that (rank 0 writes the reference log-probs next to the dataset, the others read them),
+    and tokenization caches survive a restart in the same folder.
+    """
+    from datasets import Dataset, load_from_disk
+
+    with tr.main_process_first(local=True, desc=f"dataset {folder.name}"):
+        if tr.local_process_index == 0:
+            Dataset.from_list(rows).save_to_disk(str(folder))
+        return load_from_disk(str(folder))
+
+
+def _build_trainer(setup: TrainingSetup, model: Any, tokenizer: Any, prepared: PreparedData, callbacks: list):
+    peft_config = lora_config(setup.model, model)  # checks the target modules first
     to_rows = pairs_data.to_dpo_rows if setup.stage == "dpo" else pairs_data.to_sft_rows
-    train_ds = Dataset.from_list(to_rows(prepared.train))
-    eval_ds = Dataset.from_list(to_rows(prepared.dev)) if prepared.dev else None
     tr = setup.trainer
+    folder = Path(tr.output_dir) / "datasets"
+    train_ds = _dataset(to_rows(prepared.train), folder / "train", tr)
+    eval_ds = _dataset(to_rows(prepared.dev), folder / "dev", tr) if prepared.dev else None
     if eval_ds is None:
         tr.eval_strategy = "no"
         tr.load_best_model_at_end = False
@@ -161,7 +176,7 @@ def _build_trainer(setup: TrainingSetup, model: Any, tokenizer: Any, prepared: P
         train_dataset=train_ds,
         eval_dataset=eval_ds,
         processing_class=tokenizer,
-        peft_config=lora_config(setup.model, model),
+        peft_config=peft_config,
         callbacks=callbacks,
     ), train_ds
 

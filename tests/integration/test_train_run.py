@@ -100,7 +100,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(tiny_model_dir, tmp_path):
         "--pairs", str(pairs), "--base_model", str(tiny_model_dir), "--store", str(store_dir),
         "--run_id", "resume-test", "--dev_pairs", "none", "--eval_train_at_end", "false",
         "--eval_strategy", "no", "--load_best_model_at_end", "false",
-        "--max_steps", "24", "--save_steps", "2", "--per_device_train_batch_size", "2",
+        "--max_steps", "16", "--save_steps", "2", "--per_device_train_batch_size", "2",
     ]  # fmt: skip
     env = dict(os.environ, OMP_NUM_THREADS="1", PBT_LOG_LEVEL="INFO")
     first = subprocess.Popen(
@@ -119,7 +119,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(tiny_model_dir, tmp_path):
         first.wait(timeout=30)
         first.stderr.close()
     saved = complete_steps(store, "training/resume-test")
-    assert saved and saved[-1] < 24, f"the first run was not killed mid-training (checkpoints {saved})"
+    assert saved and saved[-1] < 16, f"the first run was not killed mid-training (checkpoints {saved})"
     assert not store.exists("training/resume-test/metrics.json")
 
     # a new pod, started like the training operator does (PET_* rendezvous settings, plain
@@ -135,10 +135,10 @@ def test_killed_run_resumes_from_its_last_checkpoint(tiny_model_dir, tmp_path):
     assert "re-executing under torchrun" in second.stderr
     metrics = store.get_json("training/resume-test/metrics.json")
     assert metrics["resumed_from_step"] == saved[-1]
-    assert metrics["global_step"] == 24
+    assert metrics["global_step"] == 16
     assert metrics["checkpoints_uploaded"][0] == saved[-1] + 2  # the second run went on from there
     steps_logged = [h["step"] for h in metrics["log_history"] if "loss" in h]
-    assert steps_logged == sorted(set(steps_logged)) and steps_logged[-1] == 24
+    assert steps_logged == sorted(set(steps_logged)) and steps_logged[-1] == 16
     assert (tmp_path / "pod2" / f"checkpoint-{saved[-1]}" / "trainer_state.json").is_file()
     assert store.get_json("training/resume-test/manifest.json")["resumed_from_step"] == saved[-1]
 
