@@ -205,6 +205,12 @@ def test_rbac_least_privilege(rendered, scenario):
     for sa in by_kind(objs, "ServiceAccount"):
         if not sa["metadata"]["name"].endswith("job-submitter"):
             assert sa.get("automountServiceAccountToken") is False, ident(sa)
+    for o in objs:
+        if o["kind"] in WORKLOAD_KINDS:
+            for view in pod_views(o):
+                assert view.pod.get("automountServiceAccountToken") is False, (
+                    f"{view.owner} mounts an API token"
+                )
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

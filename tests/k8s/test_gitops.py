@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -123,21 +125,23 @@ def test_retraining_kustomization_lists_every_spec():
 def test_retraining_spec_equals_a_fresh_render(spec):
     """CI check: the committed job is what `pbt train submit --dry-run` renders from its config now
     (re-render with `make retraining-specs` after changing the config)."""
-    proc = run(
-        [
-            ROOT / ".venv" / "bin" / "pbt",
-            "train",
-            "submit",
-            "--config",
-            f"training/configs/{spec.name}",
-            "--dry-run",
-        ],
-        cwd=ROOT,
-    )
+    argv = ["train", "submit", "--config", f"training/configs/{spec.name}", "--dry-run"]
+    proc = run([sys.executable, "-m", "pbt.cli.main", *argv], cwd=ROOT)
     assert proc.returncode == 0, f"pbt train submit --dry-run failed:\n{proc.stderr}"
     fresh = load_all(proc.stdout)
     committed = load_all(spec.read_text())
-    assert committed == fresh, f"{rel(spec)} is stale: run `make retraining-specs` and commit the result"
+    if committed != fresh:
+        diff = difflib.unified_diff(
+            yaml.safe_dump_all(committed).splitlines(),
+            yaml.safe_dump_all(fresh).splitlines(),
+            "committed",
+            "fresh render",
+            lineterm="",
+        )
+        pytest.fail(
+            f"{rel(spec)} is stale: run `make retraining-specs` and commit the result\n"
+            + "\n".join(list(diff)[:60])
+        )
     assert [o["kind"] for o in fresh].count("PyTorchJob") == 1
 
 
