@@ -122,7 +122,8 @@ class HttpBackend(ChatBackend):
         self._model_lock: asyncio.Lock | None = None
 
     # -- plumbing ----------------------------------------------------------------------------
-    def _ensure_client(self) -> httpx.AsyncClient:
+    def _ensure_client(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore, asyncio.Lock]:
+        """The client, semaphore and lock of the running event loop (created on first use per loop)."""
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
             headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
@@ -138,12 +139,11 @@ class HttpBackend(ChatBackend):
             self._semaphore = asyncio.Semaphore(self.max_concurrency)
             self._model_lock = asyncio.Lock()
             self._loop = loop
-        return self._client
+        return self._client, self._semaphore, self._model_lock
 
     async def _once(self, method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
-        client = self._ensure_client()
-        assert self._semaphore is not None
-        async with self._semaphore:
+        client, semaphore, _ = self._ensure_client()
+        async with semaphore:
             response = await client.request(method, path, json=body)
         if response.status_code in RETRY_STATUS:
             raise _RetryableStatus(response.status_code, _server_message(response))
@@ -184,15 +184,14 @@ class HttpBackend(ChatBackend):
                 f"{method} {path} failed after {exc.last_attempt.attempt_number} attempts: {_describe(last)}",
                 endpoint=self.base_url,
             ) from last
-        raise AssertionError("unreachable")  # pragma: no cover
+        raise RuntimeError("tenacity ended without a result")  # pragma: no cover - stop always raises
 
     async def resolve_model(self) -> str:
         """The model name to send: the configured one, or the first of ``GET /models``."""
         if self.model:
             return self.model
-        self._ensure_client()
-        assert self._model_lock is not None
-        async with self._model_lock:
+        _, _, lock = self._ensure_client()
+        async with lock:
             if not self.model:
                 data = (await self.request("GET", "/models")).get("data") or []
                 if not data:

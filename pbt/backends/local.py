@@ -154,7 +154,7 @@ class LocalBackend(ChatBackend):
             validate_messages(messages), tokenize=False, add_generation_prompt=True
         )
 
-    def encode(self, text: str, max_new_tokens: int = 1) -> list[int]:
+    def encode(self, text: str) -> list[int]:
         """Token ids of a rendered prompt; raises `ValidationError` if it leaves no room to generate."""
         ids = self.tokenizer(text, add_special_tokens=False).input_ids
         if len(ids) + 1 > self.max_context:
