@@ -280,3 +280,9 @@ def test_health_of_each_training_state(health):
 def test_failed_wins_over_running_conditions(health):
     got = health(_job([_condition("Running"), _condition("Failed")]))
     assert got == {"status": "Degraded", "message": "PyTorchJob failed"}
+
+
+def test_counts_print_as_integers_when_numbers_are_floats(health):
+    """Argo CD decodes JSON numbers as floats; the message must still read "1 active"."""
+    got = health(_job([_condition("Running")], {"Master": {"active": 1.0, "succeeded": 0.0}}))
+    assert got["message"] == "Training (Master 1 active, 0 succeeded, 0 failed)"

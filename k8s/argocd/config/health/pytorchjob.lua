@@ -30,8 +30,9 @@ local function replicas()
   for _, kind in ipairs({"Master", "Worker"}) do
     local s = statuses[kind]
     if s ~= nil then
-      table.insert(parts, string.format("%s %d active, %d succeeded, %d failed",
-        kind, s.active or 0, s.succeeded or 0, s.failed or 0))
+      -- concatenation, not string.format("%d"): JSON numbers are floats in gopher-lua
+      table.insert(parts, kind .. " " .. (s.active or 0) .. " active, " .. (s.succeeded or 0) ..
+        " succeeded, " .. (s.failed or 0) .. " failed")
     end
   end
   if #parts == 0 then
