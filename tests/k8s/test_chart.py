@@ -607,3 +607,31 @@ def test_chart_training_config_is_understood_by_the_training_entry_point(rendere
     config.pop("env", None)
     unknown = training_args.make_parser(stage).set_defaults_with_config(**config)
     assert not unknown, f"options python -m {module} does not know: {unknown[::2]}"
+
+
+TOGGLES = {
+    "no-orchestrator": ["orchestrator.enabled=false"],
+    "no-evaluator": ["evaluator.enabled=false"],
+    "no-network-policy-no-rbac": ["networkPolicy.enabled=false", "rbac.jobSubmitter=false"],
+    "no-agents": [
+        "agents.roles.a.enabled=false",
+        "agents.roles.b.enabled=false",
+        "agents.roles.extractor.enabled=false",
+        "runConfig.extraction.mode=rules",
+    ],
+    "serverless-agents": ["agents.deploymentMode=Serverless", "agents.roles.a.minReplicas=0"],
+    "no-pdb": [
+        "orchestrator.podDisruptionBudget.enabled=false",
+        "evaluator.podDisruptionBudget.enabled=false",
+    ],
+}
+
+
+@pytest.mark.parametrize("sets", TOGGLES.values(), ids=TOGGLES.keys())
+def test_switches_render_valid_objects(k8s_tools, crd_schemas, sets):
+    objs = render(k8s_tools, sets=sets)
+    problems = [f"{ident(o)}: {p}" for o in objs for p in validate_object(o, crd_schemas)]
+    problems += [
+        p for o in objs if o["kind"] in WORKLOAD_KINDS for v in pod_views(o) for p in policy_problems(v)
+    ]
+    assert not problems, "\n".join(problems)
