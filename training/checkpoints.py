@@ -16,6 +16,8 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from pbt.store import atomic_write_bytes
+
 log = logging.getLogger(__name__)
 
 MARKER = "COMPLETE.json"
@@ -61,8 +63,10 @@ def prepare_resume(store: Any, run_prefix: str, output_dir: Path) -> tuple[Path 
             if best_step != step:
                 fetch_checkpoint(store, run_prefix, best_step, output_dir)
             # the run may have lived in another folder (another pod): point at the local copy
-            state["best_model_checkpoint"] = str(output_dir / f"checkpoint-{best_step}")
-            state_file.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
+            local_best = str(output_dir / f"checkpoint-{best_step}")
+            if best != local_best:  # written once per node (the other processes then find it done)
+                state["best_model_checkpoint"] = local_best
+                atomic_write_bytes(state_file, (json.dumps(state, indent=2, sort_keys=True) + "\n").encode())
     log.info("resuming from %s (step %d of the run in the store)", local, step)
     return local, step
 

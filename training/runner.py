@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -289,6 +290,17 @@ def run_training(setup: TrainingSetup) -> RunResult:
     )
 
 
+def _json_safe(value: Any) -> Any:
+    """NaN and infinities become null, so metrics.json is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 def _write_outputs(
     setup: TrainingSetup,
     store: Any,
@@ -314,7 +326,7 @@ def _write_outputs(
         merge_and_save(base_local, final_dir, merged_dir, setup.model.dtype)
         outputs["merged"] = f"{run_prefix}/merged"
         store.put_dir(outputs["merged"], merged_dir)
-    store.put_json(outputs["metrics"], metrics)
+    store.put_json(outputs["metrics"], _json_safe(metrics))
     store.put_text(outputs["config"], yaml.safe_dump(setup.resolved(), sort_keys=True))
     store.put_json(outputs["data_report"], prepared.report.to_dict())
     pf = prepared.pairs_file
