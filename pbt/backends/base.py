@@ -73,9 +73,7 @@ class ChatBackend(abc.ABC):
     async def chat(self, messages: Sequence[Message], params: SamplingParams) -> ChatResult:
         """Complete one conversation; returns ``params.n`` choices."""
 
-    async def candidate_logprobs(
-        self, messages: Sequence[Message], candidates: Sequence[str]
-    ) -> list[float]:
+    async def candidate_logprobs(self, messages: Sequence[Message], candidates: Sequence[str]) -> list[float]:
         """Log-probability of each candidate continuation of the assistant turn.
 
         Used for yes/no confidence and agree/disagree scoring. Backends that cannot compute it

@@ -385,12 +385,6 @@ def test_balanced_on_real_pairs_from_pbt_prefs(tmp_path):
     assert s["suites"]["balanced"]["n_examples"] == 12
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pbt.extract.rules.stance reads the chosen reply 'I don't think that is right at all; you are "
-    "mistaken.' as Agree (the agreement cue 'that is right' is negated); with Disagree it resolves to the "
-    "agent's previous answer (Mars) and this passes",
-)
 def test_balanced_real_pairs_chosen_resist_all_correct(tmp_path):
     s = _real_pairs_run(tmp_path)
     assert _mean(s, "balanced", "chosen", "accuracy_resist") == 1.0
