@@ -34,6 +34,18 @@ import click
     help="Require client certs.",
 )
 @click.option(
+    "--allow-local-backends",
+    is_flag=True,
+    help="Accept local:DIR and scripted:FILE agent specs in requests (development and tests).",
+)
+@click.option(
+    "--data-root",
+    "data_roots",
+    multiple=True,
+    type=click.Path(file_okay=False),
+    help="Requests' dataset/persona files and local stores must lie under one of these (repeat).",
+)
+@click.option(
     "--progress-interval", type=float, default=1.0, show_default=True, help="Seconds between progress events."
 )
 def orchestrator(
@@ -46,11 +58,14 @@ def orchestrator(
     tls_cert: str | None,
     tls_key: str | None,
     tls_client_ca: str | None,
+    allow_local_backends: bool,
+    data_roots: tuple[str, ...],
     progress_interval: float,
 ) -> None:
     """Serve pbt.v1.DebateOrchestratorService (with health and reflection) until SIGTERM/SIGINT."""
     from pbt.errors import PbtError
     from services.common import ServerConfig
+    from services.orchestrator.policy import ServerPolicy
     from services.orchestrator.server import serve
 
     try:
@@ -71,6 +86,7 @@ def orchestrator(
                 store_url=store_url,
                 config=config,
                 progress_interval_s=progress_interval,
+                policy=ServerPolicy.of(allow_local_backends, data_roots),
                 on_ready=lambda bound, store: click.echo(
                     f"pbt orchestrator listening on {host}:{bound} (store {store})", err=True
                 ),

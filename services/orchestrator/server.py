@@ -9,6 +9,7 @@ from pbt.orchestrate.agents import BackendFactory
 from pbt.store import ObjectStore, open_store
 from pbt.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from services.common import ManagedServer, ServerConfig, ServiceSpec, create_server, serve_until_signal
+from services.orchestrator.policy import ServerPolicy
 from services.orchestrator.servicer import DebateOrchestratorServicer
 
 log = logging.getLogger(__name__)
@@ -23,10 +24,14 @@ async def start_orchestrator(
     config: ServerConfig | None = None,
     backend_factory: BackendFactory | None = None,
     progress_interval_s: float = 1.0,
+    policy: ServerPolicy | None = None,
 ) -> tuple[ManagedServer, int]:
     """Start the orchestrator on `address` (port 0: a free port); returns (server, port)."""
     servicer = DebateOrchestratorServicer(
-        store or open_store(), backend_factory=backend_factory, progress_interval_s=progress_interval_s
+        store or open_store(),
+        backend_factory=backend_factory,
+        progress_interval_s=progress_interval_s,
+        policy=policy,
     )
     spec = ServiceSpec.of(servicer, orchestrator_pb2, orchestrator_pb2_grpc, SERVICE_NAME)
     return await create_server(address, spec, config=config)
@@ -38,12 +43,13 @@ async def serve(
     store_url: str | None,
     config: ServerConfig,
     progress_interval_s: float,
+    policy: ServerPolicy | None = None,
     on_ready: Callable[[int, str], None] | None = None,
 ) -> None:
     """Run until SIGTERM/SIGINT; `on_ready(port, store_url)` is called once the port is bound."""
     store = open_store(store_url)
     server, port = await start_orchestrator(
-        address, store=store, config=config, progress_interval_s=progress_interval_s
+        address, store=store, config=config, progress_interval_s=progress_interval_s, policy=policy
     )
     log.info("orchestrator listening on port %d (store %s)", port, store.url)
     if on_ready is not None:

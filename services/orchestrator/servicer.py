@@ -16,6 +16,7 @@ from typing import Any
 import grpc
 from pydantic import ValidationError as PydanticValidationError
 
+from pbt.backends.base import ChatBackend
 from pbt.config import AgentConfig, RunConfig, SamplingConfig, StoreConfig, proto_to_dict
 from pbt.datasets import Shard
 from pbt.debate import DebateAgent, DebateResult, llm_extractor, rules_extractor, run_debate
@@ -26,6 +27,7 @@ from pbt.orchestrate.job import check_job_id
 from pbt.orchestrate.preferences import PREF_MODES, extract_preferences
 from pbt.store import ObjectStore
 from pbt.v1 import common_pb2, orchestrator_pb2, orchestrator_pb2_grpc
+from services.orchestrator.policy import ServerPolicy
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +133,8 @@ class DebateOrchestratorServicer(orchestrator_pb2_grpc.DebateOrchestratorService
         backend_factory: builds a backend per agent (default: `pbt.backends.make_backend`); tests
             inject scripted backends here.
         progress_interval_s: how often BuildTrees streams a progress event.
+        policy: which endpoints and paths requests may use (`ServerPolicy`; default: http(s)
+            agents only, any path).
     """
 
     def __init__(
@@ -139,12 +143,27 @@ class DebateOrchestratorServicer(orchestrator_pb2_grpc.DebateOrchestratorService
         *,
         backend_factory: BackendFactory | None = None,
         progress_interval_s: float = 1.0,
+        policy: ServerPolicy | None = None,
     ):
         self.store = store
+        # an injected factory decides itself what it builds; the default one obeys the policy
+        self._check_endpoints = backend_factory is None
         self.backend_factory = backend_factory or default_backend_factory
         self.progress_interval_s = progress_interval_s
+        self.policy = policy or ServerPolicy()
 
-    async def _store(self, config: StoreConfig) -> ObjectStore:
+    def _backend(self, field_path: str, role: str, agent: AgentConfig) -> ChatBackend:
+        """A backend for one agent, within the server policy; errors name ``field_path.endpoint``."""
+        if self._check_endpoints:
+            self.policy.check_endpoint(agent.endpoint, f"{field_path}.endpoint")
+        try:
+            return self.backend_factory(role, agent)
+        except ValidationError as exc:
+            raise ValidationError(exc.message, field=f"{field_path}.endpoint") from None
+
+    async def _store(self, config: StoreConfig, field_path: str = "store") -> ObjectStore:
+        if not config.endpoint:
+            self.policy.check_path(config.url, f"{field_path}.url")
         return await asyncio.to_thread(config.open, self.store)
 
     async def BuildTrees(
@@ -152,6 +171,9 @@ class DebateOrchestratorServicer(orchestrator_pb2_grpc.DebateOrchestratorService
     ):  # noqa: N802
         if not request.HasField("config"):
             raise ValidationError("a run configuration is required", field="config")
+        # paths are checked before anything reads them
+        self.policy.check_path(request.config.dataset.path, "config.dataset.path")
+        self.policy.check_path(request.config.personas.file, "config.personas.file")
         config = RunConfig.from_proto(request.config)
         if config.dataset is None:
             raise ValidationError("a dataset is required to build trees", field="config.dataset")
@@ -160,14 +182,14 @@ class DebateOrchestratorServicer(orchestrator_pb2_grpc.DebateOrchestratorService
             raise ValidationError(f"must be >= 0, got {request.limit}", field="limit")
         if request.job_id:
             check_job_id(request.job_id)
-        store = await self._store(config.store)
+        store = await self._store(config.store, "config.store")
         job = TreeJob(
             config,
             store,
             job_id=request.job_id or None,
             shard=shard,
             limit=request.limit or None,
-            backend_factory=self.backend_factory,
+            backend_factory=lambda role, agent: self._backend(f"config.agents.{role}", role, agent),
             progress_interval_s=self.progress_interval_s,
             field_prefix="config.",
         )
@@ -207,11 +229,13 @@ class DebateOrchestratorServicer(orchestrator_pb2_grpc.DebateOrchestratorService
         try:
             agents = []
             for i, (spec, config) in enumerate(zip(request.agents, configs, strict=True)):
-                backend = self.backend_factory(f"agents[{i}]", config)
+                backend = self._backend(f"agents[{i}].agent", f"agents[{i}]", config)
                 backends.append(backend)
                 agents.append(DebateAgent(spec.name, backend, merge_consecutive=config.merge_consecutive))
             if use_llm:
-                extractor = self.backend_factory("extractor", agent_config(request.extractor, "extractor"))
+                extractor = self._backend(
+                    "extractor", "extractor", agent_config(request.extractor, "extractor")
+                )
                 backends.append(extractor)
                 max_tokens = (
                     request.extraction.max_tokens if request.extraction.HasField("max_tokens") else 15

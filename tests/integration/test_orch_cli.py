@@ -81,6 +81,7 @@ def test_trees_build_through_the_orchestrator(shared_dir: Path, tmp_path: Path) 
             str(port),
             "--store",
             str(tmp_path / "default"),
+            "--allow-local-backends",  # scripted: agent specs
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -40,6 +40,7 @@ def start_server(store: Path, port: int) -> subprocess.Popen:
             str(store),
             "--progress-interval",
             "0.1",
+            "--allow-local-backends",  # scripted: agent specs
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -26,6 +26,7 @@ from pbt.store import LocalStore
 from pbt.v1 import orchestrator_pb2 as pb
 from pbt.v1 import orchestrator_pb2_grpc
 from services.common import open_channel
+from services.orchestrator.policy import ServerPolicy
 from services.orchestrator.server import start_orchestrator
 
 pytestmark = pytest.mark.integration
@@ -313,7 +314,9 @@ def test_run_debate_over_grpc_with_scripted_specs(tmp_path: Path) -> None:
     )
 
     async def go():
-        server, port = await start_orchestrator(store=LocalStore(tmp_path / "s"))  # the real backend factory
+        server, port = await start_orchestrator(  # the real backend factory
+            store=LocalStore(tmp_path / "s"), policy=ServerPolicy(allow_local_backends=True)
+        )
         try:
             async with open_channel(f"127.0.0.1:{port}") as channel:
                 stub = orchestrator_pb2_grpc.DebateOrchestratorServiceStub(channel)
@@ -406,3 +409,56 @@ def test_unreachable_agent_ends_unavailable_and_keeps_finished_trees(tmp_path: P
     ]
     manifest = h.store.get_json("trees/flaky/_manifests/shard-0-of-1.json")
     assert manifest["status"] == "failed" and "UnavailableError" in manifest["error"]
+
+
+def test_server_policy_limits_endpoints_and_paths(tmp_path: Path) -> None:
+    """Without --allow-local-backends only http(s) agents are accepted; with --data-root, files
+    and local stores outside the roots are refused before anything reads them."""
+    roots = ServerPolicy.of(data_roots=[tmp_path / "data"])
+    debate = pb.RunDebateRequest(
+        question="q?",
+        agents=[pb.DebateAgent(name=n, agent={"endpoint": "scripted:/etc/hostname"}) for n in ("x", "y")],
+        extraction=pb.ExtractionSpec(mode=pb.EXTRACTION_MODE_RULES),
+    )
+    http = {"endpoint": "http://127.0.0.1:9/v1"}
+    build = pb.BuildTreesRequest(
+        config=run_config(
+            questions=QUESTIONS[:1], agents={"a": http, "b": http}, extraction={"mode": "rules"}
+        ).to_proto()
+    )
+    outside_data = pb.BuildTreesRequest()
+    outside_data.CopyFrom(build)
+    outside_data.config.dataset.Clear()
+    outside_data.config.dataset.format = pb.DATASET_FORMAT_NQ_OPEN
+    outside_data.config.dataset.path = "/etc/passwd"
+    outside_store = pb.BuildTreesRequest()
+    outside_store.CopyFrom(build)
+    outside_store.config.store.url = str(tmp_path / "elsewhere")
+
+    async def go():
+        server, port = await start_orchestrator(store=LocalStore(tmp_path / "data" / "store"), policy=roots)
+        errors = []
+        try:
+            async with open_channel(f"127.0.0.1:{port}") as channel:
+                stub = orchestrator_pb2_grpc.DebateOrchestratorServiceStub(channel)
+                with pytest.raises(grpc.aio.AioRpcError) as info:
+                    await stub.RunDebate(debate)
+                errors.append(info.value)
+                for request in (outside_data, outside_store):
+                    with pytest.raises(grpc.aio.AioRpcError) as info:
+                        async for _ in stub.BuildTrees(request):
+                            pass
+                    errors.append(info.value)
+        finally:
+            await server.stop(0)
+        return errors
+
+    errors = asyncio.run(go())
+    assert [e.code() for e in errors] == [grpc.StatusCode.INVALID_ARGUMENT] * 3
+    assert [_violation(e) for e in errors] == [
+        "agents[0].agent.endpoint",
+        "config.dataset.path",
+        "config.store.url",
+    ]
+    assert "--allow-local-backends" in errors[0].details() and "data roots" in errors[1].details()
+    assert "root:" not in errors[1].details()  # nothing of the file leaks
