@@ -192,8 +192,11 @@ def run_training(setup: TrainingSetup) -> RunResult:
     store = open_store(setup.run.store)
     run_id = setup.run_id
     run_prefix = f"{setup.run.store_prefix.strip('/')}/{run_id}"
-    if tr.output_dir in (None, DEFAULT_OUTPUT_DIR):  # not set: $PBT_WORK_DIR (images set /tmp/...) or ./runs
-        tr.output_dir = str(Path(os.environ.get("PBT_WORK_DIR", "runs")) / run_id)
+    if tr.output_dir in (None, DEFAULT_OUTPUT_DIR):  # not set: $PBT_WORK_DIR, ./runs, or a temp folder
+        work = os.environ.get("PBT_WORK_DIR") or (
+            "runs" if os.access(".", os.W_OK) else str(Path(tempfile.gettempdir()) / "pbt-runs")
+        )
+        tr.output_dir = str(Path(work) / run_id)
     output_dir = Path(tr.output_dir)
     rank0 = tr.process_index == 0
     log.info(

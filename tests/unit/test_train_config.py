@@ -94,3 +94,17 @@ def test_resolved_config_parses_back_to_the_same_values(tmp_path):
     assert again.resolved() == setup.resolved()
     assert again.trainer.beta == 0.25 and again.run_id == "x1"
     assert again.trainer.pad_token is None and "hub_token" not in setup.resolved()
+
+
+def test_cli_reports_config_errors_in_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from pbt.cli.main import cli
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("stage: dpo\nbeta: 0.1\nlora_rank: 8\n")
+    result = CliRunner().invoke(cli, ["train", "dpo", "--config", str(bad), *REQUIRED])
+    assert result.exit_code == 2
+    assert "unknown option(s) 'lora_rank'" in result.output and "Traceback" not in result.output
+    help_text = CliRunner().invoke(cli, ["train", "sft", "--help"])
+    assert help_text.exit_code == 0 and "--pair_budget" in help_text.output
