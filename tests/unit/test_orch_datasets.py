@@ -90,3 +90,34 @@ def test_inline_and_duplicates() -> None:
     )
     with pytest.raises(ValidationError, match="duplicate question id"):
         load_questions(dup)
+
+
+def test_triviaqa_from_the_hub_and_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    import datasets
+
+    from pbt.errors import UnavailableError
+
+    rows = [
+        {
+            "question_id": "tc_9",
+            "question": "Which?",
+            "answer": {"value": "That", "normalized_aliases": ["that"]},
+        }
+    ]
+    calls = []
+
+    def fake_load(name, config, split):
+        calls.append((name, config, split))
+        return rows
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load)
+    (q,) = load_questions(DatasetConfig(format="triviaqa", split="validation"))
+    assert calls == [("mandarjoshi/trivia_qa", "rc.web.nocontext", "validation")]
+    assert (q.id, q.gold) == ("tc_9", ["That", "that"])
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("no network")
+
+    monkeypatch.setattr(datasets, "load_dataset", offline)
+    with pytest.raises(UnavailableError, match="give dataset.path"):
+        load_questions(DatasetConfig(format="triviaqa"))
