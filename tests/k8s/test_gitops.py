@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 from k8s_checks import (
+    CHART,
     K8S,
     ROOT,
     ident,
@@ -176,6 +177,30 @@ def test_retraining_jobs_reach_the_production_store(k8s_tools, kustomized):
                 f"{view.owner}: MinIO refuses it"
             )
             assert job["metadata"]["namespace"] == "pbt"
+
+
+def test_chart_training_job_agrees_with_pbt_train_submit(k8s_tools):
+    """The chart's PyTorchJob template and `pbt train submit` (the committed specs) run training the
+    same way: container, command, config mount, rendezvous port and environment."""
+    chart_job = next(
+        o for o in render(k8s_tools, [CHART / "ci" / "jobs-values.yaml"]) if o["kind"] == "PyTorchJob"
+    )
+    chart = next(pod_views(chart_job)).containers[0]
+
+    def mounts(container: dict[str, Any]) -> dict[str, str | None]:
+        return {m["mountPath"]: m.get("subPath") for m in container["volumeMounts"]}
+
+    for spec in SPECS:
+        job = next(o for o in load_all(spec.read_text()) if o["kind"] == "PyTorchJob")
+        c = job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0]
+        assert (c["name"], c["command"]) == (chart["name"], chart["command"])
+        assert c["args"][0] == chart["args"][0] == "-m" and c["args"][2:] == chart["args"][2:]
+        assert mounts(c).items() <= mounts(chart).items()
+        assert [(p["name"], p["containerPort"]) for p in c["ports"]] == [
+            (p["name"], p["containerPort"]) for p in chart["ports"]
+        ]
+        missing = {e["name"] for e in c["env"]} - {e["name"] for e in chart["env"]}
+        assert not missing, f"the chart's PyTorchJob lacks {missing}"
 
 
 def test_promoted_adapter_comes_from_a_retraining_run(kustomized):
