@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pbt import code_version
-from pbt.config import RunConfig
+from pbt.config import DatasetConfig, RunConfig
 from pbt.datasets import Shard, load_questions
 from pbt.errors import ConflictError, ValidationError
 from pbt.orchestrate.agents import AgentPool, BackendFactory
@@ -142,6 +142,7 @@ class TreeJob:
     ):
         if config.dataset is None:
             raise ValidationError("a dataset is required to build trees", field=f"{field_prefix}dataset")
+        self.dataset: DatasetConfig = config.dataset
         if limit is not None and limit < 0:
             raise ValidationError(f"must be >= 0, got {limit}", field="limit")
         self.config = config
@@ -169,7 +170,6 @@ class TreeJob:
     def _manifest(
         self, status: str, questions: int, skipped: int, progress: Progress, error: str | None = None
     ) -> dict:
-        assert self.config.dataset is not None
         return {
             "kind": MANIFEST_KIND,
             "job_id": self.job_id,
@@ -178,9 +178,9 @@ class TreeJob:
             "shard": {"index": self.shard.index, "count": self.shard.count},
             "limit": self.limit,
             "dataset": {
-                "format": self.config.dataset.format,
-                "path": self.config.dataset.path,
-                "name": self.config.dataset.display_name,
+                "format": self.dataset.format,
+                "path": self.dataset.path,
+                "name": self.dataset.display_name,
                 "questions_in_shard": questions,
             },
             "counts": {
@@ -221,10 +221,7 @@ class TreeJob:
         )
 
     async def events(self) -> AsyncIterator[Event]:
-        assert self.config.dataset is not None
-        questions = await asyncio.to_thread(
-            load_questions, self.config.dataset, shard=self.shard, limit=self.limit
-        )
+        questions = await asyncio.to_thread(load_questions, self.dataset, shard=self.shard, limit=self.limit)
         await asyncio.to_thread(self._check_conflict)
         existing = set(await asyncio.to_thread(list_tree_keys, self.store, self.job_id))
         todo = deque(q for q in questions if tree_key(self.job_id, q.id) not in existing)
@@ -315,7 +312,8 @@ class TreeJob:
         async for event in self.events():
             if isinstance(event, Summary):
                 summary = event
-        assert summary is not None
+        if summary is None:  # pragma: no cover - events() always ends with a summary or raises
+            raise RuntimeError("the job ended without a summary")
         return summary
 
 

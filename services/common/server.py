@@ -73,7 +73,10 @@ class ManagedServer:
 
 
 def _credentials(config: ServerConfig) -> grpc.ServerCredentials:
-    assert config.tls_cert_file is not None and config.tls_key_file is not None  # checked by ServerConfig
+    if (
+        config.tls_cert_file is None or config.tls_key_file is None
+    ):  # pragma: no cover - ServerConfig checks it
+        raise ValueError("TLS needs tls_cert_file and tls_key_file")
     client_ca = config.tls_client_ca_file.read_bytes() if config.tls_client_ca_file else None
     return grpc.ssl_server_credentials(
         [(config.tls_key_file.read_bytes(), config.tls_cert_file.read_bytes())],
