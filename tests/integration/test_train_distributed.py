@@ -83,3 +83,43 @@ def test_dpo_torchrun_two_processes(tiny_model_dir, tmp_path):
         and config["per_device_train_batch_size"] == 2
         and config["beta"] == 0.1
     )
+
+
+@pytest.mark.distributed
+@pytest.mark.slow
+def test_dpo_torchrun_fsdp_option(tiny_model_dir, tmp_path):
+    """The FSDP option (FSDP2, full shard, decoder layers wrapped) under torchrun on CPU."""
+    pairs = write_pairs(tmp_path / "pairs.jsonl", make_pairs(16, 4))
+    store_dir = tmp_path / "store"
+    fsdp_config = {
+        "version": 2,
+        "reshard_after_forward": True,
+        "transformer_layer_cls_to_wrap": ["LlamaDecoderLayer"],
+        "state_dict_type": "FULL_STATE_DICT",
+    }
+    cmd = [
+        TORCHRUN, "--standalone", "--nproc_per_node", "2", "-m", "training.dpo",
+        "--config", "training/configs/dpo-tiny.yaml",
+        "--pairs", str(pairs), "--base_model", str(tiny_model_dir),
+        "--store", str(store_dir), "--output_dir", str(tmp_path / "out"), "--run_id", "fsdp-test",
+        "--per_device_train_batch_size", "2", "--max_steps", "4", "--precompute_ref_log_probs", "false",
+        "--track_param_changes", "false", "--eval_train_at_end", "false",
+        "--fsdp_config", json.dumps(fsdp_config), "--fsdp",
+    ]  # fmt: skip
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    store = LocalStore(store_dir)
+    metrics = store.get_json("training/fsdp-test/metrics.json")
+    assert metrics["world_size"] == 2 and metrics["global_step"] == 4
+    assert [h["loss"] for h in metrics["log_history"] if "loss" in h]
+    config = yaml.safe_load(store.get_text("training/fsdp-test/config.yaml"))
+    assert config["fsdp"] is True and config["fsdp_config"]["reshard_after_forward"] is True
+    # rank 0 holds full checkpoints (FULL_STATE_DICT), so the store copy is complete
+    assert store.exists("training/fsdp-test/checkpoints/checkpoint-4/optimizer.pt")
+    from safetensors.torch import load_file
+
+    store.get_file("training/fsdp-test/adapter/adapter_model.safetensors", tmp_path / "a.safetensors")
+    tensors = load_file(tmp_path / "a.safetensors")
+    assert any("lora_B" in k for k in tensors)
+    assert all(t.abs().sum() > 0 for k, t in tensors.items() if "lora_B" in k)
