@@ -41,6 +41,8 @@ class PairFile:
     uri: str
     sha256: str
     rows: list[dict[str, Any]]
+    #: the ``pbt.prefs/v1`` manifest written beside the file by `pbt prefs` (``x.manifest.json``), if any
+    prefs_manifest: dict[str, Any] | None = None
 
 
 @dataclass
@@ -129,26 +131,42 @@ def parse_pairs(data: bytes, uri: str) -> PairFile:
     return PairFile(uri=uri, sha256=hashlib.sha256(data).hexdigest(), rows=rows)
 
 
+def _manifest_name(name: str) -> str:
+    return (name[: -len(".jsonl")] if name.endswith(".jsonl") else name) + ".manifest.json"
+
+
 def read_pairs(source: str, store: Any = None) -> PairFile:
-    """Read a pair file from a local path, ``s3://bucket/key`` or ``store:key`` (the run's store)."""
+    """Read a pair file from a local path, ``s3://bucket/key`` or ``store:key`` (the run's store).
+
+    The lineage manifest `pbt prefs` writes beside the file is read too when it exists.
+    """
     from pbt.errors import NotFoundError
     from pbt.store import open_store
 
+    def from_store(src: Any, key: str) -> tuple[bytes, dict | None]:
+        data = src.get_bytes(key)
+        mkey = "/".join([*key.split("/")[:-1], _manifest_name(key.split("/")[-1])])
+        return data, (src.get_json(mkey) if src.exists(mkey) else None)
+
     if source.startswith("s3://"):
         bucket, _, key = source[len("s3://") :].partition("/")
-        data = open_store(f"s3://{bucket}").get_bytes(key)
+        data, manifest = from_store(open_store(f"s3://{bucket}"), key)
     elif source.startswith("store:"):
         if store is None:
             store = open_store()
         key = source[len("store:") :]
-        data = store.get_bytes(key)
+        data, manifest = from_store(store, key)
         source = store.uri(key)
     else:
         path = Path(source)
         if not path.is_file():
             raise NotFoundError(f"pair file not found: {path} (field 'pairs')")
         data = path.read_bytes()
-    return parse_pairs(data, source)
+        mpath = path.with_name(_manifest_name(path.name))
+        manifest = json.loads(mpath.read_text(encoding="utf-8")) if mpath.is_file() else None
+    pf = parse_pairs(data, source)
+    pf.prefs_manifest = manifest
+    return pf
 
 
 def count_by_split(rows: list[dict[str, Any]]) -> dict[str, dict[str, int]]:

@@ -293,6 +293,21 @@ def run_training(setup: TrainingSetup) -> RunResult:
     )
 
 
+def _prefs_lineage(pf: pairs_data.PairFile) -> dict[str, Any] | None:
+    """What `pbt prefs` recorded about the pair file (its inputs, mode, seed), if it was found."""
+    m = pf.prefs_manifest
+    if not m:
+        return None
+    recorded = (m.get("output") or {}).get("sha256")
+    return {
+        "kind": m.get("kind"),
+        "mode": m.get("mode"),
+        "seed": m.get("seed"),
+        "inputs": m.get("inputs"),
+        "sha256_matches": recorded == pf.sha256 if recorded else None,
+    }
+
+
 def _json_safe(value: Any) -> Any:
     """NaN and infinities become null, so metrics.json is strict JSON."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -344,6 +359,7 @@ def _write_outputs(
             "mode": setup.data.mode,
             "pair_budget": prepared.report.pair_budget,
             "selected": prepared.report.selected,
+            "prefs_manifest": _prefs_lineage(pf),
         },
         base_model={"location": setup.model.base_model, "config_sha256": model_fingerprint(base_local)},
         outputs=outputs,

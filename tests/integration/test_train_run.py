@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -147,6 +148,10 @@ def test_killed_run_resumes_from_its_last_checkpoint(tiny_model_dir, tmp_path):
 def test_sft_then_dpo_through_s3(tiny_model_dir, tmp_path, s3_env):
     store = open_store()
     store.put_jsonl("prefs/tiny/pairs.jsonl", make_pairs(16, 4))
+    digest = hashlib.sha256(store.get_bytes("prefs/tiny/pairs.jsonl")).hexdigest()
+    prefs_manifest = {"kind": "pbt.prefs/v1", "mode": "pbt", "seed": 0, "inputs": [{"path": "trees/job-1"}],
+                      "output": {"sha256": digest}}  # fmt: skip
+    store.put_json("prefs/tiny/pairs.manifest.json", prefs_manifest)
     pairs_uri = f"s3://{s3_env['bucket']}/prefs/tiny/pairs.jsonl"
 
     sft = run_training(
@@ -176,6 +181,9 @@ def test_sft_then_dpo_through_s3(tiny_model_dir, tmp_path, s3_env):
     manifest = store.get_json("training/dpo-after-sft/manifest.json")
     assert manifest["inputs"]["base_model"]["location"] == "store:training/sft-tiny/merged"
     assert manifest["inputs"]["pairs"]["mode"] == "resist"
+    lineage = manifest["inputs"]["pairs"]["prefs_manifest"]  # trees -> pairs -> adapter
+    assert lineage["sha256_matches"] is True and lineage["inputs"] == [{"path": "trees/job-1"}]
+    assert manifest["inputs"]["pairs"]["sha256"] == digest
     assert manifest["inputs"]["pairs"]["selected"]["train"] == {"accept": 0, "resist": 8}
     assert manifest["store"].startswith("s3://")
     assert dpo.outputs["adapter"] == "training/dpo-after-sft/adapter"

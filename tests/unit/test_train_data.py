@@ -43,13 +43,19 @@ def test_parse_rejects_bad_json_bad_code_and_empty_file(tmp_path):
         data.read_pairs(str(tmp_path / "missing.jsonl"))
 
 
-def test_read_pairs_from_store_key(tmp_path):
+def test_read_pairs_from_store_key_with_its_prefs_manifest(tmp_path):
     from pbt.store import LocalStore
 
     store = LocalStore(tmp_path / "store")
     store.put_jsonl("prefs/demo/pairs.jsonl", make_pairs(4, 2))
     pf = data.read_pairs("store:prefs/demo/pairs.jsonl", store)
     assert len(pf.rows) == 6 and pf.uri.endswith("prefs/demo/pairs.jsonl") and len(pf.sha256) == 64
+    assert pf.prefs_manifest is None
+    store.put_json("prefs/demo/pairs.manifest.json", {"kind": "pbt.prefs/v1", "mode": "pbt"})
+    assert data.read_pairs("store:prefs/demo/pairs.jsonl", store).prefs_manifest["mode"] == "pbt"
+    local = write_pairs(tmp_path / "p.jsonl", make_pairs(2, 0))
+    (tmp_path / "p.manifest.json").write_text(json.dumps({"kind": "pbt.prefs/v1", "seed": 3}))
+    assert data.read_pairs(str(local)).prefs_manifest == {"kind": "pbt.prefs/v1", "seed": 3}
 
 
 def test_modes_share_one_budget():
