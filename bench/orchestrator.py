@@ -1,7 +1,7 @@
 """Orchestrator benchmark: how close tree building comes to the backend's best, and what it costs.
 
-  (a) orchestration efficiency: build trees through the orchestrator engine against the agent
-      server (tiny model over HTTP), recording every generation request; then replay exactly
+  (a) orchestration efficiency: build trees through the gRPC orchestrator (BuildTrees) against
+      the agent server (tiny model over HTTP), recording every generation request; then replay exactly
       those requests as one concurrent batch to the same server. efficiency = replay time /
       orchestrator time (target >= 0.9: the dependency structure of trees costs < 10%).
   (b) against the reference's generation (one request at a time, ``generate(use_cache=False)``)
@@ -72,19 +72,27 @@ def dataset_spec(count: int) -> dict:
 
 
 async def orchestrate(config, store, limit: int, log: list) -> tuple[float, int]:
-    from pbt.orchestrate import TreeJob
+    """Build trees through the gRPC orchestrator (in this process, on a free port), recording requests."""
     from pbt.orchestrate.agents import default_backend_factory
+    from pbt.v1 import orchestrator_pb2, orchestrator_pb2_grpc
+    from services.common import open_channel
+    from services.orchestrator.server import start_orchestrator
 
-    job = TreeJob(
-        config,
-        store,
-        job_id=f"bench-{time.time_ns()}",
-        limit=limit,
-        backend_factory=lambda role, agent: Recording(default_backend_factory(role, agent), log),
+    server, port = await start_orchestrator(
+        store=store, backend_factory=lambda role, agent: Recording(default_backend_factory(role, agent), log)
     )
-    started = time.perf_counter()
-    summary = await job.run()
-    return time.perf_counter() - started, summary.progress.nodes
+    request = orchestrator_pb2.BuildTreesRequest(
+        config=config.to_proto(), job_id=f"bench-{time.time_ns()}", limit=limit
+    )
+    try:
+        async with open_channel(f"127.0.0.1:{port}") as channel:
+            stub = orchestrator_pb2_grpc.DebateOrchestratorServiceStub(channel)
+            started = time.perf_counter()
+            events = [event async for event in stub.BuildTrees(request)]
+            elapsed = time.perf_counter() - started
+    finally:
+        await server.stop(0)
+    return elapsed, events[-1].summary.progress.nodes
 
 
 async def replay(endpoint: str, requests: list, max_in_flight: int) -> float:

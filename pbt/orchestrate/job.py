@@ -228,12 +228,7 @@ class TreeJob:
         total, skipped = len(questions), len(questions) - len(todo)
         state = _State()
         mkey = manifest_key(self.job_id, self.shard)
-        await asyncio.to_thread(
-            self.store.put_json, mkey, self._manifest("running", total, skipped, Progress())
-        )
-        log.info("job %s shard %s: %d questions, %d already built", self.job_id, self.shard, total, skipped)
-        yield JobStarted(self.job_id, total, skipped, self.output_uri)
-
+        # backends first: a bad endpoint fails the call before anything is written
         pool = AgentPool(self.config.agents, self.backend_factory) if todo else None
         metadata = {
             "job_id": self.job_id,
@@ -243,6 +238,13 @@ class TreeJob:
         queue: asyncio.Queue[TreeBuilt] = asyncio.Queue()
         workers: list[asyncio.Task[None]] = []
         try:
+            await asyncio.to_thread(
+                self.store.put_json, mkey, self._manifest("running", total, skipped, Progress())
+            )
+            log.info(
+                "job %s shard %s: %d questions, %d already built", self.job_id, self.shard, total, skipped
+            )
+            yield JobStarted(self.job_id, total, skipped, self.output_uri)
             if pool is not None:
                 builder = TreeBuilder(self.config, pool, metadata=metadata)
 

@@ -431,6 +431,9 @@ def test_server_policy_limits_endpoints_and_paths(tmp_path: Path) -> None:
     outside_data.config.dataset.Clear()
     outside_data.config.dataset.format = pb.DATASET_FORMAT_NQ_OPEN
     outside_data.config.dataset.path = "/etc/passwd"
+    local_agent = pb.BuildTreesRequest()
+    local_agent.CopyFrom(build)
+    local_agent.config.agents.a.endpoint = "local:/models/secret"
     outside_store = pb.BuildTreesRequest()
     outside_store.CopyFrom(build)
     outside_store.config.store.url = str(tmp_path / "elsewhere")
@@ -444,7 +447,7 @@ def test_server_policy_limits_endpoints_and_paths(tmp_path: Path) -> None:
                 with pytest.raises(grpc.aio.AioRpcError) as info:
                     await stub.RunDebate(debate)
                 errors.append(info.value)
-                for request in (outside_data, outside_store):
+                for request in (outside_data, outside_store, local_agent):
                     with pytest.raises(grpc.aio.AioRpcError) as info:
                         async for _ in stub.BuildTrees(request):
                             pass
@@ -454,11 +457,13 @@ def test_server_policy_limits_endpoints_and_paths(tmp_path: Path) -> None:
         return errors
 
     errors = asyncio.run(go())
-    assert [e.code() for e in errors] == [grpc.StatusCode.INVALID_ARGUMENT] * 3
+    assert [e.code() for e in errors] == [grpc.StatusCode.INVALID_ARGUMENT] * 4
     assert [_violation(e) for e in errors] == [
         "agents[0].agent.endpoint",
         "config.dataset.path",
         "config.store.url",
+        "config.agents.a.endpoint",
     ]
+    assert not list((tmp_path / "data" / "store").rglob("*.json")), "a refused request wrote something"
     assert "--allow-local-backends" in errors[0].details() and "data roots" in errors[1].details()
     assert "root:" not in errors[1].details()  # nothing of the file leaks
