@@ -93,6 +93,20 @@ async def _run_remote(
     raise RuntimeError("the orchestrator ended the stream without a summary")
 
 
+def inline_questions(config: Any, limit: int | None) -> Any:
+    """The config with its dataset read here and carried inline (ids, questions, gold answers kept)."""
+    from pbt.config import DatasetConfig, InlineQuestion
+    from pbt.datasets import load_questions
+
+    questions = load_questions(config.dataset, limit=limit)
+    dataset = DatasetConfig(
+        format="inline",
+        name=config.dataset.display_name,
+        questions=[InlineQuestion(id=q.id, question=q.text, answers=q.gold) for q in questions],
+    )
+    return config.model_copy(update={"dataset": dataset})
+
+
 @click.command("build")
 @click.option(
     "--config",
@@ -131,6 +145,12 @@ async def _run_remote(
     default=None,
     help="CA bundle for a TLS orchestrator.",
 )
+@click.option(
+    "--send-questions",
+    is_flag=True,
+    help="With --orchestrator: read the dataset here and send the questions in the request "
+    "(for files the server cannot see).",
+)
 def build(
     config_path: Path,
     address: str | None,
@@ -140,6 +160,7 @@ def build(
     job_id: str | None,
     token: str | None,
     tls_ca: str | None,
+    send_questions: bool,
 ) -> None:
     """Build one dialogue tree per question of the config's dataset, with a live progress bar.
 
@@ -160,6 +181,10 @@ def build(
         if config.dataset is None:
             raise click.UsageError(f"{config_path}: the config needs a 'dataset' section to build trees")
         shard_spec = Shard.parse(shard, field="--shard")
+        if send_questions:
+            if not address:
+                raise click.UsageError("--send-questions needs --orchestrator")
+            config = inline_questions(config, limit or None)
         bar = _Bar(console)
         with bar.progress:
             if address:

@@ -110,6 +110,28 @@ def test_trees_build_through_the_orchestrator(shared_dir: Path, tmp_path: Path) 
             len([k for k in LocalStore(tmp_path / "store").list("trees/remote/") if "_manifests" not in k])
             == 4
         )
+        # a dataset only this side can read, sent inline: same question ids as a server-side file
+        moved = tmp_path / "client-only.yaml"
+        moved.write_text(config.read_text().replace("nq_open, path:", "nq_open, name: NQ-open, path:"))
+        sent = CliRunner().invoke(
+            cli,
+            [
+                "trees",
+                "build",
+                "--config",
+                str(moved),
+                "--orchestrator",
+                address,
+                "--limit",
+                "2",
+                "--job-id",
+                "sent",
+                "--send-questions",
+            ],
+        )
+        assert sent.exit_code == 0, sent.output
+        keys = sorted(k for k in LocalStore(tmp_path / "store").list("trees/sent/") if "_manifests" not in k)
+        assert keys == ["trees/sent/NQ-open-000000.json", "trees/sent/NQ-open-000001.json"]
         # a request the server rejects: the CLI reports the status and the field
         config.write_text(config.read_text().replace("nq_open, path:", "nq_open, name: x, path:"))
         conflict = CliRunner().invoke(
