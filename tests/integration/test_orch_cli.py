@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import free_port, wait_for_port
+from orch_net import free_port, wait_for_port
 
 from pbt.cli.main import cli
 from pbt.store import LocalStore

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from conftest import free_port, wait_for_port
+from orch_net import free_port, wait_for_port
 
 from pbt.config import RunConfig
 from pbt.store import LocalStore
