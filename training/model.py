@@ -106,7 +106,17 @@ def quantization_config(args: ModelArguments) -> Any:
 def load_tokenizer(location: str) -> Any:
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(location)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(location)
+    except OSError as exc:  # a hub id without network, unreadable files
+        raise NotFoundError(
+            f"cannot load a tokenizer from {location!r} (field 'tokenizer'/'base_model'): {exc}"
+        ) from None
+    except ValueError as exc:  # a model folder without tokenizer files
+        raise ValidationError(
+            f"{location!r} has no usable tokenizer ({str(exc).splitlines()[0]}); set 'tokenizer'",
+            field="tokenizer",
+        ) from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if not getattr(tokenizer, "chat_template", None):
@@ -123,13 +133,16 @@ def load_model(location: str, args: ModelArguments, trainer_args: Any) -> Any:
     kwargs: dict[str, Any] = {"dtype": resolve_dtype(args.dtype)}
     quant = quantization_config(args)
     if quant is not None:
-        import torch
-
         kwargs["quantization_config"] = quant
-        kwargs["device_map"] = {"": torch.cuda.current_device()}
+        kwargs["device_map"] = {"": trainer_args.device}  # this process's GPU (quantized weights cannot move)
     if args.attn_implementation:
         kwargs["attn_implementation"] = args.attn_implementation
-    model = AutoModelForCausalLM.from_pretrained(location, **kwargs)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(location, **kwargs)
+    except OSError as exc:
+        raise NotFoundError(
+            f"cannot load the base model from {location!r} (field 'base_model'): {exc}"
+        ) from None
     if quant is not None:
         from peft import prepare_model_for_kbit_training
 
