@@ -231,8 +231,22 @@ def _snake(d: dict[str, Any]) -> dict[str, Any]:
     return {re.sub(r"(?<!^)(?=[A-Z])", "_", k).lower(): v for k, v in d.items()}
 
 
+class _BlockDumper(yaml.SafeDumper):
+    """Multi-line strings (the config file in the ConfigMap) as readable literal blocks."""
+
+
+def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_BlockDumper.add_representer(str, _str_representer)
+
+
 def to_yaml(*objects: dict) -> str:
-    return "---\n".join(yaml.safe_dump(o, sort_keys=False) for o in objects)
+    return "---\n".join(
+        yaml.dump(o, Dumper=_BlockDumper, sort_keys=False, allow_unicode=True, width=120) for o in objects
+    )
 
 
 @functools.lru_cache(maxsize=8)

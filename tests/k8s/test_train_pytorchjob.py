@@ -130,6 +130,7 @@ def test_cli_dry_run_prints_configmap_and_job(crd):
     assert result.exit_code == 0, result.output
     docs = list(yaml.safe_load_all(result.output))
     assert [d["kind"] for d in docs] == ["ConfigMap", "PyTorchJob"]
+    assert docs[0]["data"]["training.yaml"] == (CONFIGS / "dpo-llama3-70b.yaml").read_text()
     validate_job(docs[1], crd)
 
 
