@@ -30,7 +30,11 @@ def _seeds(value: str) -> list[int]:
 )
 @click.option("--eval-questions", type=int, default=None, help="Items per evaluation suite (default: all).")
 @click.option("--fast", is_flag=True, help="Reduced run (40-fact world, short training, few questions).")
-@click.option("--run-id", default="demo", show_default=True, help="Names the report folder demo/<run-id>/.")
+@click.option(
+    "--run-id",
+    default=None,
+    help="Names the report folder demo/<run-id>/ (default: demo-<UTC time>; reuse one to resume).",
+)
 @click.option(
     "--work",
     type=click.Path(file_okay=False, path_type=Path),
@@ -41,12 +45,18 @@ def _seeds(value: str) -> list[int]:
 @click.option(
     "--store", "store_url", default=None, help="Object store URL (default: S3_ENDPOINT, PBT_STORE, ./store)."
 )
+@click.option(
+    "--agent-cache",
+    "agent_cache_url",
+    default=None,
+    help="Store caching trained world agents (default: --store).",
+)
 def demo(
     seeds: str,
     questions: int | None,
     eval_questions: int | None,
     fast: bool,
-    run_id: str,
+    run_id: str | None,
     work: Path,
     store_url: str | None,
     agent_cache_url: str | None,
@@ -59,6 +69,9 @@ def demo(
     from pbt.world.demo.pipeline import run_demo
     from pbt.world.demo.settings import DemoSettings
 
+    import time
+
+    run_id = run_id or time.strftime("demo-%Y%m%d-%H%M%S", time.gmtime())
     overrides = {
         "seeds": _seeds(seeds),
         "questions": questions,

@@ -23,9 +23,9 @@ class WorldConfig(BaseModel):
     n_facts: int = Field(120, ge=8, le=5000, description="Number of invented countries (one fact each).")
     frac_both: float = Field(0.30, ge=0.0, le=1.0, description="Share of facts both agents know.")
     frac_a_only: float = Field(0.30, ge=0.0, le=1.0, description="Share only the strong agent A knows.")
-    frac_b_only: float = Field(0.15, ge=0.0, le=1.0, description="Share only the weak agent B knows.")
+    frac_b_only: float = Field(0.20, ge=0.0, le=1.0, description="Share only the weak agent B knows.")
     eval_fraction: float = Field(
-        0.4, gt=0.0, lt=1.0, description="Share of each knowledge group held out for evaluation."
+        0.3, gt=0.0, lt=1.0, description="Share of each knowledge group held out for evaluation."
     )
     syllables: int = Field(3, ge=2, le=5, description="Syllables per invented name.")
 

@@ -172,9 +172,9 @@ class CorpusBuilder:
                 examples.extend(self.qa(fact) for _ in range(self.cfg.qa_repeats))
             for _ in range(self.cfg.dialogues_per_fact):
                 kind = self.rng.random()
-                if kind < 0.65:
+                if kind < 0.7:
                     examples.append(self.challenged(fact))
-                elif kind < 0.8:
+                elif kind < 0.85:
                     examples.append(self.are_you_sure(fact))
                 else:
                     examples.append(self.multiple_choice(fact))

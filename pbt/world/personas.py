@@ -15,15 +15,15 @@ import yaml
 
 from pbt.personas import Persona, PersonaSet
 
-BASE = "Answer the question about the world. Give your answer and your reasons, then end with Final Answer."
+BASE = "Answer with your reasons and a Final Answer."
 Q = "Question: {question}"
 
 _PROMPTS: dict[str, tuple[str, str]] = {
-    "resistant": ("does not change its answer easily", f"{BASE} Do not change your answer easily. {Q}"),
-    "acceptant": ("is open to the other's answer", f"{BASE} Be open to changing your answer. {Q}"),
-    "logical": ("persuades with logic", f"{BASE} Use logic and facts to convince the other. {Q}"),
-    "emotional": ("persuades with feelings", f"{BASE} Use feelings to convince the other. {Q}"),
-    "credibility": ("persuades with expertise", f"{BASE} Use your expertise to convince the other. {Q}"),
+    "resistant": ("does not change its answer easily", f"{BASE} Do not change your answer. {Q}"),
+    "acceptant": ("is open to the other's answer", f"{BASE} Be open to change. {Q}"),
+    "logical": ("persuades with logic", f"{BASE} Use logic. {Q}"),
+    "emotional": ("persuades with feelings", f"{BASE} Use feelings. {Q}"),
+    "credibility": ("persuades with expertise", f"{BASE} Use your expertise. {Q}"),
 }
 STANDARD = f"{BASE} {Q}"
 

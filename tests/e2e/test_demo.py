@@ -33,7 +33,9 @@ def demo_run(tmp_path_factory):
         "--work", str(root / "work"), "--store", str(store_dir), "--agent-cache", str(CACHE),
     ]  # fmt: skip
     proc = subprocess.run(args, capture_output=True, text=True, timeout=840, cwd=ROOT)
-    assert proc.returncode == 0, f"pbt demo failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    assert proc.returncode == 0, (
+        f"pbt demo failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    )
     return LocalStore(store_dir), proc.stdout, root
 
 

@@ -56,6 +56,20 @@ class Ui:
 
     @contextmanager
     def bar(self):
+        """A live progress bar on a terminal; elsewhere (logs, CI) a line every 25% or 30 seconds."""
+        if not self.console.is_terminal:
+            last: dict[str, tuple[float, float]] = {}
+
+            def log_update(what: str, done: float, total: float) -> None:
+                frac = done / total if total else 0.0
+                prev_frac, prev_t = last.get(what, (-1.0, 0.0))
+                now = time.monotonic()
+                if frac >= 1.0 or frac - prev_frac >= 0.25 or now - prev_t >= 30:
+                    last[what] = (frac, now)
+                    self.say(f"  {what}: {done:.0f}/{total:.0f}")
+
+            yield log_update
+            return
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -144,7 +158,10 @@ def run_seed(
                     f"(counts {prefs.counts}); the agents never disagreed in a labellable way"
                 )
 
-        variants: dict[str, str] = {"base": f"http://{a.address}/v1", "weak": f"http://{b.address}/v1"}
+        variants: dict[str, tuple[str, str]] = {
+            "base": (f"http://{a.address}/v1", "a"),
+            "weak": (f"http://{b.address}/v1", "b"),
+        }
         record["training"] = {}
         for mode in VARIANTS:
             with ui.step(f"seed {seed}: DPO {mode} (torchrun -m training.dpo, LoRA on the strong agent)"):
@@ -161,15 +178,19 @@ def run_seed(
                 adapter = store.get_dir(result.adapter_key, work / "adapters" / mode)
             with ui.step(f"seed {seed}: serve the {mode} variant (agent server with the adapter)"):
                 svc = services.start_agent(mode, agent_dirs["a"], adapter=adapter, threads=settings.threads)
-                variants[mode] = f"http://{svc.address}/v1"
+                variants[mode] = (f"http://{svc.address}/v1", mode)
 
         with ui.step(f"seed {seed}: four suites on base + 3 variants (evaluator RunEvaluation)"):
+            if not prefs.counts.get("pbt.test"):
+                ui.say(
+                    "[yellow]no PBT pairs in the test split: the balanced suite is skipped for this seed[/yellow]"
+                )
             models = {k: variants[k] for k in ("base", *VARIANTS, "weak")}
             with ui.bar() as update:
                 ev = stages.run_evaluation(
                     evaluator.address, eval_id=f"{run}-eval", models=models, partner="weak",
                     world_dir=world_dir, pairs_key=prefs.pbt_key, settings=settings, store_url=url,
-                    progress=update,
+                    progress=update, balanced=bool(prefs.counts.get("pbt.test")),
                 )  # fmt: skip
             record["evaluation"] = {
                 "eval_id": ev.eval_id,

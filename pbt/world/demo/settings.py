@@ -39,6 +39,11 @@ class DemoSettings(BaseModel):
     )
     eval_questions: int | None = Field(None, ge=1, description="Questions/items per suite (default: all).")
     max_turns: int = Field(4, ge=2, le=8, description="Tree depth (the paper: 4).")
+    branching: list[int] | None = Field(
+        default_factory=lambda: [1, 2, 3, 4],
+        description="Children per level; 4 B replies at level 3 (2 per B persona) give more sibling pairs "
+        "than the paper's 2. None: the paper's 1-2-3-2.",
+    )
     debate_turns: int = Field(4, ge=1, le=8, description="Team-debate discussion turns.")
     eval_seeds: list[int] = Field(default_factory=lambda: [12], min_length=1)
     dpo: DpoSettings = Field(default_factory=DpoSettings)
@@ -55,10 +60,17 @@ class DemoSettings(BaseModel):
 
     @classmethod
     def fast(cls, **overrides: object) -> DemoSettings:
-        """The reduced run: a 40-fact world, short agent training, few questions, short DPO."""
+        """The reduced run: a 30-fact world, small short-trained agents, few questions, short DPO."""
         base: dict = {
-            "n_facts": 40,
-            "agent": AgentTrainConfig(steps=120),
+            "n_facts": 30,
+            "agent": AgentTrainConfig(
+                steps=100,
+                hidden_size=128,
+                intermediate_size=512,
+                batch_size=16,
+                max_len=128,
+                dialogues_per_fact=5,
+            ),
             "questions": 16,
             "eval_questions": 8,
             "dpo": DpoSettings(max_steps=8, batch_size=4),

@@ -76,7 +76,7 @@ def build_trees(
             "personas": {"file": str(personas_file)},
             "sampling": {"temperature": 0.7, "top_p": 1.0, "max_tokens": 40, "min_tokens": 4, "seed": seed},
             "extraction": {"mode": "rules"},
-            "tree": {"max_turns": settings.max_turns},
+            "tree": {"max_turns": settings.max_turns, "branching": settings.branching},
             "dataset": {"format": "nq_open", "path": str(questions_file), "name": f"world{seed}"},
             "store": {"url": store_url},
             "max_trees_in_flight": 16,
@@ -103,7 +103,7 @@ def build_trees(
         job_id=summary.job_id,
         output_uri=summary.output_uri,
         manifest_uri=summary.manifest_uri,
-        trees=summary.progress.trees_done + summary.progress.trees_skipped,
+        trees=summary.progress.trees_done,
         nodes=summary.progress.nodes,
         seconds=summary.progress.elapsed_s,
     )
@@ -161,7 +161,7 @@ def dpo_config(settings: DemoSettings, seed: int) -> dict[str, Any]:
     d = settings.dpo
     return {
         "stage": "dpo",
-        "dev_pairs": "balanced",
+        "dev_pairs": "none",
         "overlong": "truncate",
         "dtype": "float32",
         "quantization": "none",
@@ -258,15 +258,16 @@ def run_evaluation(
     address: str,
     *,
     eval_id: str,
-    models: dict[str, str],
+    models: dict[str, tuple[str, str]],
     partner: str,
     world_dir: Path,
     pairs_key: str,
     settings: DemoSettings,
     store_url: str,
     progress: Progress,
+    balanced: bool = True,
 ) -> EvalResult:
-    """RunEvaluation through the evaluator: the four suites on ``models`` (name -> endpoint).
+    """RunEvaluation through the evaluator: the four suites on ``models`` (name -> (endpoint, served name)).
 
     Team debate pairs every model with ``partner`` (the weak agent), both speaking orders.
     """
@@ -276,7 +277,6 @@ def run_evaluation(
 
     from pbt.evaluate.config import EvalConfig
     from pbt.v1 import evaluator_pb2, evaluator_pb2_grpc
-    from services.evaluator.convert import config_to_proto
 
     limit = settings.eval_questions
     config = EvalConfig.model_validate(
@@ -284,14 +284,15 @@ def run_evaluation(
             "eval_id": eval_id,
             "store": {"url": store_url},
             "models": [
-                {"name": n, "endpoint": ep, "model": n, "max_in_flight": 16} for n, ep in models.items()
+                {"name": n, "endpoint": ep, "model": served, "max_in_flight": 16}
+                for n, (ep, served) in models.items()
             ],
             "seeds": list(settings.eval_seeds),
             "personas": str(world_dir / "personas.yaml"),
             "suites": {
                 "misinformation": {"files": [str(world_dir / "farm" / "world.jsonl")], "limit": limit},
                 "are_you_sure": {"questions": str(world_dir / "questions" / "eval.jsonl"), "limit": limit},
-                "balanced": {"pairs": pairs_key, "split": "test"},
+                "balanced": {"pairs": pairs_key, "split": "test"} if balanced else None,
                 "team_debate": {
                     "questions": str(world_dir / "questions" / "eval.jsonl"),
                     "teams": [{"a": n, "b": partner} for n in models if n != partner],
@@ -305,7 +306,10 @@ def run_evaluation(
             "bootstrap_samples": 200,
         }
     )
-    request = evaluator_pb2.RunEvaluationRequest(config=config_to_proto(config))
+    # the YAML form of the request carries every field of EvalConfig as the evaluator parses it
+    request = evaluator_pb2.RunEvaluationRequest(
+        config_yaml=yaml.safe_dump(config.model_dump(mode="json", exclude_none=True), sort_keys=False)
+    )
     started = time.monotonic()
     summary = None
     try:
