@@ -63,13 +63,13 @@ def demo(
 ) -> None:
     """Build (or reuse) the world, train its agents, then through the gRPC services: trees, pairs,
     DPO (accept / resist / PBT) under torchrun, the four suites, and the report in the store."""
+    import time
+
     from rich.console import Console
 
     from pbt.errors import PbtError
     from pbt.world.demo.pipeline import run_demo
     from pbt.world.demo.settings import DemoSettings
-
-    import time
 
     run_id = run_id or time.strftime("demo-%Y%m%d-%H%M%S", time.gmtime())
     overrides = {
