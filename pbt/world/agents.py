@@ -70,6 +70,87 @@ def ensure_world(cfg: WorldConfig, store: ObjectStore, local_dir: Path) -> tuple
     return world, local_dir
 
 
+def _train_worker(world_json: str, agent: str, cfg_json: str, out_dir: str, queue) -> None:
+    """Child process: train one agent, report progress and the result through ``queue``."""
+    from pbt.world.train import train_agent
+
+    try:
+        world = World.model_validate_json(world_json)
+        cfg = AgentTrainConfig.model_validate_json(cfg_json)
+        metrics = train_agent(
+            world,
+            agent,
+            cfg,
+            Path(out_dir),
+            progress=lambda s, n, loss: queue.put(("progress", agent, s, n, loss)),
+        )
+        queue.put(("done", agent, metrics))
+    except BaseException as exc:  # reported to the parent, which raises
+        queue.put(("error", agent, f"{type(exc).__name__}: {exc}"))
+
+
+def train_agents_parallel(
+    world: World,
+    agents: list[str],
+    cfg: AgentTrainConfig,
+    out_dirs: dict[str, Path],
+    progress: Callable[[str, int, int, float], None] | None = None,
+) -> dict[str, dict]:
+    """Train several agents at once, one process each with ``cfg.threads // len(agents)`` threads
+    (at least 1): on a small CPU, independent single-thread jobs use the cores better than one
+    multi-threaded job on matrices this small."""
+    import multiprocessing as mp
+
+    if len(agents) == 1:
+        from pbt.world.train import train_agent
+
+        a = agents[0]
+        cb = (lambda s, n, loss: progress(a, s, n, loss)) if progress else None
+        return {a: train_agent(world, a, cfg, out_dirs[a], progress=cb)}
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    per = cfg.model_copy(update={"threads": max(1, cfg.threads // len(agents))})
+    procs = {
+        a: ctx.Process(
+            target=_train_worker,
+            args=(world.model_dump_json(by_alias=True), a, per.model_dump_json(), str(out_dirs[a]), queue),
+            daemon=True,
+        )
+        for a in agents
+    }
+    for p in procs.values():
+        p.start()
+    results: dict[str, dict] = {}
+    errors: dict[str, str] = {}
+    try:
+        while len(results) + len(errors) < len(agents):
+            try:
+                msg = queue.get(timeout=5.0)
+            except Exception:  # queue.Empty: check the children are alive
+                dead = [
+                    a for a, p in procs.items() if not p.is_alive() and a not in results and a not in errors
+                ]
+                for a in dead:
+                    errors[a] = f"training process exited with {procs[a].exitcode}"
+                continue
+            if msg[0] == "progress" and progress:
+                progress(msg[1], msg[2], msg[3], msg[4])
+            elif msg[0] == "done":
+                results[msg[1]] = msg[2]
+            elif msg[0] == "error":
+                errors[msg[1]] = msg[2]
+    finally:
+        for p in procs.values():
+            p.join(timeout=30)
+            if p.is_alive():
+                p.terminate()
+    if errors:
+        raise RuntimeError(
+            "; ".join(f"training world agent {a} failed: {e}" for a, e in sorted(errors.items()))
+        )
+    return results
+
+
 def ensure_agents(
     world: World,
     train_cfg: AgentTrainConfig,
@@ -78,44 +159,47 @@ def ensure_agents(
     progress: Callable[[str, int, int, float], None] | None = None,
 ) -> dict[str, Path]:
     """Local folders of agents ``a`` (strong) and ``b`` (weak): from the store when cached, else
-    trained now and uploaded. ``progress(agent, step, total, loss)`` reports training."""
-    from pbt.world.train import train_agent
-
+    trained now (in parallel) and uploaded. ``progress(agent, step, total, loss)`` reports training."""
     out: dict[str, Path] = {}
+    missing: list[str] = []
     for agent in AGENTS:
         prefix = agent_prefix(world.config, train_cfg, agent)
         local = local_root / agent
+        out[agent] = local
         if store.exists(f"{prefix}/manifest.json"):
             if local.exists():
                 shutil.rmtree(local)
             store.get_dir(f"{prefix}/model", local)
             log.info("world agent %s reused from %s", agent, store.uri(prefix))
-            out[agent] = local
-            continue
-        with tempfile.TemporaryDirectory(prefix=f"pbt-world-{agent}-") as tmp:
-            cb = (lambda s, n, loss, _a=agent: progress(_a, s, n, loss)) if progress else None
-            metrics = train_agent(world, agent, train_cfg, Path(tmp), progress=cb)
-            store.put_dir(f"{prefix}/model", tmp)
-            if local.exists():
-                shutil.rmtree(local)
-            shutil.copytree(tmp, local)
-        store.put_json(
-            f"{prefix}/manifest.json",
-            {
-                "schema": "pbt.world-agent/v1",
-                "stage": "world-agent",
-                "agent": agent,
-                "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "inputs": {
-                    "world": store.uri(f"{world_prefix(world.config)}/manifest.json"),
-                    "world_config": world.config.model_dump(mode="json"),
-                    "train_config": train_cfg.model_dump(mode="json"),
-                    "corpus_version": CORPUS_VERSION,
+        else:
+            missing.append(agent)
+    if not missing:
+        return out
+    with tempfile.TemporaryDirectory(prefix="pbt-world-agents-") as tmp:
+        dirs = {a: Path(tmp) / a for a in missing}
+        all_metrics = train_agents_parallel(world, missing, train_cfg, dirs, progress)
+        for agent in missing:
+            prefix = agent_prefix(world.config, train_cfg, agent)
+            store.put_dir(f"{prefix}/model", dirs[agent])
+            if out[agent].exists():
+                shutil.rmtree(out[agent])
+            shutil.copytree(dirs[agent], out[agent])
+            store.put_json(
+                f"{prefix}/manifest.json",
+                {
+                    "schema": "pbt.world-agent/v1",
+                    "stage": "world-agent",
+                    "agent": agent,
+                    "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    "inputs": {
+                        "world": store.uri(f"{world_prefix(world.config)}/manifest.json"),
+                        "world_config": world.config.model_dump(mode="json"),
+                        "train_config": train_cfg.model_dump(mode="json"),
+                        "corpus_version": CORPUS_VERSION,
+                    },
+                    "code": {"version": code_version()},
+                    "outputs": {"model": store.uri(f"{prefix}/model")},
+                    "metrics": all_metrics[agent],
                 },
-                "code": {"version": code_version()},
-                "outputs": {"model": store.uri(f"{prefix}/model")},
-                "metrics": metrics,
-            },
-        )
-        out[agent] = local
+            )
     return out

@@ -65,3 +65,15 @@ def test_written_files_load_with_the_product_readers(tmp_path):
 def test_invalid_fractions_are_rejected():
     with pytest.raises(ValueError, match="must not exceed 1"):
         WorldConfig(frac_both=0.6, frac_a_only=0.5)
+
+
+def test_cli_world_build_writes_the_files(tmp_path):
+    from click.testing import CliRunner
+
+    from pbt.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["world", "build", "--seed", "7", "--facts", "20", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "20 facts" in result.output
+    assert load_world(tmp_path) == build_world(WorldConfig(seed=7, n_facts=20))
+    assert (tmp_path / "farm" / "world.jsonl").is_file() and (tmp_path / "personas.yaml").is_file()
