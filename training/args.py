@@ -202,6 +202,13 @@ class ModelArguments:
     attn_implementation: str | None = field(
         default=None, metadata={"help": "Attention implementation (e.g. 'sdpa', 'flash_attention_2')."}
     )
+    use_peft: bool = field(
+        default=True,
+        metadata={
+            "help": "Train a LoRA adapter (the paper). false: train every parameter (small models only; the "
+            "run then writes the whole model to model/ instead of adapter/)."
+        },
+    )
     lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha (scaling = alpha / r)."})
     lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout."})
@@ -334,6 +341,16 @@ def check_setup(setup: TrainingSetup) -> None:
             field="base_model",
             location=where,
         )
+    if setup.run.merge_adapter and not setup.model.use_peft:
+        raise ValidationError("has nothing to merge without LoRA (use_peft: false)", field="merge_adapter")
+    precompute = getattr(setup.trainer, "precompute_ref_log_probs", False)
+    if not setup.model.use_peft and precompute and setup.run.eval_train_at_end:
+        # without LoRA the reference model is not kept once its log-probs are precomputed, and TRL
+        # cannot score a new dataset after training starts
+        log.warning(
+            "use_peft=false with precompute_ref_log_probs: skipping the evaluation on the training pairs"
+        )
+        setup.run.eval_train_at_end = False
     if setup.run.effective_batch_size is not None:
         tr = setup.trainer
         per_step = tr.per_device_train_batch_size * max(tr.world_size, 1)

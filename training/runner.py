@@ -158,7 +158,7 @@ def _dataset(rows: list[dict[str, Any]], folder: Path, tr: Any) -> Any:
 
 
 def _build_trainer(setup: TrainingSetup, model: Any, tokenizer: Any, prepared: PreparedData, callbacks: list):
-    peft_config = lora_config(setup.model, model)  # checks the target modules first
+    peft_config = lora_config(setup.model, model) if setup.model.use_peft else None  # checks target modules
     to_rows = pairs_data.to_dpo_rows if setup.stage == "dpo" else pairs_data.to_sft_rows
     tr = setup.trainer
     folder = Path(tr.output_dir) / "datasets"
@@ -329,15 +329,17 @@ def _write_outputs(
     metrics: dict[str, Any],
     resumed_step: int | None,
 ) -> dict[str, str | None]:
+    weights = "adapter" if setup.model.use_peft else "model"
     outputs: dict[str, str | None] = {
-        "adapter": f"{run_prefix}/adapter",
+        "adapter": f"{run_prefix}/adapter" if setup.model.use_peft else None,
+        "model": None if setup.model.use_peft else f"{run_prefix}/model",
         "merged": None,
         "metrics": f"{run_prefix}/metrics.json",
         "config": f"{run_prefix}/config.yaml",
         "data_report": f"{run_prefix}/data_report.json",
         "manifest": f"{run_prefix}/manifest.json",
     }
-    store.put_dir(outputs["adapter"], final_dir)
+    store.put_dir(outputs[weights], final_dir)
     if setup.run.merge_adapter:
         merged_dir = final_dir.parent / "merged"
         shutil.rmtree(merged_dir, ignore_errors=True)

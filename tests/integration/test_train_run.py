@@ -191,3 +191,21 @@ def test_sft_then_dpo_through_s3(tiny_model_dir, tmp_path, s3_env):
     resolved = yaml.safe_load(store.get_text("training/dpo-after-sft/config.yaml"))
     assert resolved["mode"] == "resist" and resolved["max_steps"] == 2
     assert json.loads(json.dumps(dpo.metrics["train"]))["train_loss"] > 0
+
+
+@pytest.mark.slow
+def test_full_parameter_dpo_writes_the_whole_model(tiny_model_dir, tmp_path):
+    pairs = write_pairs(tmp_path / "pairs.jsonl", make_pairs(8, 0))
+    result = run_training(
+        _setup(
+            "dpo", str(pairs), str(tiny_model_dir), str(tmp_path / "store"), tmp_path / "out",
+            "--use_peft", "false", "--learning_rate", "2e-4", "--max_steps", "2", "--dev_pairs", "none",
+            "--eval_strategy", "no", "--load_best_model_at_end", "false", "--save_steps", "2",
+        )
+    )  # fmt: skip
+    assert result.outputs["adapter"] is None and result.outputs["model"] == "training/dpo-pbt-seed42/model"
+    store = LocalStore(tmp_path / "store")
+    assert store.exists("training/dpo-pbt-seed42/model/model.safetensors")
+    changes = result.metrics["param_changes"]
+    assert changes["frozen_total"] == 0 and changes["trainable_changed"] == changes["trainable_total"] > 0
+    assert "train_pairs" not in result.metrics  # skipped: the precomputed reference is gone after training
