@@ -13,14 +13,7 @@ from typing import IO
 import httpx
 
 from pbt.errors import UnavailableError
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from pbt.net import free_port
 
 
 class AgentProcess:
@@ -43,7 +36,7 @@ class AgentProcess:
     ) -> None:
         self.model_dir = Path(model_dir)
         self.host = host
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.adapter = adapter
         self.model_name = model_name or self.model_dir.name
         self.threads = threads

@@ -236,7 +236,7 @@ def test_pbt_serve_evaluator_process(tmp_path, questions):
     import subprocess
     import sys
 
-    from conftest import free_port, wait_for_port
+    from pbt.net import free_port, wait_for_port
 
     port = free_port()
     proc = subprocess.Popen(

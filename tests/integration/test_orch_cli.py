@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from orch_net import free_port, wait_for_port
 
 from pbt.cli.main import cli
+from pbt.net import free_port, wait_for_port
 from pbt.store import LocalStore
 
 pytestmark = pytest.mark.integration

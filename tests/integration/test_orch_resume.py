@@ -12,9 +12,9 @@ from pathlib import Path
 
 import grpc
 import pytest
-from orch_net import free_port, wait_for_port
 
 from pbt.config import RunConfig
+from pbt.net import free_port, wait_for_port
 from pbt.store import LocalStore
 from pbt.v1 import orchestrator_pb2 as pb
 from pbt.v1 import orchestrator_pb2_grpc

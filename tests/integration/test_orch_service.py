@@ -378,7 +378,7 @@ class _PartlyUnreachable(ScriptedBackend):
 
 
 def test_unreachable_agent_ends_unavailable_and_keeps_finished_trees(tmp_path: Path) -> None:
-    from orch_net import free_port
+    from pbt.net import free_port
 
     questions = [
         *QUESTIONS[:2],
