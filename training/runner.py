@@ -16,6 +16,7 @@ import logging
 import math
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,7 +172,7 @@ def _build_trainer(setup: TrainingSetup, model: Any, tokenizer: Any, prepared: P
         from trl import DPOTrainer as Trainer
     else:
         from trl import SFTTrainer as Trainer
-    return Trainer(
+    trainer = Trainer(
         model=model,
         args=tr,
         train_dataset=train_ds,
@@ -179,7 +180,14 @@ def _build_trainer(setup: TrainingSetup, model: Any, tokenizer: Any, prepared: P
         processing_class=tokenizer,
         peft_config=peft_config,
         callbacks=callbacks,
-    ), train_ds
+    )
+    if sys.stderr.isatty() and not tr.disable_tqdm:  # rich progress on a terminal, tqdm elsewhere
+        from transformers.trainer_callback import ProgressCallback
+        from trl.trainer.callbacks import RichProgressCallback
+
+        trainer.remove_callback(ProgressCallback)
+        trainer.add_callback(RichProgressCallback())
+    return trainer, train_ds
 
 
 def run_training(setup: TrainingSetup) -> RunResult:
@@ -255,6 +263,9 @@ def run_training(setup: TrainingSetup) -> RunResult:
 
     # 4. train
     result = trainer.train(resume_from_checkpoint=resume_path)
+    from trl.trainer.callbacks import RichProgressCallback
+
+    trainer.remove_callback(RichProgressCallback)  # it only handles evaluations during training
     metrics: dict[str, Any] = {
         "train": result.metrics,
         "resumed_from_step": resumed_step,
