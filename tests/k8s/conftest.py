@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
-from k8s_checks import ROOT, TOOLS_BIN, CrdSchemas, Tools
+from k8s_checks import ROOT, SCENARIOS, TOOLS_BIN, CrdSchemas, Tools, render
 
 
 @pytest.fixture(scope="session")
@@ -23,3 +24,9 @@ def k8s_tools() -> Tools:
 @pytest.fixture(scope="session")
 def crd_schemas(shared_dir: Path) -> CrdSchemas:
     return CrdSchemas(shared_dir / "crds")
+
+
+@pytest.fixture(scope="session")
+def rendered(k8s_tools: Tools) -> dict[str, list[dict[str, Any]]]:
+    """Every chart scenario (k8s_checks.SCENARIOS) rendered once for the session."""
+    return {name: render(k8s_tools, files) for name, files in SCENARIOS.items()}

@@ -246,6 +246,53 @@ def policy_problems(view: PodView) -> list[str]:
     return out
 
 
+# ---------------------------------------------------------------- chart scenarios
+
+CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
+ENV_VALUES = sorted(K8S.glob("environments/*/values.yaml"))
+# name -> values files; "default" is the chart's own values.yaml alone.
+SCENARIOS: dict[str, list[Path]] = {"default": []}
+SCENARIOS.update({f.name.removesuffix("-values.yaml"): [f] for f in CI_VALUES})
+SCENARIOS.update({f"env-{f.parent.name}": [f] for f in ENV_VALUES})
+WORKLOAD_KINDS = {"Deployment", "StatefulSet", "Job", "PyTorchJob", "InferenceService"}
+
+
+def by_kind(objs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [o for o in objs if o["kind"] == kind]
+
+
+def one(objs: list[dict[str, Any]], kind: str, name_suffix: str) -> dict[str, Any]:
+    """The single object of a kind whose name ends with name_suffix."""
+    found = [o for o in by_kind(objs, kind) if o["metadata"]["name"].endswith(name_suffix)]
+    assert len(found) == 1, f"expected one {kind} named *{name_suffix}, got {[ident(o) for o in found]}"
+    return found[0]
+
+
+def pod_labels(objs: list[dict[str, Any]]) -> list[tuple[str, dict[str, str]]]:
+    return [(v.owner, v.pod_labels) for o in objs if o["kind"] in WORKLOAD_KINDS for v in pod_views(o)]
+
+
+def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = (
+            _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        )
+    return out
+
+
+def scenario_values(scenario: str) -> dict[str, Any]:
+    """The values of a scenario: the chart's values.yaml merged with its values files, as helm does."""
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    for f in SCENARIOS[scenario]:
+        values = _merge(values, yaml.safe_load(f.read_text()) or {})
+    return values
+
+
 # ---------------------------------------------------------------- the pbt CLI
 
 
