@@ -139,3 +139,81 @@ def test_submit_without_a_cluster_is_a_clear_error(tmp_path, monkeypatch):
     stage, config, job, text = load_job_config(CONFIGS / "dpo-llama3-8b.yaml")
     with pytest.raises(UnavailableError, match="no Kubernetes cluster configured"):
         submit(*render(stage, config, job, text), kubeconfig=str(tmp_path / "missing-kubeconfig"))
+
+
+class _FakeApiServer:
+    """Just enough of the Kubernetes API on loopback to receive a ConfigMap and a PyTorchJob."""
+
+    def __init__(self, configmap_exists: bool = False):
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.requests: list[tuple[str, str, dict]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _reply(self, code: int, body: dict) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _handle(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                outer.requests.append((self.command, self.path, body))
+                if self.command == "POST" and self.path.endswith("/configmaps") and configmap_exists:
+                    self._reply(409, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                                      "reason": "AlreadyExists", "code": 409})  # fmt: skip
+                else:
+                    self._reply(201 if self.command == "POST" else 200, body)
+
+            do_POST = do_PUT = _handle
+
+            def log_message(self, *args) -> None:  # keep test output clean
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+    def kubeconfig(self, path: Path) -> str:
+        host, port = self.server.server_address
+        path.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+            "clusters": [{"name": "fake", "cluster": {"server": f"http://{host}:{port}"}}],
+            "users": [{"name": "fake", "user": {"token": "t"}}],
+            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
+        }))  # fmt: skip
+        return str(path)
+
+
+@pytest.mark.parametrize("configmap_exists", [False, True], ids=["new", "configmap-replaced"])
+def test_submit_creates_configmap_and_job_through_the_api(tmp_path, configmap_exists):
+    with _FakeApiServer(configmap_exists) as api:
+        result = CliRunner().invoke(
+            cli,
+            ["train", "submit", "--config", str(CONFIGS / "dpo-llama3-8b.yaml"),
+             "--kubeconfig", api.kubeconfig(tmp_path / "kubeconfig")],
+        )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    stage, config, job, text = load_job_config(CONFIGS / "dpo-llama3-8b.yaml")
+    config_map, pytorch_job = render(stage, config, job, text)
+    calls = [(method, path) for method, path, _ in api.requests]
+    expected = [("POST", "/api/v1/namespaces/pbt/configmaps")]
+    if configmap_exists:
+        expected.append(("PUT", f"/api/v1/namespaces/pbt/configmaps/{config_map['metadata']['name']}"))
+    expected.append(("POST", "/apis/kubeflow.org/v1/namespaces/pbt/pytorchjobs"))
+    assert calls == expected
+    assert api.requests[-1][2] == pytorch_job and api.requests[0][2] == config_map
+    assert f"submitted PyTorchJob pbt/{pytorch_job['metadata']['name']}" in result.output
