@@ -322,7 +322,10 @@ def parse_setup(stage: str, argv: list[str] | None = None) -> TrainingSetup:
         hints = {n: difflib.get_close_matches(n, known, n=1) for n in names}
         detail = ", ".join(f"{n!r}" + (f" (did you mean {h[0]!r}?)" if h else "") for n, h in hints.items())
         raise ValidationError(f"unknown option(s) {detail}", location=config_path)
-    run, data, model, trainer = parser.parse_args_into_dataclasses(args=args)
+    try:
+        run, data, model, trainer = parser.parse_args_into_dataclasses(args=args)
+    except ValueError as exc:  # TrainingArguments/DPOConfig checks (e.g. save vs eval steps)
+        raise ValidationError(str(exc), location=config_path) from None
     setup = TrainingSetup(stage, run, data, model, trainer, job=job, config_path=config_path)
     check_setup(setup)
     return setup

@@ -108,3 +108,9 @@ def test_cli_reports_config_errors_in_one_line(tmp_path):
     assert "unknown option(s) 'lora_rank'" in result.output and "Traceback" not in result.output
     help_text = CliRunner().invoke(cli, ["train", "sft", "--help"])
     assert help_text.exit_code == 0 and "--pair_budget" in help_text.output
+
+
+def test_trainer_argument_conflicts_are_validation_errors():
+    cfg = str(CONFIGS / "dpo-tiny.yaml")
+    with pytest.raises(ValidationError, match="dpo-tiny.yaml.*round multiple"):
+        parse_setup("dpo", ["--config", cfg, *REQUIRED, "--save_steps", "3"])
