@@ -145,6 +145,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(tiny_model_dir, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_sft_then_dpo_through_s3(tiny_model_dir, tmp_path, s3_env):
     store = open_store()
     store.put_jsonl("prefs/tiny/pairs.jsonl", make_pairs(16, 4))
