@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from pbt.errors import NotFoundError, ValidationError
+from pbt.net import free_port
 from pbt.store import LocalStore, open_store
 from training.args import parse_setup
 from training.checkpoints import complete_steps
@@ -24,14 +25,6 @@ from training.synthetic import make_pairs, write_pairs
 ROOT = Path(__file__).resolve().parents[2]
 TINY_DPO = str(ROOT / "training" / "configs" / "dpo-tiny.yaml")
 TINY_SFT = str(ROOT / "training" / "configs" / "sft-tiny.yaml")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _setup(stage: str, pairs: str, base: str, store: str, out: Path, *extra: str):
@@ -127,7 +120,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(tiny_model_dir, tmp_path):
     # `python -m training.dpo`, which re-executes itself under torchrun); its local folder is
     # empty, so the checkpoint must come from the store
     pod_env = dict(env, PET_NNODES="1", PET_NPROC_PER_NODE="1", PET_NODE_RANK="0",
-                   PET_MASTER_ADDR="127.0.0.1", PET_MASTER_PORT=str(_free_port()))  # fmt: skip
+                   PET_MASTER_ADDR="127.0.0.1", PET_MASTER_PORT=str(free_port()))  # fmt: skip
     second = subprocess.run(
         [*args, "--output_dir", str(tmp_path / "pod2")], cwd=ROOT, env=pod_env, capture_output=True, text=True,
         timeout=300,
