@@ -102,6 +102,8 @@ def run_seed(
 
     with ui.step(f"seed {seed}: world and agents (trained once, then cached in the store)"):
         world, world_dir = ensure_world(settings.world_config(seed), store, work / "world")
+        if cache is not store:  # the agents' manifests point at the world in the cache
+            ensure_world(settings.world_config(seed), cache, work / "world")
         with ui.bar() as update:
             agent_dirs = ensure_agents(
                 world, settings.agent, cache, work / "agents",
@@ -111,12 +113,9 @@ def run_seed(
 
         record["artifacts"]["world"] = store.uri(f"{world_prefix(world.config)}/manifest.json")
         for a in ("a", "b"):
-            record["artifacts"][f"agent_{a}"] = store.uri(
-                f"{agent_prefix(world.config, settings.agent, a)}/manifest.json"
-            )
-            record[f"agent_{a}"] = store.get_json(
-                f"{agent_prefix(world.config, settings.agent, a)}/manifest.json"
-            )["metrics"]
+            key = f"{agent_prefix(world.config, settings.agent, a)}/manifest.json"
+            record["artifacts"][f"agent_{a}"] = cache.uri(key)
+            record[f"agent_{a}"] = cache.get_json(key)["metrics"]
         record["world"] = {
             "facts": len(world.facts),
             "a_knows": len(world.known("a")),

@@ -32,7 +32,7 @@ class DemoSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description="World/pipeline seeds.")
-    n_facts: int = Field(120, ge=8)
+    n_facts: int = Field(100, ge=8)
     agent: AgentTrainConfig = Field(default_factory=AgentTrainConfig)
     questions: int | None = Field(
         None, ge=1, description="Tree questions per seed (default: all train facts)."
@@ -63,14 +63,7 @@ class DemoSettings(BaseModel):
         """The reduced run: a 30-fact world, small short-trained agents, few questions, short DPO."""
         base: dict = {
             "n_facts": 30,
-            "agent": AgentTrainConfig(
-                steps=100,
-                hidden_size=128,
-                intermediate_size=512,
-                batch_size=16,
-                max_len=128,
-                dialogues_per_fact=5,
-            ),
+            "agent": AgentTrainConfig(steps=120),
             "questions": 16,
             "eval_questions": 8,
             "dpo": DpoSettings(max_steps=8, batch_size=4),
