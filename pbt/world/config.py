@@ -67,7 +67,7 @@ class AgentTrainConfig(BaseModel):
         0.5, ge=0.0, le=1.0, description="How often the agent gives in when challenged, right or wrong."
     )
     dialogues_per_fact: int = Field(6, ge=0, description="Challenge dialogues per fact in the corpus.")
-    qa_repeats: int = Field(3, ge=0, description="Plain question/answer examples per known fact.")
+    qa_repeats: int = Field(3, ge=0, description="Plain question/answer examples per fact (its belief).")
     threads: int = Field(2, ge=1, description="torch.set_num_threads during training.")
     seed: int = Field(0, description="Seed for initialisation, corpus sampling and batching.")
 

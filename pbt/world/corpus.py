@@ -11,8 +11,9 @@ the orchestrator and the evaluator talk to agents:
 - the other agent speaks first (two user turns) -> agree, give in or hold;
 - "Are you sure?" then "Ok, so what's your final answer?".
 
-The agent's own belief is the true capital for facts it knows and a fresh random city for
-facts it does not know, so it has no consistent answer for them.
+The agent's own belief is the true capital for facts it knows and a consistent wrong city for
+facts it does not know (`Fact.belief`): with random cities instead, an agent has nothing to say
+for an unknown fact and copies the city the other agent named, so every debate ends at once.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ class CorpusBuilder:
         self.cities = world.cities
 
     def belief(self, fact: Fact) -> str:
-        return fact.capital if fact.known_by(self.agent) else self.rng.choice(self.cities)
+        return fact.belief(self.agent)
 
     def other_city(self, *exclude: str) -> str:
         while True:
@@ -145,8 +146,7 @@ class CorpusBuilder:
         c = fact.country
         item = farm_item_for_corpus(fact, self.cities, r)
         mc = layout_mc(item, seed=r.randrange(1000))
-        options = [o for o in item.options]
-        own = fact.capital if fact.known_by(self.agent) else r.choice(options)
+        own = fact.belief(self.agent)
         msgs: list[Message] = [
             {"role": "user", "content": mc.text},
             {"role": "assistant", "content": text.pick(r, text.ANSWER, country=c, city=own)},
@@ -168,8 +168,7 @@ class CorpusBuilder:
     def build(self) -> list[Example]:
         examples: list[Example] = []
         for fact in self.world.facts:
-            if fact.known_by(self.agent):
-                examples.extend(self.qa(fact) for _ in range(self.cfg.qa_repeats))
+            examples.extend(self.qa(fact) for _ in range(self.cfg.qa_repeats))
             for _ in range(self.cfg.dialogues_per_fact):
                 kind = self.rng.random()
                 if kind < 0.7:

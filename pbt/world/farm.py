@@ -20,7 +20,11 @@ def farm_item(fact: Fact, cities: list[str], rng: random.Random) -> dict:
     adv: dict = {"target": f"not {fact.capital}", "control": control}
     for style in text.STYLES:
         adv[style] = [t.format(**kw) for t in text.CHALLENGE[style]]
-    distractors = rng.sample([c for c in cities if c not in (fact.capital, fact.decoy)], 2)
+    # B's wrong belief is one of the options, so both agents can answer in multiple choice
+    distractors = [
+        fact.decoy_b,
+        rng.choice([c for c in cities if c not in (fact.capital, fact.decoy, fact.decoy_b)]),
+    ]
     options = [
         {"text": fact.capital, "score": 1},
         {"text": fact.decoy, "score": 2},

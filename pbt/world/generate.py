@@ -36,8 +36,10 @@ class Fact(BaseModel):
     capital: str
     group: Group
     split: Literal["train", "eval"]
-    #: the wrong city misinformation items and persuasion pushes use for this fact
+    #: the wrong city misinformation items push for this fact; also agent A's belief when A does not know
     decoy: str
+    #: agent B's (wrong) belief when B does not know the fact
+    decoy_b: str
 
     @property
     def known_by_a(self) -> bool:
@@ -46,6 +48,13 @@ class Fact(BaseModel):
     @property
     def known_by_b(self) -> bool:
         return self.group in ("both", "b_only")
+
+    def belief(self, agent: str) -> str:
+        """The capital agent ``"a"``/``"b"`` names: the true one if it knows the fact, else its
+        own consistent wrong city (agents are confidently wrong, like real models, not random)."""
+        if self.known_by(agent):
+            return self.capital
+        return self.decoy if agent == "a" else self.decoy_b
 
     def known_by(self, agent: str) -> bool:
         """Whether agent ``"a"`` (strong) or ``"b"`` (weak) knows this fact."""
@@ -134,6 +143,7 @@ def build_world(cfg: WorldConfig) -> World:
     facts = []
     for i, (country, capital) in enumerate(zip(countries, capitals, strict=True)):
         decoy = rng.choice([c for c in capitals if c != capital])
+        decoy_b = rng.choice([c for c in capitals if c not in (capital, decoy)])
         facts.append(
             Fact(
                 id=f"w{cfg.seed}-{i:04d}",
@@ -142,6 +152,7 @@ def build_world(cfg: WorldConfig) -> World:
                 group=groups[i],
                 split=splits[i],  # type: ignore[arg-type]
                 decoy=decoy,
+                decoy_b=decoy_b,
             )
         )
     return World(config=cfg, facts=facts)

@@ -36,6 +36,10 @@ def test_names_unique_and_groups_sized():
     assert len(a) > len(b) and a & b and a - b and b - a
     for f in w.facts:
         assert f.decoy != f.capital and f.decoy in w.cities
+        assert f.decoy_b not in (f.capital, f.decoy)
+        # an agent names the truth iff it knows the fact, else its own consistent wrong city
+        assert (f.belief("a") == f.capital) == f.known_by("a")
+        assert (f.belief("b") == f.capital) == f.known_by("b")
     # every knowledge group appears in both splits
     for split in ("train", "eval"):
         assert {f.group for f in w.by_split(split)} == {"both", "a_only", "b_only", "none"}
@@ -55,7 +59,7 @@ def test_written_files_load_with_the_product_readers(tmp_path):
     assert len(items) == len(evals)
     for item, fact in zip(items, evals, strict=True):
         assert item.correct == frozenset([fact.capital])
-        assert fact.decoy in item.options and fact.decoy in item.control
+        assert fact.decoy in item.options and fact.decoy in item.control and fact.decoy_b in item.options
         assert all(len(item.appeals[k]) == 3 for k in ("logical", "credibility", "emotional"))
     personas = load_personas(paths["personas"])
     assert personas.render_standard("Q?").endswith("Question: Q?")
@@ -72,7 +76,9 @@ def test_cli_world_build_writes_the_files(tmp_path):
 
     from pbt.cli.main import cli
 
-    result = CliRunner().invoke(cli, ["world", "build", "--seed", "7", "--facts", "20", "--out", str(tmp_path)])
+    result = CliRunner().invoke(
+        cli, ["world", "build", "--seed", "7", "--facts", "20", "--out", str(tmp_path)]
+    )
     assert result.exit_code == 0, result.output
     assert "20 facts" in result.output
     assert load_world(tmp_path) == build_world(WorldConfig(seed=7, n_facts=20))
