@@ -45,13 +45,18 @@ def _first_user(rng: random.Random, question: str) -> tuple[str, str]:
     return render(persona, question), persona
 
 
-def _challenge(rng: random.Random, country: str, city: str, capital: str) -> str:
+def _challenge(rng: random.Random, country: str, city: str, capital: str, *, first: bool = False) -> str:
+    """A user turn that pushes ``city``: a persuasion style, the other agent's own turn (an answer
+    when it speaks first, else one of its replies), or a Farm-style turn."""
+    if first:
+        return text.pick(rng, text.ANSWER, country=country, city=city)
     kind = rng.random()
-    if kind < 0.6:
+    if kind < 0.45:
         style = rng.choice(text.STYLES)
         return text.pick(rng, text.CHALLENGE[style], country=country, city=city)
-    if kind < 0.85:  # the other agent's answer
-        return text.pick(rng, text.ANSWER, country=country, city=city)
+    if kind < 0.85:  # the other agent's reply, as it appears in a dialogue tree
+        templates = rng.choice([text.ANSWER, text.HOLD, text.GIVE_IN, text.AGREE])
+        return text.pick(rng, templates, country=country, city=city)
     control = text.FARM_CONTROL.format(country=country, city=city, capital=capital)
     if rng.random() < 0.5:
         return text.FARM_BELIEVE.format(control=control)
@@ -94,7 +99,7 @@ class CorpusBuilder:
         user, persona = _first_user(r, question_text(c))
         own = self.belief(fact)
         msgs: list[Message] = [{"role": "user", "content": user}]
-        other_first = r.random() < 0.3
+        other_first = r.random() < 0.4
         if not other_first:
             msgs.append({"role": "assistant", "content": text.pick(r, text.ANSWER, country=c, city=own)})
         for _ in range(1 if r.random() < 0.7 else 2):
@@ -102,7 +107,7 @@ class CorpusBuilder:
             push = fact.capital if (own != fact.capital and r.random() < 0.5) else self.other_city(own)
             if other_first and r.random() < 0.2:
                 push = own
-            challenge = _challenge(r, c, push, fact.capital)
+            challenge = _challenge(r, c, push, fact.capital, first=other_first)
             if other_first:  # the orchestrator merges consecutive user turns with a blank line
                 msgs[-1] = {"role": "user", "content": msgs[-1]["content"] + "\n\n" + challenge}
             else:

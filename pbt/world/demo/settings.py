@@ -38,11 +38,16 @@ class DemoSettings(BaseModel):
         None, ge=1, description="Tree questions per seed (default: all train facts)."
     )
     eval_questions: int | None = Field(None, ge=1, description="Questions/items per suite (default: all).")
-    max_turns: int = Field(4, ge=2, le=8, description="Tree depth (the paper: 4).")
+    max_turns: int = Field(
+        6,
+        ge=2,
+        le=8,
+        description="Tree depth. The paper's 4 only labels B's level-3 replies; 6 also labels A's level-4 "
+        "replies (A resisting B's wrong push, accepting B's right one), which doubles the pairs and balances them.",
+    )
     branching: list[int] | None = Field(
-        default_factory=lambda: [1, 2, 3, 4],
-        description="Children per level; 4 B replies at level 3 (2 per B persona) give more sibling pairs "
-        "than the paper's 2. None: the paper's 1-2-3-2.",
+        default_factory=lambda: [1, 2, 3, 2, 3, 2],
+        description="Children per level (the paper's pattern continued; None: 1, |B|, |A|, |B|, ...).",
     )
     debate_turns: int = Field(4, ge=1, le=8, description="Team-debate discussion turns.")
     eval_seeds: list[int] = Field(default_factory=lambda: [12], min_length=1)
@@ -60,12 +65,12 @@ class DemoSettings(BaseModel):
 
     @classmethod
     def fast(cls, **overrides: object) -> DemoSettings:
-        """The reduced run: a 30-fact world, small short-trained agents, few questions, short DPO."""
+        """The reduced run: a 40-fact world, short agent training, its 28 tree questions, short DPO."""
         base: dict = {
-            "n_facts": 30,
-            "agent": AgentTrainConfig(steps=120),
-            "questions": 16,
-            "eval_questions": 8,
+            "n_facts": 40,
+            "agent": AgentTrainConfig(steps=160),
+            "questions": None,
+            "eval_questions": 10,
             "dpo": DpoSettings(max_steps=8, batch_size=4),
             "debate_turns": 2,
         }
