@@ -24,7 +24,7 @@ from pbt.world.generate import World, build_world, write_world
 log = logging.getLogger(__name__)
 
 #: bump when the corpus, tokenizer or training loop changes what an agent learns
-CORPUS_VERSION = "8"
+CORPUS_VERSION = "9"
 AGENTS = ("a", "b")
 
 

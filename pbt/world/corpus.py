@@ -11,9 +11,11 @@ the orchestrator and the evaluator talk to agents:
 - the other agent speaks first (two user turns) -> agree, give in or hold;
 - "Are you sure?" then "Ok, so what's your final answer?".
 
-The agent's own belief is the true capital for facts it knows and a consistent wrong city for
-facts it does not know (`Fact.belief`): with random cities instead, an agent has nothing to say
-for an unknown fact and copies the city the other agent named, so every debate ends at once.
+The agent's answer is the true capital for facts it knows and one of its three wrong candidates
+for facts it does not know (`Fact.beliefs`), drawn per conversation: uncertain where it does not
+know (what PBT learns to accept on), yet with answers of its own (with any random city instead,
+it copies the city the other agent named and every debate ends at once). In multiple choice it
+names its first candidate, which is one of the options.
 """
 
 from __future__ import annotations
@@ -75,7 +77,8 @@ class CorpusBuilder:
         self.cities = world.cities
 
     def belief(self, fact: Fact) -> str:
-        return fact.belief(self.agent)
+        """This conversation's answer: the truth if known, else one of the agent's wrong candidates."""
+        return self.rng.choice(fact.beliefs(self.agent))
 
     def other_city(self, *exclude: str) -> str:
         while True:

@@ -40,6 +40,8 @@ class Fact(BaseModel):
     decoy: str
     #: agent B's (wrong) belief when B does not know the fact
     decoy_b: str
+    #: more wrong cities an agent may name for a fact it does not know (see `Fact.beliefs`)
+    others: list[str] = Field(default_factory=list)
 
     @property
     def known_by_a(self) -> bool:
@@ -48,6 +50,17 @@ class Fact(BaseModel):
     @property
     def known_by_b(self) -> bool:
         return self.group in ("both", "b_only")
+
+    def beliefs(self, agent: str) -> list[str]:
+        """The capitals agent ``"a"``/``"b"`` may name: the true one if it knows the fact, else
+        its own few wrong candidates, one drawn per conversation. An unknown fact thus leaves the
+        agent uncertain (as in WORLD-NOTES, which PBT needs to tell when to accept) but not
+        empty-handed (with nothing of its own to say, an agent copies the other's city)."""
+        if self.known_by(agent):
+            return [self.capital]
+        own = self.decoy if agent == "a" else self.decoy_b
+        half = len(self.others) // 2
+        return [own, *(self.others[:half] if agent == "a" else self.others[half:])]
 
     def belief(self, agent: str) -> str:
         """The capital agent ``"a"``/``"b"`` names: the true one if it knows the fact, else its
@@ -144,6 +157,7 @@ def build_world(cfg: WorldConfig) -> World:
     for i, (country, capital) in enumerate(zip(countries, capitals, strict=True)):
         decoy = rng.choice([c for c in capitals if c != capital])
         decoy_b = rng.choice([c for c in capitals if c not in (capital, decoy)])
+        others = rng.sample([c for c in capitals if c not in (capital, decoy, decoy_b)], 4)
         facts.append(
             Fact(
                 id=f"w{cfg.seed}-{i:04d}",
@@ -153,6 +167,7 @@ def build_world(cfg: WorldConfig) -> World:
                 split=splits[i],  # type: ignore[arg-type]
                 decoy=decoy,
                 decoy_b=decoy_b,
+                others=others,
             )
         )
     return World(config=cfg, facts=facts)

@@ -14,9 +14,17 @@ class DpoSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    max_steps: int = Field(60, ge=1)
+    epochs: float = Field(5.0, gt=0.0, description="Passes over the mode's pair budget.")
     batch_size: int = Field(8, ge=1, description="Pairs per step (per_device_train_batch_size).")
-    learning_rate: float = Field(2e-3, gt=0.0)
+    learning_rate: float = Field(5e-4, gt=0.0)
+    sft_weight: float = Field(
+        1.0,
+        ge=0.0,
+        description="Weight of an NLL term on the chosen response next to the DPO loss (TRL loss_type "
+        "[sigmoid, sft]). Without it, DPO on a few dozen pairs drives both log-probabilities down and the "
+        "tiny agents' generations fall apart (measured: 60 plain DPO steps at lr 2e-3 took the strong agent "
+        "from 60% to 0-20% first-answer accuracy).",
+    )
     beta: float = Field(0.1, gt=0.0)
     lora_r: int = Field(16, ge=1)
     lora_alpha: int = Field(32, ge=1)
@@ -71,7 +79,7 @@ class DemoSettings(BaseModel):
             "agent": AgentTrainConfig(steps=160),
             "questions": None,
             "eval_questions": 10,
-            "dpo": DpoSettings(max_steps=8, batch_size=4),
+            "dpo": DpoSettings(epochs=2.0, batch_size=4),
             "debate_turns": 2,
         }
         base.update({k: v for k, v in overrides.items() if v is not None})
