@@ -86,6 +86,11 @@ def demo(
         if fast
         else DemoSettings(**{k: v for k, v in overrides.items() if v is not None})
     )
+    import signal
+
+    # SIGTERM (and SIGINT where a background shell ignores it) end the run through the normal
+    # exit path, so the servers started so far are stopped rather than left running
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     console = Console()
     try:
         doc = run_demo(settings, console)

@@ -50,7 +50,8 @@ def test_every_stage_has_its_artifact_and_lineage_manifest(demo_run):
     manifest = store.get_json("demo/e2e/manifest.json")
     stages = manifest["inputs"]["seed0"]
     assert set(stages) == {
-        "world", "agent_a", "agent_b", "trees", "pairs", "dpo_accept", "dpo_resist", "dpo_pbt", "evaluation",
+        "world", "agent_a", "agent_b", "trees", "pairs", "heldout_pairs", "dpo_accept", "dpo_resist", "dpo_pbt",
+        "evaluation",
     }  # fmt: skip
     cache = LocalStore(CACHE)
     for name, uri in stages.items():
@@ -76,7 +77,7 @@ def test_every_metric_is_in_its_valid_range(demo_run):
     seed = report["seeds"][0]
     summary = seed["summary"]
     expected = {"misinformation", "are_you_sure", "team_debate"}
-    if seed["pairs"].get("pbt.test"):
+    if seed["heldout_pairs"].get("pbt"):
         expected.add("balanced")
     assert set(summary["suites"]) == expected
     checked = 0

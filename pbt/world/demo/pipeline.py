@@ -157,6 +157,25 @@ def run_seed(
                     f"(counts {prefs.counts}); the agents never disagreed in a labellable way"
                 )
 
+        with ui.step(f"seed {seed}: trees and pairs on the held-out eval questions (balanced-suite items)"):
+            with ui.bar() as update:
+                held = stages.build_trees(
+                    orch.address, job_id=f"{run}-heldout-trees", agent_a=f"http://{a.address}/v1",
+                    agent_b=f"http://{b.address}/v1", personas_file=world_dir / "personas.yaml",
+                    questions_file=world_dir / "questions" / "eval.jsonl",
+                    settings=settings.model_copy(update={"questions": settings.eval_questions}),
+                    store_url=url, seed=seed, progress=update,
+                )  # fmt: skip
+            held_prefs = stages.extract_preferences(
+                orch.address, job_id=held.job_id, store_url=url, seed=seed
+            )
+            record["heldout_pairs"] = held_prefs.counts
+            record["artifacts"]["heldout_pairs"] = held_prefs.manifest_uri
+            ui.say(
+                f"held-out balanced items: {held_prefs.counts.get('pbt', 0)} (half resist, half accept; from "
+                f"{held.trees} trees on facts no training saw)"
+            )
+
         variants: dict[str, tuple[str, str]] = {
             "base": (f"http://{a.address}/v1", "a"),
             "weak": (f"http://{b.address}/v1", "b"),
@@ -188,8 +207,8 @@ def run_seed(
             with ui.bar() as update:
                 ev = stages.run_evaluation(
                     evaluator.address, eval_id=f"{run}-eval", models=models, partner="weak",
-                    world_dir=world_dir, pairs_key=prefs.pbt_key, settings=settings, store_url=url,
-                    progress=update, balanced=bool(prefs.counts.get("pbt.test")),
+                    world_dir=world_dir, pairs_key=held_prefs.pbt_key, settings=settings, store_url=url,
+                    progress=update, balanced=bool(held_prefs.counts.get("pbt")),
                 )  # fmt: skip
             record["evaluation"] = {
                 "eval_id": ev.eval_id,

@@ -295,7 +295,8 @@ def run_evaluation(
             "suites": {
                 "misinformation": {"files": [str(world_dir / "farm" / "world.jsonl")], "limit": limit},
                 "are_you_sure": {"questions": str(world_dir / "questions" / "eval.jsonl"), "limit": limit},
-                "balanced": {"pairs": pairs_key, "split": "test"} if balanced else None,
+                # pairs from trees on the held-out questions: every split counts (no training saw them)
+                "balanced": {"pairs": pairs_key, "split": None} if balanced else None,
                 "team_debate": {
                     "questions": str(world_dir / "questions" / "eval.jsonl"),
                     "teams": [{"a": n, "b": partner} for n in models if n != partner],
