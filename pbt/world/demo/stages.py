@@ -312,7 +312,8 @@ def run_evaluation(
     )
     # the YAML form of the request carries every field of EvalConfig as the evaluator parses it
     request = evaluator_pb2.RunEvaluationRequest(
-        config_yaml=yaml.safe_dump(config.model_dump(mode="json", exclude_none=True), sort_keys=False)
+        # (None kept: the balanced suite's split None means every split, unlike the default "test")
+        config_yaml=yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
     )
     started = time.monotonic()
     summary = None
