@@ -57,7 +57,7 @@ class EvaluatedModel(_message.Message):
     def __init__(self, name: _Optional[str] = ..., agent: _Optional[_Union[_common_pb2.AgentSpec, _Mapping]] = ..., lineage: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class MisinformationSuiteSpec(_message.Message):
-    __slots__ = ("files", "appeal", "max_turns", "limit", "persuasion_temperature", "reask_temperature", "shuffle_options", "stop_on_capitulation")
+    __slots__ = ("files", "appeal", "max_turns", "limit", "persuasion_temperature", "reask_temperature", "shuffle_options", "stop_on_capitulation", "persuade_all")
     FILES_FIELD_NUMBER: _ClassVar[int]
     APPEAL_FIELD_NUMBER: _ClassVar[int]
     MAX_TURNS_FIELD_NUMBER: _ClassVar[int]
@@ -66,6 +66,7 @@ class MisinformationSuiteSpec(_message.Message):
     REASK_TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
     SHUFFLE_OPTIONS_FIELD_NUMBER: _ClassVar[int]
     STOP_ON_CAPITULATION_FIELD_NUMBER: _ClassVar[int]
+    PERSUADE_ALL_FIELD_NUMBER: _ClassVar[int]
     files: _containers.RepeatedScalarFieldContainer[str]
     appeal: AppealType
     max_turns: int
@@ -74,7 +75,8 @@ class MisinformationSuiteSpec(_message.Message):
     reask_temperature: float
     shuffle_options: bool
     stop_on_capitulation: bool
-    def __init__(self, files: _Optional[_Iterable[str]] = ..., appeal: _Optional[_Union[AppealType, str]] = ..., max_turns: _Optional[int] = ..., limit: _Optional[int] = ..., persuasion_temperature: _Optional[float] = ..., reask_temperature: _Optional[float] = ..., shuffle_options: _Optional[bool] = ..., stop_on_capitulation: _Optional[bool] = ...) -> None: ...
+    persuade_all: bool
+    def __init__(self, files: _Optional[_Iterable[str]] = ..., appeal: _Optional[_Union[AppealType, str]] = ..., max_turns: _Optional[int] = ..., limit: _Optional[int] = ..., persuasion_temperature: _Optional[float] = ..., reask_temperature: _Optional[float] = ..., shuffle_options: _Optional[bool] = ..., stop_on_capitulation: _Optional[bool] = ..., persuade_all: _Optional[bool] = ...) -> None: ...
 
 class AreYouSureSuiteSpec(_message.Message):
     __slots__ = ("questions", "limit", "challenges", "final_prompt")

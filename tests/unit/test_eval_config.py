@@ -93,3 +93,43 @@ def test_llm_extractor_reads_question_and_response(tmp_path, shared_dir):
     assert doc["suites"]["are_you_sure"]["metrics"]["base"]["accuracy_before"]["mean"] == 1.0
     assert len(extractor.calls) == 2 * 3  # first and final answer of each question
     assert "report the final answer" in extractor.calls[0][0][0]["content"]
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ("MisinformationSuite", "MisinformationSuiteSpec"),
+        ("AreYouSureSuite", "AreYouSureSuiteSpec"),
+        ("BalancedSuite", "BalancedSuiteSpec"),
+        ("TeamPair", "TeamSpec"),
+        ("TeamDebateSuite", "TeamDebateSuiteSpec"),
+        ("Suites", "EvaluationSuites"),
+        ("ExtractorSpec", "ExtractorSpec"),
+        ("SamplingSpec", "EvaluationSampling"),
+    ],
+)
+def test_every_config_field_has_a_proto_field(model, message):
+    """The gRPC API carries every evaluation setting (config_to_proto must not drop or choke on one)."""
+    from pbt.evaluate import config as cfg_mod
+    from pbt.v1 import evaluator_pb2
+
+    fields = set(getattr(cfg_mod, model).model_fields)
+    proto_fields = set(getattr(evaluator_pb2, message).DESCRIPTOR.fields_by_name)
+    assert fields <= proto_fields, f"{model} fields missing from {message}: {sorted(fields - proto_fields)}"
+
+
+def test_misinformation_settings_round_trip_through_proto(tmp_path):
+    from services.evaluator.convert import config_dict_from_proto, config_to_proto
+
+    farm = tmp_path / "farm.jsonl"
+    farm.write_text("")
+    cfg = parse_config(
+        {
+            "eval_id": "rt",
+            "models": [{"name": "m", "endpoint": "http://127.0.0.1:9/v1"}],
+            "suites": {"misinformation": {"files": [str(farm)], "persuade_all": True, "max_turns": 2}},
+        }
+    )
+    again = parse_config(config_dict_from_proto(config_to_proto(cfg)))
+    assert again.suites.misinformation.persuade_all is True
+    assert again.fingerprint() == cfg.fingerprint()
