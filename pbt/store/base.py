@@ -18,7 +18,9 @@ from pbt.errors import ValidationError
 def check_key(key: str) -> str:
     """Reject keys that could escape the store or are ambiguous."""
     if not key or key.startswith("/") or "\\" in key:
-        raise ValidationError(f"invalid object key {key!r}: must be a relative '/'-separated path", field="key")
+        raise ValidationError(
+            f"invalid object key {key!r}: must be a relative '/'-separated path", field="key"
+        )
     parts = key.split("/")
     if any(p in ("", ".", "..") for p in parts):
         raise ValidationError(f"invalid object key {key!r}: empty, '.' or '..' segment", field="key")

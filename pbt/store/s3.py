@@ -46,7 +46,11 @@ class S3Store(ObjectStore):
                 if not self.client.bucket_exists(bucket):
                     self.client.make_bucket(bucket)
             except Exception as exc:  # urllib3 connection errors, S3 errors
-                if isinstance(exc, OSError) or "Connection" in type(exc).__name__ or "MaxRetry" in type(exc).__name__:
+                if (
+                    isinstance(exc, OSError)
+                    or "Connection" in type(exc).__name__
+                    or "MaxRetry" in type(exc).__name__
+                ):
                     raise UnavailableError(f"cannot reach S3 endpoint: {exc}", endpoint=endpoint) from exc
                 raise
 
@@ -86,7 +90,9 @@ class S3Store(ObjectStore):
     def list(self, prefix: str = "") -> Iterator[str]:
         full = f"{self.prefix}/{prefix}" if self.prefix else prefix
         strip = len(self.prefix) + 1 if self.prefix else 0
-        names = [o.object_name[strip:] for o in self.client.list_objects(self.bucket, prefix=full, recursive=True)]
+        names = [
+            o.object_name[strip:] for o in self.client.list_objects(self.bucket, prefix=full, recursive=True)
+        ]
         yield from sorted(names)
 
     def delete(self, key: str) -> None:
