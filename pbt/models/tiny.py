@@ -61,7 +61,6 @@ class TinyModelConfig(BaseModel):
 def train_tokenizer(vocab_size: int, corpus: Path = CORPUS) -> Any:
     """Train a byte-level BPE tokenizer on `corpus` and wrap it as a `PreTrainedTokenizerFast`."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
 
     if not corpus.is_file():
         raise FileNotFoundError(f"tiny-model corpus not found: {corpus}")
@@ -76,6 +75,14 @@ def train_tokenizer(vocab_size: int, corpus: Path = CORPUS) -> Any:
         show_progress=False,
     )
     tok.train_from_iterator(lines, trainer=trainer)
+    return wrap_tokenizer(tok, TinyModelConfig().max_position_embeddings)
+
+
+def wrap_tokenizer(tok: Any, max_length: int) -> Any:
+    """A trained `tokenizers.Tokenizer` as a transformers tokenizer with the project's special
+    tokens, chat template and left padding (shared by the tiny models and the world agents)."""
+    from transformers import PreTrainedTokenizerFast
+
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
         bos_token=BOS,
@@ -85,7 +92,7 @@ def train_tokenizer(vocab_size: int, corpus: Path = CORPUS) -> Any:
         additional_special_tokens=ROLE_TOKENS,
         chat_template=CHAT_TEMPLATE,
         padding_side="left",
-        model_max_length=TinyModelConfig().max_position_embeddings,
+        model_max_length=max_length,
         clean_up_tokenization_spaces=False,
     )
 

@@ -13,13 +13,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from pbt.models.tiny import BOS, CHAT_TEMPLATE, EOS, PAD, ROLE_TOKENS, SPECIAL_TOKENS, UNK
+from pbt.models.tiny import SPECIAL_TOKENS, UNK, wrap_tokenizer
 
 
 def build_tokenizer(texts: Iterable[str], max_length: int = 1024) -> Any:
     """Build the word-level `PreTrainedTokenizerFast` whose vocabulary is every word of `texts`."""
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.WordLevel(unk_token=UNK))
     tok.normalizer = normalizers.Sequence([normalizers.Replace(Regex(r"\s+"), " "), normalizers.Strip()])
@@ -29,15 +28,4 @@ def build_tokenizer(texts: Iterable[str], max_length: int = 1024) -> Any:
     tok.decoder = decoders.Metaspace(prepend_scheme="always", split=True)
     trainer = trainers.WordLevelTrainer(special_tokens=SPECIAL_TOKENS, min_frequency=1, show_progress=False)
     tok.train_from_iterator(texts, trainer=trainer)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        bos_token=BOS,
-        eos_token=EOS,
-        pad_token=PAD,
-        unk_token=UNK,
-        additional_special_tokens=ROLE_TOKENS,
-        chat_template=CHAT_TEMPLATE,
-        padding_side="left",
-        model_max_length=max_length,
-        clean_up_tokenization_spaces=False,
-    )
+    return wrap_tokenizer(tok, max_length)
