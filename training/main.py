@@ -39,7 +39,30 @@ def main(stage: str, argv: list[str] | None = None) -> int:
         result = run_training(setup)
     except PbtError as exc:
         logging.getLogger("training").error("%s", exc)
-        return 2
+        return _exit_distributed(2)
     if result.outputs:
         logging.getLogger("training").info("outputs: %s", result.outputs)
-    return 0
+    return _exit_distributed(0)
+
+
+def _exit_distributed(code: int) -> int:
+    """Leave a torch.distributed run without tearing gloo down from Python's garbage collector.
+
+    Seen here (torch 2.13, gloo, 2 CPU ranks): when DDP's reducer is freed at the end of the run,
+    the main thread holds the GIL while joining a gloo worker thread that waits for the GIL to
+    free a finished all-gather's tensor, and the rank hangs forever after training has finished.
+    So the ranks meet at a barrier (after success only: a failed rank must not wait for the
+    others) and exit at once; every output is already in the store.
+    """
+    try:
+        import torch.distributed as dist
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return code
+    if not (dist.is_available() and dist.is_initialized()):
+        return code
+    if code == 0:
+        dist.barrier()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
