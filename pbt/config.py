@@ -308,7 +308,7 @@ class RunConfig(_Strict):
         try:
             config = cls.model_validate(data)
         except PydanticValidationError as exc:
-            raise _to_validation_error(exc, prefix=prefix, source=source, lines=lines) from None
+            raise to_validation_error(exc, prefix=prefix, source=source, lines=lines) from None
         if prefix:
             try:
                 config.persona_set  # noqa: B018 - validate persona names early with the request's path
@@ -329,7 +329,7 @@ class RunConfig(_Strict):
             raise ValidationError(f"config file not found: {path}", field="config") from None
         try:
             data = yaml.safe_load(text)
-            lines = _yaml_lines(text)
+            lines = yaml_lines(text)
         except yaml.YAMLError as exc:
             raise ValidationError(f"not valid YAML: {exc}", location=str(path)) from None
         if not isinstance(data, dict):
@@ -392,9 +392,12 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def _to_validation_error(
+def to_validation_error(
     exc: PydanticValidationError, *, prefix: str, source: str | None, lines: dict | None
 ) -> ValidationError:
+    """The first pydantic error as a `ValidationError` naming ``prefix`` + the field path and,
+    with `lines` (from `yaml_lines`), the ``source:line`` it came from. Shared by every config
+    model (run, evaluation)."""
     err = exc.errors()[0]
     loc = tuple(p for p in err["loc"] if p not in ("function-after",))
     field = _field_path(loc)
@@ -431,7 +434,7 @@ def _split_path(path: str) -> tuple[Any, ...]:
     return tuple(parts)
 
 
-def _yaml_lines(text: str) -> dict:
+def yaml_lines(text: str) -> dict:
     """A nested map from YAML keys/indices to ``(line, children)`` for error locations."""
 
     def walk(node: yaml.Node) -> dict:

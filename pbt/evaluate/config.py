@@ -267,7 +267,7 @@ def parse_config(
 ) -> EvalConfig:
     """Validate a config mapping; errors name the source (``file:line`` with `lines`) and the
     field path (``prefix`` + path, e.g. ``config.models[0].endpoint``)."""
-    from pbt.config import _to_validation_error
+    from pbt.config import to_validation_error
 
     if not isinstance(data, dict):
         raise ValidationError(f"expected a mapping, got {type(data).__name__}", location=source)
@@ -275,18 +275,18 @@ def parse_config(
     try:
         return EvalConfig.model_validate(data)
     except PydanticValidationError as exc:
-        raise _to_validation_error(exc, prefix=prefix, source=source, lines=lines) from None
+        raise to_validation_error(exc, prefix=prefix, source=source, lines=lines) from None
 
 
 def parse_config_text(
     text: str, *, source: str = "config", overrides: dict[str, Any] | None = None
 ) -> EvalConfig:
     """Parse YAML (or JSON) text into an `EvalConfig`; field errors point at ``source:line``."""
-    from pbt.config import _yaml_lines
+    from pbt.config import yaml_lines
 
     try:
         data = yaml.safe_load(text) if text.strip() else {}
-        lines = _yaml_lines(text)
+        lines = yaml_lines(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         loc = f"{source}:{mark.line + 1}" if mark is not None else source
