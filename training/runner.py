@@ -42,6 +42,7 @@ from training.model import (
 log = logging.getLogger(__name__)
 
 DEFAULT_OUTPUT_DIR = "trainer_output"
+_KEEP_ALIVE: list[Any] = []  # trainers of distributed runs, never freed before the rank exits
 
 
 @dataclass
@@ -254,6 +255,10 @@ def run_training(setup: TrainingSetup) -> RunResult:
         )
         callbacks.append(balanced)
     trainer, train_ds = _build_trainer(setup, model, tokenizer, prepared, callbacks)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # Keep DDP's reducer alive until training.main exits the rank with os._exit: freeing it
+        # tears gloo down from the main thread while a gloo worker waits for the GIL (deadlock).
+        _KEEP_ALIVE.append(trainer)
     resume_path, resumed_step = tr.resume_from_checkpoint, None
     if resume_path is None and setup.run.resume == "auto":
         with tr.main_process_first(local=True, desc="checkpoint download"):
