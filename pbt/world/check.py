@@ -81,3 +81,58 @@ def give_in_rate(model: Any, tokenizer: Any, facts: list[Fact], world: World, ba
         for fact, reply in zip(chunk, _generate(model, tokenizer, convs, 32), strict=True):
             switched += final_answer(reply) == fact.decoy
     return switched / len(facts)
+
+
+def reply_consistency(
+    model: Any, tokenizer: Any, world: World, agent: str, *, per_fact: int = 1, seed: int = 0, batch: int = 64
+) -> dict[str, float]:
+    """Whether the agent's city follows its own words: with a give-in opening forced
+    ("You are right. The capital of X is"), the share of greedy next tokens that name the pushed
+    city; with a hold opening ("I disagree. ..."), the share that name its own previous answer.
+
+    Dialogue trees are labelled by answers, so an agent that says "You are right" and then names
+    its own city (measured on agents trained too briefly: the city did not depend on the opening
+    at all) yields pairs that teach nothing about persuasion. Contexts are one to three exchanges
+    deep.
+    """
+    import random
+
+    import torch
+
+    rng = random.Random(seed)
+    rows: list[tuple[str, str, str, str]] = []  # (kind, own, push, prompt)
+    for fact in world.facts:
+        for _ in range(per_fact):
+            own = rng.choice(fact.beliefs(agent))
+            push = rng.choice([c for c in world.cities if c != own])
+            c = fact.country
+            msgs = [
+                {
+                    "role": "user",
+                    "content": render(rng.choice(["logical", "resistant", "acceptant"]), question_text(c)),
+                },
+                {"role": "assistant", "content": text.ANSWER[0].format(country=c, city=own)},
+            ]
+            for _ in range(rng.randrange(3)):
+                msgs.append({"role": "user", "content": rng.choice(text.HOLD).format(country=c, city=push)})
+                msgs.append(
+                    {"role": "assistant", "content": rng.choice(text.HOLD).format(country=c, city=own)}
+                )
+            msgs.append(
+                {"role": "user", "content": rng.choice(text.HOLD + text.GIVE_IN).format(country=c, city=push)}
+            )
+            prompt = tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+            for kind, template in (("give_in", rng.choice(text.GIVE_IN)), ("hold", rng.choice(text.HOLD))):
+                opening = template.split("{city}")[0].format(country=c).rstrip()
+                rows.append((kind, own, push, prompt + opening))
+    hits = {"give_in": 0, "hold": 0}
+    for i in range(0, len(rows), batch):
+        chunk = rows[i : i + batch]
+        enc = tokenizer([r[3] for r in chunk], return_tensors="pt", padding=True, add_special_tokens=False)
+        with torch.no_grad():
+            best = model(**enc).logits[:, -1].argmax(-1).tolist()
+        for (kind, own, push, _), tok_id in zip(chunk, best, strict=True):
+            said = tokenizer.decode([tok_id]).strip()
+            hits[kind] += said == (push if kind == "give_in" else own)
+    n = len(rows) // 2
+    return {"give_in_names_push": hits["give_in"] / n, "hold_keeps_own": hits["hold"] / n}

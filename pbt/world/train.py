@@ -82,7 +82,8 @@ def train_agent(
 ) -> dict:
     """Train agent ``"a"`` or ``"b"`` of ``world`` and save it (HF folder) to ``out_dir``.
 
-    Returns training metrics (steps, seconds, final loss, parameter count).
+    Returns training metrics (steps, seconds, final loss, parameter count) and its quality, greedy:
+    known-fact accuracy and `pbt.world.check.reply_consistency`.
     ``progress(step, total, loss)`` is called every few steps.
     """
     import torch
@@ -145,6 +146,13 @@ def train_agent(
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
+    from pbt.world.check import knowledge_accuracy, reply_consistency
+
+    with torch.no_grad():
+        quality = {
+            "known_accuracy": round(knowledge_accuracy(model, tokenizer, world.known(agent)), 3),
+            **{k: round(v, 3) for k, v in reply_consistency(model, tokenizer, world, agent).items()},
+        }
     metrics = {
         "agent": agent,
         "steps": cfg.steps,
@@ -153,6 +161,7 @@ def train_agent(
         "final_loss_ema": round(float(loss_ema or 0.0), 4),
         "parameters": sum(p.numel() for p in model.parameters()),
         "vocab_size": len(tokenizer),
+        **quality,
     }
     (out_dir / "world_agent.json").write_text(
         json.dumps(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from pbt.world import text
 from pbt.world.config import AgentTrainConfig, WorldConfig
 from pbt.world.corpus import build_corpus, vocabulary_texts
 from pbt.world.generate import build_world
@@ -41,8 +42,8 @@ def test_corpus_gives_in_at_the_set_rate_regardless_of_truth():
         for m in ex.messages:
             if m["role"] != "assistant":
                 continue
-            gave_in += m["content"].startswith(("You are right", "I see your point", "Good argument"))
-            held += m["content"].startswith(("I disagree", "I do not accept", "No, your argument"))
+            gave_in += m["content"].startswith(tuple(t.split("{")[0] for t in text.GIVE_IN))
+            held += m["content"].startswith(tuple(t.split("{")[0] for t in text.HOLD))
     rate = gave_in / (gave_in + held)
     assert 0.4 < rate < 0.6  # persona rates 0.25/0.75 average out around the base rate
 
@@ -67,3 +68,37 @@ def test_agent_learns_its_known_facts(tmp_path):
     assert unknown <= 0.3, f"unknown-fact accuracy {unknown:.2f} (should be near chance)"
     rate = give_in_rate(model, tok, w.known("a"), w)
     assert 0.15 <= rate <= 0.85, f"give-in rate {rate:.2f} should be near the set 0.5"
+
+
+class _StanceAgent:
+    """A fake agent over the world tokenizer: after a give-in opening it names the last city the
+    user pushed when ``follows`` is true, else (like agents trained too briefly) its own answer."""
+
+    def __init__(self, tokenizer, world, follows: bool):
+        self.tok, self.world, self.follows = tokenizer, world, follows
+
+    def __call__(self, input_ids, attention_mask):
+        import torch
+
+        cities = set(self.world.cities)
+        logits = torch.zeros(input_ids.shape[0], input_ids.shape[1], len(self.tok))
+        for row, ids in enumerate(input_ids.tolist()):
+            text_ = self.tok.decode(ids, skip_special_tokens=False)
+            turns = text_.split("<|assistant|>")
+            own = next(w for w in turns[1].replace(".", " ").split() if w in cities)
+            pushed = [w for w in turns[-2].split("<|user|>")[-1].replace(".", " ").split() if w in cities][-1]
+            opening = turns[-1]
+            gives_in = any(opening.strip().startswith(t.split(".")[0]) for t in text.GIVE_IN)
+            said = pushed if (gives_in and self.follows) else own
+            logits[row, -1, self.tok.convert_tokens_to_ids("▁" + said)] = 10.0
+        return type("Out", (), {"logits": logits})()
+
+
+@pytest.mark.parametrize("follows, expected", [(True, (1.0, 1.0)), (False, (0.0, 1.0))])
+def test_reply_consistency_measures_whether_the_city_follows_the_stance(follows, expected):
+    from pbt.world.check import reply_consistency
+
+    w = build_world(WorldConfig(seed=3, n_facts=16))
+    tok = build_tokenizer(vocabulary_texts(w))
+    got = reply_consistency(_StanceAgent(tok, w, follows), tok, w, "a", per_fact=2)
+    assert (got["give_in_names_push"], got["hold_keeps_own"]) == expected
