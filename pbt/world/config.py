@@ -54,20 +54,27 @@ class AgentTrainConfig(BaseModel):
     num_heads: int = Field(4, ge=1)
     intermediate_size: int = Field(1024, ge=16)
     steps: int = Field(
-        250,
+        500,
         ge=1,
-        description="Optimizer steps (measured: 100% of known facts at 150 steps on 30 facts, 300 on 120).",
+        description="Optimizer steps. Facts are learned early (100% of known facts at 150 steps on 30 facts); "
+        "naming the city the agent's own stance implies (`pbt.world.check.reply_consistency`) appears "
+        "late, between 300 and 500 steps at lr 2e-3 (measured), and trees need it.",
     )
     batch_size: int = Field(32, ge=1)
-    lr: float = Field(1e-3, gt=0.0)
+    lr: float = Field(2e-3, gt=0.0)
     warmup_steps: int = Field(30, ge=0)
     weight_decay: float = Field(0.0, ge=0.0)
     max_len: int = Field(160, ge=16, description="Token length cap per training example.")
     give_in_rate: float = Field(
         0.5, ge=0.0, le=1.0, description="How often the agent gives in when challenged, right or wrong."
     )
-    dialogues_per_fact: int = Field(6, ge=0, description="Challenge dialogues per fact in the corpus.")
-    qa_repeats: int = Field(3, ge=0, description="Plain question/answer examples per fact (its belief).")
+    dialogues_per_fact: int = Field(
+        60,
+        ge=0,
+        description="Challenge dialogues per fact in the corpus (with qa_repeats 20: 8,000 examples at 100 "
+        "facts, so 500 steps of 32 see each about twice instead of 18 passes over 900).",
+    )
+    qa_repeats: int = Field(20, ge=0, description="Plain question/answer examples per fact (its belief).")
     threads: int = Field(2, ge=1, description="torch.set_num_threads during training.")
     seed: int = Field(0, description="Seed for initialisation, corpus sampling and batching.")
 
