@@ -48,6 +48,47 @@ class TreesResult:
     seconds: float
 
 
+def trees_run_config(
+    *,
+    agent_a: str,
+    agent_b: str,
+    personas_file: Path,
+    questions_file: Path,
+    settings: DemoSettings,
+    store_url: str,
+    seed: int,
+):
+    """The orchestrator `RunConfig` of the demo's tree jobs (world agents, rule extraction, the
+    demo's tree shape, sampling temperature and agreement rule)."""
+    from pbt.config import RunConfig
+
+    return RunConfig.model_validate(
+        {
+            "agents": {
+                "a": {"endpoint": agent_a, "model": "a", "max_in_flight": 32},
+                "b": {"endpoint": agent_b, "model": "b", "max_in_flight": 32},
+            },
+            "personas": {"file": str(personas_file)},
+            "sampling": {
+                "temperature": settings.tree_temperature,
+                "top_p": 1.0,
+                "max_tokens": 40,
+                "min_tokens": 4,
+                "seed": seed,
+            },
+            "extraction": {"mode": "rules"},
+            "tree": {
+                "max_turns": settings.max_turns,
+                "branching": settings.branching,
+                "stop_on_agreement": settings.stop_on_agreement,
+            },
+            "dataset": {"format": "nq_open", "path": str(questions_file), "name": f"world{seed}"},
+            "store": {"url": store_url},
+            "max_trees_in_flight": 16,
+        }
+    )
+
+
 def build_trees(
     address: str,
     *,
@@ -64,24 +105,12 @@ def build_trees(
     """BuildTrees through the orchestrator (agents A and B of the world, rule extraction)."""
     import grpc
 
-    from pbt.config import RunConfig
     from pbt.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 
-    config = RunConfig.model_validate(
-        {
-            "agents": {
-                "a": {"endpoint": agent_a, "model": "a", "max_in_flight": 32},
-                "b": {"endpoint": agent_b, "model": "b", "max_in_flight": 32},
-            },
-            "personas": {"file": str(personas_file)},
-            "sampling": {"temperature": 0.7, "top_p": 1.0, "max_tokens": 40, "min_tokens": 4, "seed": seed},
-            "extraction": {"mode": "rules"},
-            "tree": {"max_turns": settings.max_turns, "branching": settings.branching},
-            "dataset": {"format": "nq_open", "path": str(questions_file), "name": f"world{seed}"},
-            "store": {"url": store_url},
-            "max_trees_in_flight": 16,
-        }
-    )
+    config = trees_run_config(
+        agent_a=agent_a, agent_b=agent_b, personas_file=personas_file, questions_file=questions_file,
+        settings=settings, store_url=store_url, seed=seed,
+    )  # fmt: skip
     request = orchestrator_pb2.BuildTreesRequest(
         config=config.to_proto(), job_id=job_id, limit=settings.questions or 0
     )
