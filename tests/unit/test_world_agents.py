@@ -50,7 +50,8 @@ def test_corpus_gives_in_at_the_set_rate_regardless_of_truth():
 
 @pytest.mark.slow
 def test_agent_learns_its_known_facts(tmp_path):
-    """Measured: 30-fact world (18 known), 150 steps -> 1.0 known, 0.0 unknown, give-in 0.39."""
+    """The default recipe, shortened: facts come long before the stance-to-city link (measured at
+    120 steps: 0.50 of known facts; the old recipe, lr 1e-3 on 270 examples, 1.0 at 150)."""
     import torch
 
     from pbt.world.check import give_in_rate, knowledge_accuracy, load_agent
@@ -58,9 +59,12 @@ def test_agent_learns_its_known_facts(tmp_path):
 
     torch.set_num_threads(2)
     w = build_world(WorldConfig(seed=0, n_facts=30))
-    cfg = AgentTrainConfig(steps=120)
+    cfg = AgentTrainConfig(steps=300)
     metrics = train_agent(w, "a", cfg, tmp_path / "a")
     assert metrics["final_loss_ema"] < 1.0
+    # the quality kept in the agent's manifest
+    assert metrics["known_accuracy"] >= 0.9
+    assert 0.0 <= metrics["give_in_names_push"] <= 1.0 and 0.0 <= metrics["hold_keeps_own"] <= 1.0
     model, tok = load_agent(tmp_path / "a")
     known = knowledge_accuracy(model, tok, w.known("a"))
     unknown = knowledge_accuracy(model, tok, [f for f in w.facts if not f.known_by("a")])
