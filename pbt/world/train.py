@@ -148,11 +148,10 @@ def train_agent(
     tokenizer.save_pretrained(out_dir)
     from pbt.world.check import knowledge_accuracy, reply_consistency
 
-    with torch.no_grad():
-        quality = {
-            "known_accuracy": round(knowledge_accuracy(model, tokenizer, world.known(agent)), 3),
-            **{k: round(v, 3) for k, v in reply_consistency(model, tokenizer, world, agent).items()},
-        }
+    quality = {  # both measures run under torch.no_grad themselves
+        "known_accuracy": round(knowledge_accuracy(model, tokenizer, world.known(agent)), 3),
+        **{k: round(v, 3) for k, v in reply_consistency(model, tokenizer, world, agent).items()},
+    }
     metrics = {
         "agent": agent,
         "steps": cfg.steps,

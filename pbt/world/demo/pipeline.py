@@ -134,13 +134,18 @@ def run_seed(
                 f"agents on {a.address}, {b.address}; orchestrator {orch.address}; evaluator {evaluator.address}"
             )
 
+        def tree_config(questions_file):
+            return stages.trees_run_config(
+                agent_a=f"http://{a.address}/v1", agent_b=f"http://{b.address}/v1",
+                personas_file=world_dir / "personas.yaml", questions_file=questions_file,
+                settings=settings, store_url=url, seed=seed,
+            )  # fmt: skip
+
         with ui.step(f"seed {seed}: build dialogue trees on world questions (orchestrator BuildTrees)"):
             with ui.bar() as update:
                 trees = stages.build_trees(
-                    orch.address, job_id=f"{run}-trees", agent_a=f"http://{a.address}/v1",
-                    agent_b=f"http://{b.address}/v1", personas_file=world_dir / "personas.yaml",
-                    questions_file=world_dir / "questions" / "train.jsonl", settings=settings,
-                    store_url=url, seed=seed, progress=update,
+                    orch.address, job_id=f"{run}-trees", progress=update, limit=settings.questions,
+                    config=tree_config(world_dir / "questions" / "train.jsonl"),
                 )  # fmt: skip
             record["trees"] = {"trees": trees.trees, "nodes": trees.nodes, "uri": trees.output_uri}
             record["artifacts"]["trees"] = trees.manifest_uri
@@ -160,11 +165,8 @@ def run_seed(
         with ui.step(f"seed {seed}: trees and pairs on the held-out eval questions (balanced-suite items)"):
             with ui.bar() as update:
                 held = stages.build_trees(
-                    orch.address, job_id=f"{run}-heldout-trees", agent_a=f"http://{a.address}/v1",
-                    agent_b=f"http://{b.address}/v1", personas_file=world_dir / "personas.yaml",
-                    questions_file=world_dir / "questions" / "eval.jsonl",
-                    settings=settings.model_copy(update={"questions": settings.eval_questions}),
-                    store_url=url, seed=seed, progress=update,
+                    orch.address, job_id=f"{run}-heldout-trees", progress=update,
+                    limit=settings.eval_questions, config=tree_config(world_dir / "questions" / "eval.jsonl"),
                 )  # fmt: skip
             held_prefs = stages.extract_preferences(
                 orch.address, job_id=held.job_id, store_url=url, seed=seed

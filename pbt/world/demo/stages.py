@@ -89,31 +89,13 @@ def trees_run_config(
     )
 
 
-def build_trees(
-    address: str,
-    *,
-    job_id: str,
-    agent_a: str,
-    agent_b: str,
-    personas_file: Path,
-    questions_file: Path,
-    settings: DemoSettings,
-    store_url: str,
-    seed: int,
-    progress: Progress,
-) -> TreesResult:
-    """BuildTrees through the orchestrator (agents A and B of the world, rule extraction)."""
+def build_trees(address: str, *, job_id: str, config, limit: int | None, progress: Progress) -> TreesResult:
+    """BuildTrees through the orchestrator with a `trees_run_config` (``limit``: questions, None = all)."""
     import grpc
 
     from pbt.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 
-    config = trees_run_config(
-        agent_a=agent_a, agent_b=agent_b, personas_file=personas_file, questions_file=questions_file,
-        settings=settings, store_url=store_url, seed=seed,
-    )  # fmt: skip
-    request = orchestrator_pb2.BuildTreesRequest(
-        config=config.to_proto(), job_id=job_id, limit=settings.questions or 0
-    )
+    request = orchestrator_pb2.BuildTreesRequest(config=config.to_proto(), job_id=job_id, limit=limit or 0)
     summary = None
     try:
         with grpc.insecure_channel(address) as channel:
