@@ -59,6 +59,12 @@ AGREE_CUES = (
     "i concur",
     "agreed",
     "makes sense",
+    "i see your point",
+    "i was wrong",
+    "i accept",
+    "i stand corrected",
+    "made mistake",
+    "my mistake",
 )
 DISAGREE_CUES = (
     "i disagree",
@@ -79,6 +85,11 @@ DISAGREE_CUES = (
     "i do not think so",
     "check your facts",
     "check their facts",
+    "do not accept",
+    "don t accept",
+    "cannot accept",
+    "can t accept",
+    "argument is wrong",
 )
 
 

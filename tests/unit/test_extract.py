@@ -184,3 +184,42 @@ def test_rule_judge_matches_prefs_protocol():
         False,
         False,
     ]
+
+
+STANCE_TABLE = [
+    # giving in without "agree"/"right" in it
+    ("I see your point, I was wrong. It is Lyon.", "Agree"),
+    ("Good argument, I accept it. It is Lyon.", "Agree"),
+    ("I stand corrected: Lyon.", "Agree"),
+    ("Sorry, I made a mistake. It is Lyon.", "Agree"),
+    ("My mistake, Lyon it is.", "Agree"),
+    # holding firm without "disagree"/"wrong" as the first cue
+    ("I do not accept that. I am sure it is Paris.", "Disagree"),
+    ("I don't accept your claim; Paris.", "Disagree"),
+    ("No, your argument is wrong. Paris.", "Disagree"),
+    ("I cannot accept that answer.", "Disagree"),
+    # the earlier cue decides
+    ("I was wrong before, but I disagree now: Paris.", "Agree"),
+    ("I disagree, and I was never wrong: Paris.", "Disagree"),
+    ("Paris is the capital.", None),
+]
+
+
+@pytest.mark.parametrize(("response", "expected"), STANCE_TABLE)
+def test_stance_cues(response, expected):
+    from pbt.extract.rules import stance
+
+    assert stance(response) == expected
+
+
+def test_stance_reads_every_world_reply_template():
+    """The world agents' give-in and hold templates must be read as Agree / Disagree (the §4.5 filter
+    and the extractor's Agree/Disagree answers depend on it)."""
+    from pbt.extract.rules import stance
+    from pbt.world import text
+
+    fill = {"country": "Zorvani", "city": "Kelmora"}
+    for template in (*text.GIVE_IN, *text.SURE_GIVE_IN, *text.AGREE):
+        assert stance(template.format(**fill)) == "Agree", template
+    for template in text.HOLD:
+        assert stance(template.format(**fill)) == "Disagree", template
