@@ -34,6 +34,8 @@ class BatchStats:
     prompt_tokens: int
     completion_tokens: int
     seconds: float
+    #: columns of the running KV cache after the step (longest live row, left padding trimmed)
+    width: int = 0
 
 
 @dataclass(eq=False)
@@ -82,6 +84,27 @@ class RunningBatch:
         self.cache.batch_select_indices(index)
         self.mask, self.positions, self.logits = self.mask[index], self.positions[index], self.logits[index]
         self.rows = [self.rows[j] for j in keep]
+        self._trim_left()
+
+    def _trim_left(self) -> None:
+        """Drop the leading cache columns that are padding in every remaining row.
+
+        Every step adds a column and newcomers are padded to the running width, so without this a
+        batch that never empties (a steady stream of requests, as when building trees) attends over
+        an ever wider, mostly padded cache: measured, tree building slowed from 2 to 11 s per tree
+        within one 70-tree job. Positions are kept per row, so trimming changes no output."""
+        import torch
+
+        used = self.mask.any(dim=0)
+        if not bool(used.any()):
+            return
+        start = int(torch.nonzero(used)[0])
+        if start == 0:
+            return
+        for layer in self.cache.layers:
+            layer.keys = layer.keys[:, :, start:, :]
+            layer.values = layer.values[:, :, start:, :]
+        self.mask = self.mask[:, start:]
 
     def _left_pad(self, width: int) -> None:
         import torch
@@ -222,7 +245,8 @@ class BatchWorker:
                 _fail(list({id(r.request): r.request for r in running.rows}.values()), exc)
                 running = None
                 continue
-            stats = BatchStats(rows, requests, prompt_tokens, generated, time.monotonic() - started)
+            width = int(running.mask.shape[1]) if running.rows else 0
+            stats = BatchStats(rows, requests, prompt_tokens, generated, time.monotonic() - started, width)
             for listener in self.engine.batch_listeners:
                 try:
                     listener(stats)

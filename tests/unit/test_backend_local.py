@@ -92,6 +92,39 @@ def test_requests_join_a_running_batch_and_stay_exact(tiny_model_dir):
     assert all(r.choices[0].completion_tokens <= p.max_tokens for r, p in zip(staggered, params, strict=True))
 
 
+def test_a_batch_that_never_empties_keeps_its_cache_narrow(tiny_model_dir):
+    """A steady stream keeps the batch alive for many steps; finished rows' columns must go, or every
+    step attends over a wider, mostly padded cache (tree building slowed down 5x within one job)."""
+    backend = LocalBackend(tiny_model_dir, num_threads=1, max_batch_size=4)
+    prompts = [
+        [{"role": "user", "content": f"Question {i}: {'tell me more ' * (i % 5)}?"}] for i in range(24)
+    ]
+    # rows of different lengths finish at different steps, so newcomers join a batch that never empties
+    params = [SamplingParams(temperature=0.0, max_tokens=3 + i % 7, min_tokens=3 + i % 7) for i in range(24)]
+    widths: list[int] = []
+    backend.batch_listeners.append(lambda stats: widths.append(stats.width))
+
+    async def main():
+        alone = [await backend.chat(p, s) for p, s in zip(prompts, params, strict=True)]
+        widths.clear()
+        return alone, await asyncio.gather(
+            *(backend.chat(p, s) for p, s in zip(prompts, params, strict=True))
+        )
+
+    try:
+        alone, streamed = asyncio.run(main())
+        longest = max(
+            len(backend.tokenizer(backend.render(p), add_special_tokens=False).input_ids) for p in prompts
+        )
+    finally:
+        backend.close()
+    assert [texts(r) for r in streamed] == [texts(r) for r in alone]
+    # (the first entry may be the last step of the one-by-one runs: its listener runs after the result)
+    assert 0 not in widths[1:-1], "the stream did not keep one batch running"
+    # a row needs at most its prompt plus its new tokens; without trimming the width grows by one per step
+    assert 0 < max(widths) <= longest + 9, (max(widths), longest)
+
+
 def test_seeded_sampling_does_not_depend_on_batch_mates(local):
     params = SamplingParams(temperature=1.0, top_p=0.9, top_k=50, n=3, seed=5, max_tokens=12)
 
