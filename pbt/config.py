@@ -165,6 +165,13 @@ class TreeConfig(_Strict):
         description="Children per node per level; [0] must be 1. Default 1, |B|, |A|, |B|, ... (1-2-3-2).",
     )
     stop_on_agreement: bool = Field(True, description="End a branch at a node that agrees (PBT-METHOD §2).")
+    trees_per_question: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Trees built per question, each with its own sampling seeds (the paper: 1). Replica j > 0 "
+        "has id '<question id>-r<j>'; pairs are split by question, so replicas never straddle splits.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> TreeConfig:

@@ -25,6 +25,7 @@ from pbt.prefs.dataset import (
     records_to_bytes,
     write_preferences,
 )
+from pbt.prefs.filters import PAIR_FILTERS, make_pair_filter
 from pbt.tree.io import FORMATS, load_trees
 
 
@@ -110,6 +111,15 @@ def summary_table(result: PrefsResult, skipped: int) -> Table:
     show_default=True,
     help="Join consecutive same-role prompt messages (for chat templates that need alternating roles).",
 )
+@click.option(
+    "--filter",
+    "filter_name",
+    type=click.Choice(PAIR_FILTERS),
+    default="none",
+    show_default=True,
+    help="PBT-METHOD §4.5 pair filter: 'rules' keeps an accept pair only when its chosen response agrees "
+    "with the persuader and its rejected one does not (a resist pair: the other way round).",
+)
 @click.argument("extra_trees", nargs=-1)
 def prefs(
     tree_paths: tuple[str, ...],
@@ -121,6 +131,7 @@ def prefs(
     skip_invalid: bool,
     personas_path: str | None,
     merge_consecutive: bool,
+    filter_name: str,
     extra_trees: tuple[str, ...],
 ) -> None:
     """Build preference pairs from dialogue trees and write them atomically with a manifest.
@@ -152,6 +163,7 @@ def prefs(
                 fractions=fractions,
                 personas=personas,
                 merge_consecutive=merge_consecutive,
+                pair_filter=make_pair_filter(filter_name),
             )
         except PbtError as exc:
             raise click.ClickException(str(exc)) from None
@@ -167,6 +179,7 @@ def prefs(
             output_sha256=hashlib.sha256(data).hexdigest(),
             fmt=fmt,
             fractions=fractions,
+            pair_filter=filter_name,
             skipped=[{"location": s.location, "reason": s.reason} for s in loaded.skipped],
             settings={
                 "personas": {"path": personas_path, "name": personas.name},

@@ -29,6 +29,11 @@ from pbt.tree.model import AgentInfo, Question, Tree, Usage
 ROLES = ("a", "b")
 
 
+def replica_tree_id(question_id: str, replica: int) -> str:
+    """The id (and store key stem) of replica `replica` of a question's tree: the question id for 0."""
+    return question_id if replica == 0 else f"{question_id}-r{replica}"
+
+
 @dataclass
 class _Draft:
     """A generated node before ids are assigned."""
@@ -85,19 +90,25 @@ class TreeBuilder:
             merge_consecutive=agent_config.merge_consecutive,
         )
 
-    def _seed(self, question_id: str, slot: tuple[int, ...], persona: str) -> int | None:
+    def _seed(self, tree_id: str, slot: tuple[int, ...], persona: str) -> int | None:
         if self.config.sampling.seed is None:
             return None
-        key = f"{self.config.sampling.seed}:{question_id}:{slot}:{persona}"
+        key = f"{self.config.sampling.seed}:{tree_id}:{slot}:{persona}"
         return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big") >> 1
 
     # ---- generation --------------------------------------------------------------------------
     async def _generate(
-        self, question: Question, path: list[_Draft], agent: int, persona: str, slots: list[tuple[int, ...]]
+        self,
+        question: Question,
+        tree_id: str,
+        path: list[_Draft],
+        agent: int,
+        persona: str,
+        slots: list[tuple[int, ...]],
     ) -> list[_Draft]:
         """One request for all `slots` (siblings with this persona), then extraction per choice."""
         messages = self.messages_for(question.text, path, agent, persona)
-        params = self.config.sampling.params(n=len(slots), seed=self._seed(question.id, slots[0], persona))
+        params = self.config.sampling.params(n=len(slots), seed=self._seed(tree_id, slots[0], persona))
         result = await self.pool.chat(ROLES[agent], messages, params)
         if len(result.choices) < len(slots):
             raise RuntimeError(
@@ -125,7 +136,7 @@ class TreeBuilder:
             )
         return drafts
 
-    async def _expand(self, question: Question, path: list[_Draft]) -> None:
+    async def _expand(self, question: Question, tree_id: str, path: list[_Draft]) -> None:
         node = path[-1]
         level = len(path)  # the level of the children
         if level >= len(self.branching):
@@ -139,26 +150,33 @@ class TreeBuilder:
         for i, persona in enumerate(slot_personas):
             groups.setdefault(persona, []).append((*node.slot, i))
         batches = await asyncio.gather(
-            *(self._generate(question, path, agent, persona, slots) for persona, slots in groups.items())
+            *(
+                self._generate(question, tree_id, path, agent, persona, slots)
+                for persona, slots in groups.items()
+            )
         )
         children = sorted((d for batch in batches for d in batch), key=lambda d: d.slot)
         node.children = children
-        await asyncio.gather(*(self._expand(question, [*path, child]) for child in children))
+        await asyncio.gather(*(self._expand(question, tree_id, [*path, child]) for child in children))
 
-    async def build(self, question: Question) -> Tree:
-        level0 = self.personas.pick_level0(question.id, seed=self.config.sampling.seed or 0)
-        (root,) = await self._generate(question, [], 0, level0, [()])
-        await self._expand(question, [root])
-        return self._assemble(question, root, level0)
+    async def build(self, question: Question, replica: int = 0) -> Tree:
+        """One tree for `question`. Replica 0 has the question's id; replica j > 0 (another tree for
+        the same question, `TreeConfig.trees_per_question`) has id ``<question id>-r<j>`` and its own
+        sampling seeds and level-0 persona draw."""
+        tree_id = replica_tree_id(question.id, replica)
+        level0 = self.personas.pick_level0(tree_id, seed=self.config.sampling.seed or 0)
+        (root,) = await self._generate(question, tree_id, [], 0, level0, [()])
+        await self._expand(question, tree_id, [root])
+        return self._assemble(question, tree_id, root, level0)
 
     # ---- assembly ----------------------------------------------------------------------------
-    def _assemble(self, question: Question, root: _Draft, level0: str) -> Tree:
+    def _assemble(self, question: Question, tree_id: str, root: _Draft, level0: str) -> Tree:
         agents = []
         for role, name in zip(ROLES, ("A", "B"), strict=True):
             agent = getattr(self.config.agents, role)
             agents.append(AgentInfo(name=name, model=agent.model or None, endpoint=agent.endpoint))
         tree = Tree(
-            id=question.id,
+            id=tree_id,
             question=question,
             agents=agents,
             config=self._config_record,

@@ -1,8 +1,10 @@
-"""A tree-building job: questions of a dataset shard -> one tree object per question in the store.
+"""A tree-building job: questions of a dataset shard -> one tree object per question (or per replica) in the store.
 
 Store layout (keys relative to the store root)::
 
-    trees/{job_id}/{question_id}.json                        one pbt.tree/v1 tree (one JSON line)
+    trees/{job_id}/{tree_id}.json                            one pbt.tree/v1 tree (one JSON line); the tree id
+                                                             is the question id, "<question id>-r<j>" for
+                                                             replica j > 0 (`TreeConfig.trees_per_question`)
     trees/{job_id}/_manifests/shard-{i}-of-{N}.json          config, dataset, shard, counts, status
 
 Each tree is written atomically when it is complete, so a reader (or a resumed job) never sees a
@@ -29,7 +31,7 @@ from pbt.config import DatasetConfig, RunConfig
 from pbt.datasets import Shard, load_questions
 from pbt.errors import ConflictError, ValidationError
 from pbt.orchestrate.agents import AgentPool, BackendFactory
-from pbt.orchestrate.builder import TreeBuilder
+from pbt.orchestrate.builder import TreeBuilder, replica_tree_id
 from pbt.store import ObjectStore
 from pbt.tree.io import tree_to_json_line
 from pbt.tree.model import Question
@@ -168,7 +170,7 @@ class TreeJob:
                 )
 
     def _manifest(
-        self, status: str, questions: int, skipped: int, progress: Progress, error: str | None = None
+        self, status: str, trees: int, skipped: int, progress: Progress, error: str | None = None
     ) -> dict:
         return {
             "kind": MANIFEST_KIND,
@@ -181,10 +183,10 @@ class TreeJob:
                 "format": self.dataset.format,
                 "path": self.dataset.path,
                 "name": self.dataset.display_name,
-                "questions_in_shard": questions,
+                "questions_in_shard": trees // self.config.tree.trees_per_question,
             },
             "counts": {
-                "trees_total": questions,
+                "trees_total": trees,
                 "trees_done": progress.trees_done,
                 "trees_skipped": skipped,
                 "trees_built_this_run": progress.trees_done - skipped,
@@ -224,8 +226,12 @@ class TreeJob:
         questions = await asyncio.to_thread(load_questions, self.dataset, shard=self.shard, limit=self.limit)
         await asyncio.to_thread(self._check_conflict)
         existing = set(await asyncio.to_thread(list_tree_keys, self.store, self.job_id))
-        todo = deque(q for q in questions if tree_key(self.job_id, q.id) not in existing)
-        total, skipped = len(questions), len(questions) - len(todo)
+        copies = self.config.tree.trees_per_question
+        wanted = [(q, j) for q in questions for j in range(copies)]
+        todo = deque(
+            (q, j) for q, j in wanted if tree_key(self.job_id, replica_tree_id(q.id, j)) not in existing
+        )
+        total, skipped = len(wanted), len(wanted) - len(todo)
         state = _State()
         mkey = manifest_key(self.job_id, self.shard)
         # backends first: a bad endpoint fails the call before anything is written
@@ -241,17 +247,15 @@ class TreeJob:
             await asyncio.to_thread(
                 self.store.put_json, mkey, self._manifest("running", total, skipped, Progress())
             )
-            log.info(
-                "job %s shard %s: %d questions, %d already built", self.job_id, self.shard, total, skipped
-            )
+            log.info("job %s shard %s: %d trees, %d already built", self.job_id, self.shard, total, skipped)
             yield JobStarted(self.job_id, total, skipped, self.output_uri)
             if pool is not None:
                 builder = TreeBuilder(self.config, pool, metadata=metadata)
 
                 async def worker() -> None:
                     while todo:
-                        question = todo.popleft()
-                        queue.put_nowait(await self._build_one(builder, question, state))
+                        question, replica = todo.popleft()
+                        queue.put_nowait(await self._build_one(builder, question, replica, state))
 
                 workers = [
                     asyncio.create_task(worker())
@@ -300,13 +304,15 @@ class TreeJob:
         yield progress
         yield Summary(self.job_id, self.output_uri, self.manifest_uri, progress)
 
-    async def _build_one(self, builder: TreeBuilder, question: Question, state: _State) -> TreeBuilt:
-        tree = await builder.build(question)
-        key = tree_key(self.job_id, question.id)
+    async def _build_one(
+        self, builder: TreeBuilder, question: Question, replica: int, state: _State
+    ) -> TreeBuilt:
+        tree = await builder.build(question, replica)
+        key = tree_key(self.job_id, tree.id)
         await asyncio.to_thread(self.store.put_text, key, tree_to_json_line(tree) + "\n")
         state.built += 1
         state.nodes += len(tree.nodes)
-        return TreeBuilt(question.id, len(tree.nodes), self.store.uri(key))
+        return TreeBuilt(tree.id, len(tree.nodes), self.store.uri(key))
 
     async def run(self) -> Summary:
         """Run to completion and return the summary (for library use and the CLI's --local)."""

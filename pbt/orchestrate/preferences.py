@@ -7,21 +7,27 @@ Store layout::
     prefs/{output_id}/manifest.json           summary: inputs (the tree job), counts per mode, code version
 
 The pairs come from the foundation's preference engine (`pbt.prefs.build_preferences`), the same
-code as ``pbt prefs``; the split is by tree and deterministic for the seed.
+code as ``pbt prefs``; the split is by tree and deterministic for the seed. Every prompt starts
+with the standard instruction of the persona set the trees were built with (read from the job's
+manifest, PBT-METHOD §4.7), so pairs of trees built with a custom persona file are in the same
+words as the trees themselves.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pbt import code_version
-from pbt.errors import NotFoundError
+from pbt.config import PersonasConfig
+from pbt.errors import NotFoundError, PbtError, ValidationError
 from pbt.orchestrate.job import check_job_id, job_prefix, list_tree_keys
-from pbt.prefs import build_manifest, build_preferences
-from pbt.prefs.dataset import records_to_bytes
+from pbt.personas import PersonaSet
+from pbt.prefs import build_manifest, build_preferences, make_pair_filter
+from pbt.prefs.dataset import DEFAULT_FRACTIONS, check_fractions, records_to_bytes
 from pbt.store import ObjectStore
 from pbt.tree.io import tree_from_dict
 from pbt.tree.model import Tree
@@ -47,19 +53,65 @@ def read_job_trees(store: ObjectStore, job_id: str) -> list[Tree]:
     return [tree_from_dict(store.get_json(key), location=store.uri(key)) for key in keys]
 
 
+def job_persona_set(store: ObjectStore, job_id: str) -> tuple[PersonaSet | None, str | None]:
+    """The persona set a tree job was built with (from its first shard manifest) and that manifest's URI.
+
+    (None, None) when the job has no manifest (trees written by other tools): the caller falls back
+    to the bundled set. A manifest whose persona set cannot be loaded is an error naming both."""
+    keys = sorted(store.list(f"{job_prefix(job_id)}_manifests/"))
+    if not keys:
+        return None, None
+    manifest = store.get_json(keys[0])
+    spec = (manifest.get("config") or {}).get("personas") or {}
+    try:
+        return PersonasConfig.model_validate(spec).load(), store.uri(keys[0])
+    except (PbtError, ValueError, OSError) as exc:
+        raise ValidationError(
+            f"the persona set of tree job {job_id!r} ({spec.get('file') or 'bundled'}, recorded in "
+            f"{store.uri(keys[0])}) cannot be loaded: {exc}; the pairs' standard instruction comes from it",
+            field="job_id",
+        ) from None
+
+
 def extract_preferences(
-    store: ObjectStore, job_id: str, *, output_id: str | None = None, seed: int = 0
+    store: ObjectStore,
+    job_id: str,
+    *,
+    output_id: str | None = None,
+    seed: int = 0,
+    pair_filter: str | None = None,
+    fractions: Sequence[float] | None = None,
 ) -> PreferencesOutput:
-    """Build the three pair files of PBT-METHOD §4.6 from a tree job and write them with manifests."""
+    """Build the three pair files of PBT-METHOD §4.6 from a tree job and write them with manifests.
+
+    `pair_filter` names the §4.5 filter (`pbt.prefs.PAIR_FILTERS`; None or ``"none"``: no filtering);
+    `fractions` are the train/dev/test shares of the split by tree (default 0.7 / 0.15 / 0.15).
+    """
     check_job_id(job_id)
     output_id = check_job_id(output_id or job_id, field="output_id")
+    filter_name = pair_filter or "none"
+    judge = make_pair_filter(filter_name, field="pair_filter")
+    split_fractions = check_fractions(fractions or DEFAULT_FRACTIONS, field="split_fractions")
     trees = read_job_trees(store, job_id)
+    personas, personas_from = job_persona_set(store, job_id)
+    if personas is None:
+        log.warning(
+            "job %s has no manifest: pairs use the bundled persona set's standard instruction", job_id
+        )
+    settings = {"personas": {"name": personas.name if personas else None, "from": personas_from}}
     prefix = f"prefs/{output_id}"
     inputs = [{"job_id": job_id, "uri": store.uri(job_prefix(job_id).rstrip("/")) + "/", "trees": len(trees)}]
     counts: dict[str, int] = {}
     per_mode: dict[str, Any] = {}
     for mode in PREF_MODES:
-        result = build_preferences(trees, mode, seed=seed)  # type: ignore[arg-type]
+        result = build_preferences(
+            trees,
+            mode,
+            seed=seed,
+            fractions=split_fractions,
+            pair_filter=judge,
+            personas=personas,  # type: ignore[arg-type]
+        )
         data = records_to_bytes(result.records)
         key = f"{prefix}/{mode}.jsonl"
         manifest = build_manifest(
@@ -68,6 +120,9 @@ def extract_preferences(
             output=store.uri(key),
             output_sha256=hashlib.sha256(data).hexdigest(),
             fmt="native",
+            fractions=split_fractions,
+            pair_filter=filter_name,
+            settings=settings,
         )
         store.put_bytes(key, data)
         store.put_json(f"{prefix}/{mode}.manifest.json", manifest)
@@ -75,7 +130,9 @@ def extract_preferences(
         for split, by_code in result.counts()["pairs_written"].items():
             counts[f"{mode}.{split}"] = sum(by_code.values())
         per_mode[mode] = {"uri": store.uri(key), "records": len(result.records), "counts": result.counts()}
-    first = build_preferences(trees, "all", seed=seed)
+    first = build_preferences(
+        trees, "all", seed=seed, fractions=split_fractions, pair_filter=judge, personas=personas
+    )
     counts["pairs_found"] = len(first.records)
     counts["trees_dropped_all_agree"] = first.trees_dropped_all_agree
     summary = {
@@ -83,6 +140,8 @@ def extract_preferences(
         "job_id": job_id,
         "output_id": output_id,
         "seed": seed,
+        "filter": filter_name,
+        "split_fractions": list(split_fractions),
         "inputs": inputs,
         "modes": per_mode,
         "counts": counts,

@@ -23,13 +23,15 @@ from pbt.prefs.engine import (
     sibling_pairs,
     subtree_scores,
 )
-from pbt.prefs.filters import AgreementJudge, ModelFilter, PairFilterLike
+from pbt.prefs.filters import PAIR_FILTERS, AgreementJudge, ModelFilter, PairFilterLike, make_pair_filter
 
 __all__ = [
     "MODES",
     "SPLITS",
     "AgreementJudge",
     "ModelFilter",
+    "PAIR_FILTERS",
+    "make_pair_filter",
     "Pair",
     "PairFilterLike",
     "PrefsResult",

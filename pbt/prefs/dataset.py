@@ -45,15 +45,21 @@ DEFAULT_FRACTIONS = (0.7, 0.15, 0.15)
 MANIFEST_KIND = "pbt.prefs/v1"
 
 
+def check_fractions(fractions: Sequence[float], field: str = "split") -> tuple[float, float, float]:
+    """train/dev/test fractions: 3 non-negative numbers summing to 1, else `ValidationError` on `field`."""
+    if len(fractions) != 3 or any(f < 0 for f in fractions) or not math.isclose(sum(fractions), 1.0):
+        raise ValidationError(
+            f"split fractions must be 3 non-negative numbers summing to 1, got {list(fractions)}", field=field
+        )
+    return (float(fractions[0]), float(fractions[1]), float(fractions[2]))
+
+
 def split_trees(
     tree_ids: Iterable[str], seed: int, fractions: Sequence[float] = DEFAULT_FRACTIONS
 ) -> dict[str, str]:
     """Tree id -> split. Sorted, shuffled with `seed`, then cut: dev and test get
     round-half-up(fraction * n) trees each, train the rest."""
-    if len(fractions) != 3 or any(f < 0 for f in fractions) or not math.isclose(sum(fractions), 1.0):
-        raise ValidationError(
-            f"split fractions must be 3 non-negative numbers summing to 1, got {fractions}", field="split"
-        )
+    check_fractions(fractions)
     ids = sorted(set(tree_ids))
     random.Random(seed).shuffle(ids)
     n = len(ids)
@@ -157,7 +163,10 @@ def build_preferences(
 ) -> PrefsResult:
     """Trees -> preference records for `mode` (deterministic for the inputs and `seed`)."""
     personas = personas or load_personas()
-    split_of = split_trees((t.id for t in trees), seed, fractions)
+    # split by question: several trees of one question (replicas) always land in the same split;
+    # with one tree per question (tree id = question id) this is the split by tree of §4.6
+    by_question = split_trees((t.question.id for t in trees), seed, fractions)
+    split_of = {t.id: by_question[t.question.id] for t in trees}
     result = PrefsResult(mode=mode, seed=seed, trees_read=len(trees))
     result.trees_per_split.update(split_of.values())
     found: list[tuple[str, Pair]] = []

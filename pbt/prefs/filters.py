@@ -7,6 +7,8 @@ may drop a labelled pair (the reference checks that the chosen response really a
 
 `ModelFilter` implements the reference's filtering on top of any `AgreementJudge`; the LLM judge
 itself (prompts, log-probabilities of "agree"/"disagree") belongs to the generation backends.
+`make_pair_filter` builds a filter by name for the CLI and the orchestrator API: ``none`` (no
+filtering) or ``rules`` (`ModelFilter` with the offline `pbt.extract.RuleAgreementJudge`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from pbt.answers import prepare_aliases, score_answers
+from pbt.errors import ValidationError
 
 if TYPE_CHECKING:
     from pbt.prefs.engine import Answers, Pair
@@ -85,3 +88,19 @@ class ModelFilter:
         if pair.code == "accept":
             return chosen_agrees and not rejected_agrees
         return not chosen_agrees and rejected_agrees
+
+
+#: names accepted by `make_pair_filter` (``pbt prefs --filter``, ExtractPreferencesRequest.pair_filter)
+PAIR_FILTERS = ("none", "rules")
+
+
+def make_pair_filter(name: str | None, *, field: str = "filter") -> PairFilterLike | None:
+    """The pair filter called `name` (None or ``""`` means ``none``); unknown names raise
+    `ValidationError` naming `field`."""
+    if not name or name == "none":
+        return None
+    if name == "rules":
+        from pbt.extract.judge import RuleAgreementJudge
+
+        return ModelFilter(RuleAgreementJudge())
+    raise ValidationError(f"unknown pair filter {name!r}; expected one of {list(PAIR_FILTERS)}", field=field)

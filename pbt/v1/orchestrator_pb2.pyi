@@ -70,14 +70,16 @@ class ExtractionSpec(_message.Message):
     def __init__(self, mode: _Optional[_Union[ExtractionMode, str]] = ..., max_tokens: _Optional[int] = ...) -> None: ...
 
 class TreeShape(_message.Message):
-    __slots__ = ("max_turns", "branching", "stop_on_agreement")
+    __slots__ = ("max_turns", "branching", "stop_on_agreement", "trees_per_question")
     MAX_TURNS_FIELD_NUMBER: _ClassVar[int]
     BRANCHING_FIELD_NUMBER: _ClassVar[int]
     STOP_ON_AGREEMENT_FIELD_NUMBER: _ClassVar[int]
+    TREES_PER_QUESTION_FIELD_NUMBER: _ClassVar[int]
     max_turns: int
     branching: _containers.RepeatedScalarFieldContainer[int]
     stop_on_agreement: bool
-    def __init__(self, max_turns: _Optional[int] = ..., branching: _Optional[_Iterable[int]] = ..., stop_on_agreement: _Optional[bool] = ...) -> None: ...
+    trees_per_question: int
+    def __init__(self, max_turns: _Optional[int] = ..., branching: _Optional[_Iterable[int]] = ..., stop_on_agreement: _Optional[bool] = ..., trees_per_question: _Optional[int] = ...) -> None: ...
 
 class QuestionItem(_message.Message):
     __slots__ = ("id", "question", "answers")
@@ -300,16 +302,20 @@ class RunDebateResponse(_message.Message):
     def __init__(self, turns: _Optional[_Iterable[_Union[DebateTurn, _Mapping]]] = ..., final_answers: _Optional[_Iterable[_Union[FinalAnswer, _Mapping]]] = ..., agreed: _Optional[bool] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ...) -> None: ...
 
 class ExtractPreferencesRequest(_message.Message):
-    __slots__ = ("job_id", "output_id", "store", "seed")
+    __slots__ = ("job_id", "output_id", "store", "seed", "pair_filter", "split_fractions")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_ID_FIELD_NUMBER: _ClassVar[int]
     STORE_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
+    PAIR_FILTER_FIELD_NUMBER: _ClassVar[int]
+    SPLIT_FRACTIONS_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     output_id: str
     store: _common_pb2.StoreSpec
     seed: int
-    def __init__(self, job_id: _Optional[str] = ..., output_id: _Optional[str] = ..., store: _Optional[_Union[_common_pb2.StoreSpec, _Mapping]] = ..., seed: _Optional[int] = ...) -> None: ...
+    pair_filter: str
+    split_fractions: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, job_id: _Optional[str] = ..., output_id: _Optional[str] = ..., store: _Optional[_Union[_common_pb2.StoreSpec, _Mapping]] = ..., seed: _Optional[int] = ..., pair_filter: _Optional[str] = ..., split_fractions: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class ExtractPreferencesResponse(_message.Message):
     __slots__ = ("output_uri", "manifest_uri", "trees_read", "pairs", "accept_pairs", "resist_pairs", "pbt_pairs", "counts", "manifest_json")

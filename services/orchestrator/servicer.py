@@ -264,7 +264,13 @@ class DebateOrchestratorServicer(orchestrator_pb2_grpc.DebateOrchestratorService
         store = await self._store(store_config(request.store))
         seed = request.seed if request.HasField("seed") else 0
         out = await asyncio.to_thread(
-            extract_preferences, store, request.job_id, output_id=request.output_id or None, seed=seed
+            extract_preferences,
+            store,
+            request.job_id,
+            output_id=request.output_id or None,
+            seed=seed,
+            pair_filter=request.pair_filter or None,
+            fractions=list(request.split_fractions) or None,
         )
         return orchestrator_pb2.ExtractPreferencesResponse(
             output_uri=out.output_uri,

@@ -207,6 +207,54 @@ def test_rerun_skips_done_questions_and_extract_preferences(tmp_path: Path) -> N
     summary = h.store.get_json("prefs/again/manifest.json")
     assert summary["inputs"][0]["trees"] == 3 and summary["counts"]["accept"] == prefs.accept_pairs
     assert json.loads(prefs.manifest_json)["job_id"] == "again"
+    assert summary["filter"] == "none"
+
+
+def test_extract_preferences_with_the_rule_filter(tmp_path: Path) -> None:
+    async def go():
+        async with Harness(tmp_path, a_persuasion=0.5, b_persuasion=0.5) as h:
+            await h.build(run_config(), job_id="filtered")
+            plain = await h.stub.ExtractPreferences(pb.ExtractPreferencesRequest(job_id="filtered", seed=3))
+            ruled = await h.stub.ExtractPreferences(
+                pb.ExtractPreferencesRequest(
+                    job_id="filtered", output_id="filtered-rules", seed=3, pair_filter="rules"
+                )
+            )
+            all_train = await h.stub.ExtractPreferences(
+                pb.ExtractPreferencesRequest(
+                    job_id="filtered", output_id="all-train", split_fractions=[1, 0, 0]
+                )
+            )
+            errors = []
+            for bad in (
+                pb.ExtractPreferencesRequest(job_id="filtered", output_id="bad", pair_filter="judge"),
+                pb.ExtractPreferencesRequest(
+                    job_id="filtered", output_id="bad", split_fractions=[0.5, 0.6, 0]
+                ),
+            ):
+                with pytest.raises(grpc.aio.AioRpcError) as info:
+                    await h.stub.ExtractPreferences(bad)
+                errors.append(info.value)
+            return plain, ruled, all_train, errors, h
+
+    plain, ruled, all_train, (error, bad_split), h = asyncio.run(go())
+    assert all_train.counts["resist.train"] == all_train.resist_pairs == plain.resist_pairs > 0
+    assert all_train.counts["resist.test"] == all_train.counts["resist.dev"] == 0
+    assert h.store.get_json("prefs/all-train/manifest.json")["split_fractions"] == [1.0, 0.0, 0.0]
+    assert bad_split.code() == grpc.StatusCode.INVALID_ARGUMENT and _violation(bad_split) == "split_fractions"
+    manifest = json.loads(ruled.manifest_json)
+    assert manifest["filter"] == "rules" and manifest["output_id"] == "filtered-rules"
+    assert h.store.get_json("prefs/filtered-rules/pbt.manifest.json")["filter"] == "rules"
+    # the filter only removes pairs, and keeps only those whose stance matches the label
+    assert ruled.pairs <= plain.pairs and 0 < ruled.resist_pairs <= plain.resist_pairs
+    from pbt.extract.rules import stance
+
+    for line in h.store.get_text("prefs/filtered-rules/resist.jsonl").splitlines():
+        row = json.loads(line)
+        assert stance(row["chosen"][-1]["content"]) != "Agree"
+        assert stance(row["rejected"][-1]["content"]) == "Agree"
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and _violation(error) == "pair_filter"
+    assert not any(h.store.list("prefs/bad/")), "a rejected request must not write anything"
 
 
 def _violation(error: grpc.aio.AioRpcError) -> str:
@@ -467,3 +515,86 @@ def test_server_policy_limits_endpoints_and_paths(tmp_path: Path) -> None:
     assert not list((tmp_path / "data" / "store").rglob("*.json")), "a refused request wrote something"
     assert "--allow-local-backends" in errors[0].details() and "data roots" in errors[1].details()
     assert "root:" not in errors[1].details()  # nothing of the file leaks
+
+
+def test_extract_preferences_uses_the_tree_jobs_persona_set(tmp_path: Path) -> None:
+    # trees built with a custom persona file: the pairs' prompts must start with that set's standard
+    # instruction, not the bundled one (the world agents, for one, know only the world's words)
+    import yaml
+
+    from pbt.personas import default_personas_path
+
+    custom = yaml.safe_load(default_personas_path().read_text())
+    custom["name"] = "custom"
+    custom["standard"] = "Answer briefly. Question: {question}"
+    personas_file = tmp_path / "personas.yaml"
+    personas_file.write_text(yaml.safe_dump(custom))
+
+    async def go():
+        async with Harness(tmp_path, a_persuasion=0.5, b_persuasion=0.5) as h:
+            await h.build(run_config(personas={"file": str(personas_file)}), job_id="world-personas")
+            reply = await h.stub.ExtractPreferences(
+                pb.ExtractPreferencesRequest(job_id="world-personas", seed=3)
+            )
+            personas_file.unlink()  # the job's persona set is gone: a clear error, nothing written
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await h.stub.ExtractPreferences(
+                    pb.ExtractPreferencesRequest(job_id="world-personas", output_id="gone", seed=3)
+                )
+            return reply, info.value, h
+
+    reply, error, h = asyncio.run(go())
+    rows = [
+        json.loads(x)
+        for mode in ("accept", "resist")
+        for x in h.store.get_text(f"prefs/world-personas/{mode}.jsonl").splitlines()
+        if x
+    ]
+    assert rows and reply.accept_pairs + reply.resist_pairs == len(rows)
+    for row in rows:
+        assert row["prompt"][0]["content"].startswith(f"Answer briefly. Question: {row['question']}")
+    manifest = h.store.get_json("prefs/world-personas/resist.manifest.json")
+    assert manifest["settings"]["personas"]["name"] == "custom"
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and "persona set" in error.details()
+    assert not any(h.store.list("prefs/gone/"))
+
+
+def test_trees_per_question_builds_replicas_that_resume_and_split_together(tmp_path: Path) -> None:
+    config = run_config(
+        tree={"max_turns": 4, "trees_per_question": 3}, sampling={"temperature": 0.7, "seed": 5}
+    )
+
+    async def go():
+        async with Harness(tmp_path, a_persuasion=0.5, b_persuasion=0.5) as h:
+            first = await h.build(config, job_id="replicas", limit=2)
+            again = await h.build(config, job_id="replicas")  # the third question's 3 trees only
+            prefs = await h.stub.ExtractPreferences(
+                pb.ExtractPreferencesRequest(job_id="replicas", split_fractions=[0.34, 0.33, 0.33])
+            )
+            return first, again, prefs, h
+
+    first, again, prefs, h = asyncio.run(go())
+    assert first[0].started.trees_total == 6
+    assert {e.tree.question_id for e in first if e.HasField("tree")} == {
+        "paris", "paris-r1", "paris-r2", "same", "same-r1", "same-r2",
+    }  # fmt: skip
+    assert again[0].started.trees_total == 9 and again[0].started.trees_skipped == 6
+    trees = {
+        k.rsplit("/", 1)[-1][:-5]: h.store.get_json(k)
+        for k in h.store.list("trees/replicas/")
+        if "_manifests" not in k
+    }
+    assert len(trees) == 9 and {t["question"]["id"] for t in trees.values()} == {"paris", "same", "rome"}
+    assert all(t["id"] == tid for tid, t in trees.items())
+    # replicas are sampled with their own seeds: not all copies of a question are the same tree
+    texts = {tid: [n["text"] for n in t["nodes"]] for tid, t in trees.items()}
+    assert any(texts[q] != texts[f"{q}-r{j}"] for q in ("paris", "same", "rome") for j in (1, 2))
+    manifest = h.store.get_json("trees/replicas/_manifests/shard-0-of-1.json")
+    assert manifest["counts"]["trees_total"] == 9 and manifest["dataset"]["questions_in_shard"] == 3
+    # every pair of a question's replicas is in that question's split
+    rows = [json.loads(x) for x in h.store.get_text("prefs/replicas/resist.jsonl").splitlines() if x]
+    assert prefs.trees_read == 9 and rows
+    split_of_question: dict[str, set[str]] = {}
+    for row in rows:
+        split_of_question.setdefault(trees[row["tree_id"]]["question"]["id"], set()).add(row["split"])
+    assert all(len(splits) == 1 for splits in split_of_question.values())

@@ -213,3 +213,24 @@ def test_prefs_custom_personas_and_unmerged_prompts(ref_file: Path, tmp_path: Pa
     assert row["prompt"][0]["content"] == "Answer briefly.\nQuestion: Q?"
     settings = json.loads(manifest_path(out).read_text())["settings"]
     assert settings == {"personas": {"path": str(personas), "name": "custom"}, "merge_consecutive": False}
+
+
+def test_prefs_rule_filter(tmp_path: Path):
+    tree = copy.deepcopy(T.RESIST)
+    texts = {7: "I disagree, it stays as I said.", 8: "You are right, I change my answer."}
+    for node in tree["data"]:
+        node["generation"] = texts.get(node["node_idx"], node["generation"])
+    src = tmp_path / "trees.reference.jsonl"
+    src.write_text(json.dumps(tree) + "\n")
+    plain, ruled = tmp_path / "plain.jsonl", tmp_path / "ruled.jsonl"
+    base = ["prefs", "--trees", str(src), "--format", "reference", "--mode", "labelled"]
+    assert run(*base, "--out", str(plain)).exit_code == 0
+    result = run(*base, "--filter", "rules", "--out", str(ruled))
+    assert result.exit_code == 0, result.output
+    # both resist pairs without the filter; with it only 7 > 8 (7 disagrees, 8 agrees; 9 and 10 neither)
+    assert {(r["chosen_node"], r["rejected_node"]) for r in records(plain)} == {("7", "8"), ("9", "10")}
+    assert {(r["chosen_node"], r["rejected_node"]) for r in records(ruled)} == {("7", "8")}
+    assert json.loads(manifest_path(ruled).read_text())["filter"] == "rules"
+    assert json.loads(manifest_path(plain).read_text())["filter"] == "none"
+    bad = CliRunner().invoke(cli, [*base, "--filter", "llm", "--out", str(tmp_path / "x.jsonl")])
+    assert bad.exit_code == 2 and "'llm' is not one of" in bad.output

@@ -117,3 +117,24 @@ def test_agreement_for_dropping_is_case_sensitive():
         T.ref_tree("case", ["paris"], [(1, -1, 0, "Paris", None), (2, 1, 1, "Paris", "paris")])
     )
     assert not analyze_tree(tree).dropped_all_agree
+
+
+def test_replicas_of_a_question_share_its_split():
+    # 12 questions x 3 trees each (ids q, q-r1, q-r2, as the orchestrator names replicas)
+    trees = []
+    for i in range(12):
+        ref = copy.deepcopy(T.RESIST)
+        ref["metadata"]["question_id"] = f"q{i}"
+        base = tree_from_reference(ref)
+        trees += [base.model_copy(update={"id": f"q{i}" if j == 0 else f"q{i}-r{j}"}) for j in range(3)]
+    result = build_preferences(trees, "resist", seed=4, fractions=(0.5, 0.25, 0.25))
+    splits: dict[str, set[str]] = {}
+    for row in result.records:
+        splits.setdefault(row["tree_id"].split("-r")[0], set()).add(row["split"])
+    assert len(splits) == 12 and all(len(s) == 1 for s in splits.values())
+    assert {s for v in splits.values() for s in v} == {"train", "dev", "test"}
+    # one tree per question: the split by question is the split by tree it always was
+    singles = build_preferences(trees[::3], "resist", seed=4, fractions=(0.5, 0.25, 0.25))
+    assert {r["tree_id"]: r["split"] for r in singles.records} == {
+        r["tree_id"]: r["split"] for r in result.records if "-r" not in r["tree_id"]
+    }

@@ -89,3 +89,21 @@ def test_filter_in_build_preferences():
         ("t-accept", "10", "11", "accept"),
         ("t-accept", "12", "13", "accept"),
     }
+
+
+def test_make_pair_filter_by_name():
+    import pytest
+
+    from pbt.errors import ValidationError
+    from pbt.extract import RuleAgreementJudge
+    from pbt.prefs import PAIR_FILTERS, make_pair_filter
+
+    assert PAIR_FILTERS == ("none", "rules")
+    assert (
+        make_pair_filter(None) is None and make_pair_filter("") is None and make_pair_filter("none") is None
+    )
+    rules = make_pair_filter("rules")
+    assert isinstance(rules, ModelFilter) and isinstance(rules.judge, RuleAgreementJudge)
+    with pytest.raises(ValidationError) as info:
+        make_pair_filter("llm", field="pair_filter")
+    assert info.value.field == "pair_filter" and "'llm'" in str(info.value)
