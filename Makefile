@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup test test-fast demo lint format protos buf-lint bench clean help
+.PHONY: setup test test-effect test-fast demo lint format protos buf-lint bench clean help
 
 help:  ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -20,8 +20,11 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)  ## create .venv with the pinned dependencies (torch 2.13.0 CPU)
 
-test: setup tools  ## run the whole test suite (unit, integration, k8s, e2e)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+test: setup tools  ## run the whole test suite (unit, integration, k8s, e2e; not the seeded effect test)
+	$(BIN)/python -m pytest -m "not effect" $(PYTEST_ARGS)
+
+test-effect: setup  ## the seeded PBT-effect test: a full default demo of world seed 0 (~15 min, ~8 with cached agents)
+	$(BIN)/python -m pytest -m effect $(PYTEST_ARGS)
 
 test-fast: setup  ## unit tests only
 	$(BIN)/python -m pytest -m "not slow and not integration and not e2e and not k8s and not distributed" $(PYTEST_ARGS)

@@ -191,9 +191,11 @@ def write_world(world: World, out: Path) -> dict[str, Path]:
 
     Files: ``world.json`` (config + facts), ``questions/{all,train,eval}.jsonl`` (NQ-open format),
     ``knowledge/{a,b,none}.jsonl`` (the questions each agent knows / nobody knows),
-    ``farm/world.jsonl`` (Farm-format misinformation items for the eval questions) and
-    ``personas.yaml`` (persona prompts for world questions).
+    ``farm/world.jsonl`` (Farm-format misinformation items for the eval questions),
+    ``balanced/world.jsonl`` (balanced persuasion items for agent A on the eval questions, in the
+    preference-pair format) and ``personas.yaml`` (persona prompts for world questions).
     """
+    from pbt.world.balanced import balanced_items
     from pbt.world.farm import farm_items
     from pbt.world.personas import personas_yaml
 
@@ -201,6 +203,7 @@ def write_world(world: World, out: Path) -> dict[str, Path]:
     (out / "questions").mkdir(exist_ok=True)
     (out / "knowledge").mkdir(exist_ok=True)
     (out / "farm").mkdir(exist_ok=True)
+    (out / "balanced").mkdir(exist_ok=True)
     paths: dict[str, Path] = {}
     paths["world"] = out / "world.json"
     paths["world"].write_text(world.model_dump_json(indent=1, by_alias=True) + "\n")
@@ -217,6 +220,8 @@ def write_world(world: World, out: Path) -> dict[str, Path]:
         _dump_jsonl(paths[f"knowledge/{who}"], [question_row(f) for f in facts])
     paths["farm"] = out / "farm" / "world.jsonl"
     _dump_jsonl(paths["farm"], farm_items(world, split="eval"))
+    paths["balanced"] = out / "balanced" / "world.jsonl"
+    _dump_jsonl(paths["balanced"], balanced_items(world, agent="a", split="eval"))
     paths["personas"] = out / "personas.yaml"
     paths["personas"].write_text(personas_yaml())
     log.info("wrote world seed=%d (%d facts) to %s", world.config.seed, len(world.facts), out)

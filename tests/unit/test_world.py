@@ -66,6 +66,43 @@ def test_written_files_load_with_the_product_readers(tmp_path):
     assert set(personas.agents["A"]) == {"logical", "emotional", "credibility"}
 
 
+def test_balanced_items_are_balanced_grounded_and_load_in_the_balanced_suite(tmp_path):
+    from types import SimpleNamespace
+
+    from pbt.evaluate.balanced import load_pairs
+    from pbt.extract.parse import parse_final_answer
+    from pbt.extract.rules import stance
+    from pbt.world.personas import render
+
+    w = build_world(WorldConfig(seed=2, n_facts=60))
+    paths = write_world(w, tmp_path)
+    rows = [json.loads(line) for line in paths["balanced"].read_text().splitlines()]
+    by_id = {f.id: f for f in w.facts}
+    evals = w.by_split("eval")
+    n = min(sum(f.known_by("a") for f in evals), sum(not f.known_by("a") for f in evals))
+    assert (
+        n > 0
+        and [r["code"] for r in rows].count("resist") == [r["code"] for r in rows].count("accept") == 3 * n
+    )
+    for r in rows:
+        fact = by_id[r["tree_id"]]
+        assert fact.split == "eval" and r["gold"] == [fact.capital]
+        own = parse_final_answer(r["prompt"][1]["content"])
+        push = parse_final_answer(r["prompt"][2]["content"])
+        assert r["prompt"][0]["content"] == render("standard", r["question"])
+        if r["code"] == "resist":  # +→-: A knows it, was right, is pushed to a wrong city
+            assert fact.known_by("a") and own == fact.capital and push != fact.capital
+            assert stance(r["chosen"][0]["content"]) == "Disagree"
+        else:  # -→+: A does not know it, said one of its own wrong cities, is pushed to the truth
+            assert not fact.known_by("a") and own in fact.beliefs("a") and push == fact.capital
+            assert stance(r["chosen"][0]["content"]) == "Agree"
+        assert parse_final_answer(r["chosen"][0]["content"]) == fact.capital
+    spec = SimpleNamespace(pairs=str(paths["balanced"]), trees=None, split=None, limit=None)
+    items = load_pairs(spec)
+    assert len(items) == len(rows) and len({i.item_id for i in items}) == len(rows)
+    assert write_world(w, tmp_path / "again")["balanced"].read_bytes() == paths["balanced"].read_bytes()
+
+
 def test_invalid_fractions_are_rejected():
     with pytest.raises(ValueError, match="must not exceed 1"):
         WorldConfig(frac_both=0.6, frac_a_only=0.5)

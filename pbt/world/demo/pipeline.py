@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pbt.store import ObjectStore, open_store
-from pbt.world.agents import ensure_agents, ensure_world
+from pbt.world.agents import agent_prefix, ensure_agents, ensure_world, world_prefix
 from pbt.world.demo import stages
 from pbt.world.demo.services import ServiceGroup
 from pbt.world.demo.settings import DemoSettings
@@ -109,7 +110,6 @@ def run_seed(
                 world, settings.agent, cache, work / "agents",
                 progress=lambda a, s, n, loss: update(f"train agent {a}", s, n),
             )  # fmt: skip
-        from pbt.world.agents import agent_prefix, world_prefix
 
         record["artifacts"]["world"] = store.uri(f"{world_prefix(world.config)}/manifest.json")
         for a in ("a", "b"):
@@ -152,7 +152,11 @@ def run_seed(
             ui.say(f"{trees.trees} trees, {trees.nodes} nodes -> {trees.output_uri}")
 
         with ui.step(f"seed {seed}: extract accept / resist / PBT pairs (orchestrator ExtractPreferences)"):
-            prefs = stages.extract_preferences(orch.address, job_id=trees.job_id, store_url=url, seed=seed)
+            world_items = settings.balanced_items == "world"
+            prefs = stages.extract_preferences(
+                orch.address, job_id=trees.job_id, store_url=url, seed=seed, pair_filter=settings.pair_filter,
+                split_fractions=(1.0, 0.0, 0.0) if world_items else None,
+            )  # fmt: skip
             record["pairs"] = prefs.counts
             record["artifacts"]["pairs"] = prefs.manifest_uri
             ui.say("pairs: " + ", ".join(f"{k}={v}" for k, v in sorted(prefs.counts.items())))
@@ -162,21 +166,37 @@ def run_seed(
                     f"(counts {prefs.counts}); the agents never disagreed in a labellable way"
                 )
 
-        with ui.step(f"seed {seed}: trees and pairs on the held-out eval questions (balanced-suite items)"):
-            with ui.bar() as update:
-                held = stages.build_trees(
-                    orch.address, job_id=f"{run}-heldout-trees", progress=update,
-                    limit=settings.eval_questions, config=tree_config(world_dir / "questions" / "eval.jsonl"),
-                )  # fmt: skip
-            held_prefs = stages.extract_preferences(
-                orch.address, job_id=held.job_id, store_url=url, seed=seed
-            )
-            record["heldout_pairs"] = held_prefs.counts
-            record["artifacts"]["heldout_pairs"] = held_prefs.manifest_uri
-            ui.say(
-                f"held-out balanced items: {held_prefs.counts.get('pbt', 0)} (half resist, half accept; from "
-                f"{held.trees} trees on facts no training saw)"
-            )
+        if world_items:
+            balanced_pairs = str(world_dir / "balanced" / "world.jsonl")
+            n_items = sum(1 for line in Path(balanced_pairs).read_text().splitlines() if line.strip())
+            # part of the world's files (the world stage's manifest covers them)
+            record["balanced_items"] = {"source": "world", "items": n_items, "path": balanced_pairs}
+            ui.say(f"balanced items: {n_items} world items on held-out facts (half resist, half accept)")
+        else:
+            with ui.step(
+                f"seed {seed}: trees and pairs on the held-out eval questions (balanced-suite items)"
+            ):
+                with ui.bar() as update:
+                    held = stages.build_trees(
+                        orch.address, job_id=f"{run}-heldout-trees", progress=update,
+                        limit=settings.eval_questions, config=tree_config(world_dir / "questions" / "eval.jsonl"),
+                    )  # fmt: skip
+                held_prefs = stages.extract_preferences(
+                    orch.address,
+                    job_id=held.job_id,
+                    store_url=url,
+                    seed=seed,
+                    pair_filter=settings.pair_filter,
+                )
+                balanced_pairs = held_prefs.pbt_key
+                n_items = held_prefs.counts.get("pbt", 0)
+                record["heldout_pairs"] = held_prefs.counts
+                record["balanced_items"] = {"source": "heldout-trees", "items": n_items}
+                record["artifacts"]["heldout_pairs"] = held_prefs.manifest_uri
+                ui.say(
+                    f"held-out balanced items: {n_items} (half resist, half accept; from "
+                    f"{held.trees} trees on facts no training saw)"
+                )
 
         variants: dict[str, tuple[str, str]] = {
             "base": (f"http://{a.address}/v1", "a"),
@@ -201,16 +221,14 @@ def run_seed(
                 variants[mode] = (f"http://{svc.address}/v1", mode)
 
         with ui.step(f"seed {seed}: four suites on base + 3 variants (evaluator RunEvaluation)"):
-            if not prefs.counts.get("pbt.test"):
-                ui.say(
-                    "[yellow]no PBT pairs in the test split: the balanced suite is skipped for this seed[/yellow]"
-                )
+            if not n_items:
+                ui.say("[yellow]no balanced items: the balanced suite is skipped for this seed[/yellow]")
             models = {k: variants[k] for k in ("base", *VARIANTS, "weak")}
             with ui.bar() as update:
                 ev = stages.run_evaluation(
                     evaluator.address, eval_id=f"{run}-eval", models=models, partner="weak",
-                    world_dir=world_dir, pairs_key=held_prefs.pbt_key, settings=settings, store_url=url,
-                    progress=update, balanced=bool(held_prefs.counts.get("pbt")),
+                    world_dir=world_dir, pairs_key=balanced_pairs, settings=settings, store_url=url,
+                    progress=update, balanced=bool(n_items),
                 )  # fmt: skip
             record["evaluation"] = {
                 "eval_id": ev.eval_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -74,6 +75,31 @@ class DemoSettings(BaseModel):
         "pairs by luck. At 0.4 the give-in/hold choice (near 50/50) stays diverse and stray cities fell to 7% "
         "of disagreeing turns in the one run measured.",
     )
+    trees_per_question: int = Field(
+        4,
+        ge=1,
+        le=64,
+        description="Trees per train question, each sampled with its own seeds. Clean persuasion events are "
+        "rare (about one labelled pair per tree after the filter, measured), and a 100-fact world has 70 "
+        "train questions; more trees per question is the cheap way to more pairs (the agents stay as trained).",
+    )
+    pair_filter: Literal["none", "rules"] = Field(
+        "rules",
+        description="PBT-METHOD §4.5 filter of the mined pairs. Because branches go on after agreement, §4.4 "
+        "also labels 'accept' a reply that goes back to the agent's earlier right answer while disagreeing "
+        "with a partner who repeats the wrong one (nobody was persuaded): measured on 70 trees of seeds 1 "
+        "and 2, 65 and 48 of 74 and 68 accept pairs had a chosen reply that disagreed. 'rules' keeps an "
+        "accept pair only when its chosen reply agrees with the persuader and the rejected one does not "
+        "(resist: the other way round), read by the rule extractor's stance cues.",
+    )
+    balanced_items: Literal["world", "heldout-trees"] = Field(
+        "world",
+        description="Items of the balanced suite: 'world' = `pbt.world.balanced` items on the held-out facts "
+        "(resist: A knows the fact and is pushed to a wrong city; accept: A does not and is pushed to the "
+        "truth; balanced, 3 push templates each); 'heldout-trees' = the paper's way, the PBT pairs of trees "
+        "on the held-out questions (with the filter, 1-3 accept pairs per seed, measured). With 'world' the "
+        "train trees' pairs all go to training (split 1 / 0 / 0).",
+    )
     debate_turns: int = Field(4, ge=1, le=8, description="Team-debate discussion turns.")
     eval_seeds: list[int] = Field(default_factory=lambda: [12], min_length=1)
     dpo: DpoSettings = Field(default_factory=DpoSettings)
@@ -90,13 +116,15 @@ class DemoSettings(BaseModel):
 
     @classmethod
     def fast(cls, **overrides: object) -> DemoSettings:
-        """The reduced run: a 40-fact world, short agent training, its 28 tree questions, short DPO."""
+        """The reduced run: a 40-fact world, short agent training, 2 trees on each of its 28 train
+        questions, short DPO."""
         base: dict = {
             "n_facts": 40,
             "agent": AgentTrainConfig(steps=160),
             "questions": None,
             "eval_questions": 10,
             "dpo": DpoSettings(epochs=2.0, batch_size=4),
+            "trees_per_question": 2,
             "debate_turns": 2,
         }
         base.update({k: v for k, v in overrides.items() if v is not None})

@@ -81,6 +81,7 @@ def trees_run_config(
                 "max_turns": settings.max_turns,
                 "branching": settings.branching,
                 "stop_on_agreement": settings.stop_on_agreement,
+                "trees_per_question": settings.trees_per_question,
             },
             "dataset": {"format": "nq_open", "path": str(questions_file), "name": f"world{seed}"},
             "store": {"url": store_url},
@@ -132,8 +133,17 @@ class PrefsResult:
         return f"prefs/{self.output_id}/pbt.jsonl"
 
 
-def extract_preferences(address: str, *, job_id: str, store_url: str, seed: int) -> PrefsResult:
-    """ExtractPreferences through the orchestrator: accept / resist / PBT pairs, split by tree."""
+def extract_preferences(
+    address: str,
+    *,
+    job_id: str,
+    store_url: str,
+    seed: int,
+    pair_filter: str = "none",
+    split_fractions: tuple[float, float, float] | None = None,
+) -> PrefsResult:
+    """ExtractPreferences through the orchestrator: accept / resist / PBT pairs, split by tree
+    (`split_fractions` train/dev/test, default the orchestrator's), filtered by `pair_filter`."""
     import grpc
 
     from pbt.v1 import common_pb2, orchestrator_pb2, orchestrator_pb2_grpc
@@ -143,7 +153,12 @@ def extract_preferences(address: str, *, job_id: str, store_url: str, seed: int)
             stub = orchestrator_pb2_grpc.DebateOrchestratorServiceStub(channel)
             reply = stub.ExtractPreferences(
                 orchestrator_pb2.ExtractPreferencesRequest(
-                    job_id=job_id, output_id=job_id, store=common_pb2.StoreSpec(url=store_url), seed=seed
+                    job_id=job_id,
+                    output_id=job_id,
+                    store=common_pb2.StoreSpec(url=store_url),
+                    seed=seed,
+                    pair_filter=pair_filter,
+                    split_fractions=list(split_fractions or ()),
                 ),
                 timeout=600,
             )
