@@ -98,7 +98,9 @@ def test_every_metric_is_in_its_valid_range(demo_run):
             if cell["mean"] is not None:
                 assert 0.0 <= cell["mean"] <= 1.0, (model, col, cell)
     assert seed["pairs"]["pbt.train"] > 0
-    assert seed["trees"]["trees"] == seed["world"]["train_questions"]
+    assert (
+        seed["trees"]["trees"] == seed["world"]["train_questions"] * report["settings"]["trees_per_question"]
+    )
     assert seed["agent_a"]["steps"] > 0 and seed["agent_b"]["steps"] > 0
 
 
