@@ -27,7 +27,8 @@ def world() -> None:
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--facts", type=int, default=None, help="Number of invented facts (default 120).")
 def build(seed: int, out: Path, facts: int | None) -> None:
-    """Write the world's facts, NQ-open question files, knowledge split, Farm items and personas."""
+    """Write the world's facts, NQ-open question files, knowledge split, Farm items, balanced items
+    and personas."""
     from pbt.world.generate import build_world, write_world
 
     w = build_world(_world_cfg(seed, facts))

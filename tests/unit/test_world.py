@@ -120,3 +120,4 @@ def test_cli_world_build_writes_the_files(tmp_path):
     assert "20 facts" in result.output
     assert load_world(tmp_path) == build_world(WorldConfig(seed=7, n_facts=20))
     assert (tmp_path / "farm" / "world.jsonl").is_file() and (tmp_path / "personas.yaml").is_file()
+    assert (tmp_path / "balanced" / "world.jsonl").is_file() and "balanced" in result.output
