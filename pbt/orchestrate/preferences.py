@@ -7,7 +7,8 @@ Store layout::
     prefs/{output_id}/manifest.json           summary: inputs (the tree job), counts per mode, code version
 
 The pairs come from the foundation's preference engine (`pbt.prefs.build_preferences`), the same
-code as ``pbt prefs``; the split is by tree and deterministic for the seed. Every prompt starts
+code as ``pbt prefs``; the split is by tree (replicas of a question together) and deterministic
+for the seed; every tree is analysed once for all modes. Every prompt starts
 with the standard instruction of the persona set the trees were built with (read from the job's
 manifest, PBT-METHOD §4.7), so pairs of trees built with a custom persona file are in the same
 words as the trees themselves.
@@ -26,7 +27,7 @@ from pbt.config import PersonasConfig
 from pbt.errors import NotFoundError, PbtError, ValidationError
 from pbt.orchestrate.job import check_job_id, job_prefix, list_tree_keys
 from pbt.personas import PersonaSet
-from pbt.prefs import build_manifest, build_preferences, make_pair_filter
+from pbt.prefs import build_manifest, build_preferences_by_mode, make_pair_filter
 from pbt.prefs.dataset import DEFAULT_FRACTIONS, check_fractions, records_to_bytes
 from pbt.store import ObjectStore
 from pbt.tree.io import tree_from_dict
@@ -85,7 +86,7 @@ def extract_preferences(
     """Build the three pair files of PBT-METHOD §4.6 from a tree job and write them with manifests.
 
     `pair_filter` names the §4.5 filter (`pbt.prefs.PAIR_FILTERS`; None or ``"none"``: no filtering);
-    `fractions` are the train/dev/test shares of the split by tree (default 0.7 / 0.15 / 0.15).
+    `fractions` are the train/dev/test shares of the split (default 0.7 / 0.15 / 0.15).
     """
     check_job_id(job_id)
     output_id = check_job_id(output_id or job_id, field="output_id")
@@ -103,15 +104,16 @@ def extract_preferences(
     inputs = [{"job_id": job_id, "uri": store.uri(job_prefix(job_id).rstrip("/")) + "/", "trees": len(trees)}]
     counts: dict[str, int] = {}
     per_mode: dict[str, Any] = {}
+    results = build_preferences_by_mode(
+        trees,
+        [*PREF_MODES, "all"],  # type: ignore[list-item]
+        seed=seed,
+        fractions=split_fractions,
+        pair_filter=judge,
+        personas=personas,
+    )
     for mode in PREF_MODES:
-        result = build_preferences(
-            trees,
-            mode,
-            seed=seed,
-            fractions=split_fractions,
-            pair_filter=judge,
-            personas=personas,  # type: ignore[arg-type]
-        )
+        result = results[mode]
         data = records_to_bytes(result.records)
         key = f"{prefix}/{mode}.jsonl"
         manifest = build_manifest(
@@ -130,9 +132,7 @@ def extract_preferences(
         for split, by_code in result.counts()["pairs_written"].items():
             counts[f"{mode}.{split}"] = sum(by_code.values())
         per_mode[mode] = {"uri": store.uri(key), "records": len(result.records), "counts": result.counts()}
-    first = build_preferences(
-        trees, "all", seed=seed, fractions=split_fractions, pair_filter=judge, personas=personas
-    )
+    first = results["all"]
     counts["pairs_found"] = len(first.records)
     counts["trees_dropped_all_agree"] = first.trees_dropped_all_agree
     summary = {

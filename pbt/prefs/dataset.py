@@ -1,12 +1,13 @@
-"""Preference datasets: modes, the split by tree, the pair records and the manifest (§4.6-§4.7).
+"""Preference datasets: modes, the split by tree (question), the pair records and the manifest (§4.6-§4.7).
 
 Modes: ``labelled`` every pair with a label (resist or accept), ``accept``, ``resist``, ``pbt``
 (accept + resist trimmed to the same count within each split, deterministic for a seed), and
 ``all`` (every kept sibling pair, unlabelled ones with ``code: null``; useful for inspection).
 
-Splits are by tree, never by pair: the ids of all valid trees read are sorted, shuffled with
-the seed and cut 70 / 15 / 15 (train / dev / test), so a tree's split does not depend on the
-mode or on the filter, and the same inputs and seed always give the same split.
+Splits are by tree, never by pair, and replicas of one question share a split: the question ids
+of all valid trees read are sorted, shuffled with the seed and cut 70 / 15 / 15 (train / dev /
+test), so a tree's split does not depend on the mode or on the filter, and the same inputs and
+seed always give the same split (with one tree per question: the split by tree).
 
 A record is TRL's conversational preference format plus provenance::
 
@@ -26,7 +27,7 @@ import math
 import random
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -162,32 +163,67 @@ def build_preferences(
     merge_consecutive: bool = True,
 ) -> PrefsResult:
     """Trees -> preference records for `mode` (deterministic for the inputs and `seed`)."""
+    return build_preferences_by_mode(
+        trees,
+        [mode],
+        seed=seed,
+        fractions=fractions,
+        pair_filter=pair_filter,
+        personas=personas,
+        merge_consecutive=merge_consecutive,
+    )[mode]
+
+
+def build_preferences_by_mode(
+    trees: Sequence[Tree],
+    modes: Sequence[Mode],
+    *,
+    seed: int = 0,
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
+    pair_filter: PairFilterLike | None = None,
+    personas: PersonaSet | None = None,
+    merge_consecutive: bool = True,
+) -> dict[str, PrefsResult]:
+    """`build_preferences` for several modes, analysing (and filtering) every tree once."""
     personas = personas or load_personas()
     # split by question: several trees of one question (replicas) always land in the same split;
     # with one tree per question (tree id = question id) this is the split by tree of §4.6
     by_question = split_trees((t.question.id for t in trees), seed, fractions)
     split_of = {t.id: by_question[t.question.id] for t in trees}
-    result = PrefsResult(mode=mode, seed=seed, trees_read=len(trees))
-    result.trees_per_split.update(split_of.values())
+    mined = PrefsResult(mode="", seed=seed, trees_read=len(trees))
+    mined.trees_per_split.update(split_of.values())
     found: list[tuple[str, Pair]] = []
     by_id = {}
     for tree in trees:
         by_id[tree.id] = tree
         analysis = analyze_tree(tree, pair_filter)
         if analysis.dropped_all_agree:
-            result.trees_dropped_all_agree += 1
+            mined.trees_dropped_all_agree += 1
             continue
         if analysis.pairs:
-            result.trees_with_pairs += 1
+            mined.trees_with_pairs += 1
         for pair in analysis.pairs:
-            result.pairs_found[pair.code or "none"] += 1
+            mined.pairs_found[pair.code or "none"] += 1
             found.append((split_of[tree.id], pair))
     found.sort(key=lambda item: item[1].tree_id)  # canonical order: the result ignores input order
-    for split, pair in select_pairs(found, mode, seed):
-        tree = by_id[pair.tree_id]
-        result.records.append(pair_record(tree, pair, split, personas, merge_consecutive=merge_consecutive))
-        result.pairs_written[split][pair.code or "none"] += 1
-    return result
+    results = {}
+    for mode in modes:
+        result = replace(
+            mined,
+            mode=mode,
+            records=[],
+            pairs_found=Counter(mined.pairs_found),
+            pairs_written={s: Counter() for s in SPLITS},
+            trees_per_split=Counter(mined.trees_per_split),
+        )
+        for split, pair in select_pairs(found, mode, seed):
+            tree = by_id[pair.tree_id]
+            result.records.append(
+                pair_record(tree, pair, split, personas, merge_consecutive=merge_consecutive)
+            )
+            result.pairs_written[split][pair.code or "none"] += 1
+        results[mode] = result
+    return results
 
 
 def file_sha256(path: str | Path) -> str:

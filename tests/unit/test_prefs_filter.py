@@ -107,3 +107,22 @@ def test_make_pair_filter_by_name():
     with pytest.raises(ValidationError) as info:
         make_pair_filter("llm", field="pair_filter")
     assert info.value.field == "pair_filter" and "'llm'" in str(info.value)
+
+
+def test_several_modes_analyse_each_tree_once():
+    from pbt.prefs import build_preferences_by_mode
+
+    trees = [tree_from_reference(copy.deepcopy(r)) for r in (T.RESIST, T.ACCEPT, T.LEVELS)]
+    markers = ["turn 8 ", "turn 10 ", "turn 12 "]
+    judge = ScriptedJudge(agreeing_markers=markers)
+    modes = ["accept", "resist", "pbt", "all"]
+    together = build_preferences_by_mode(trees, modes, seed=3, pair_filter=ModelFilter(judge))
+    single = ScriptedJudge(agreeing_markers=markers)
+    build_preferences(trees, "all", seed=3, pair_filter=ModelFilter(single))
+    assert single.calls and judge.calls == single.calls  # the judge's work of one mode, not four
+    for mode in modes:
+        alone = build_preferences(
+            trees, mode, seed=3, pair_filter=ModelFilter(ScriptedJudge(agreeing_markers=markers))
+        )
+        assert together[mode].records == alone.records and together[mode].counts() == alone.counts()
+    assert together["all"].records and together["resist"].records
