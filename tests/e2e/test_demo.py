@@ -76,7 +76,9 @@ def test_every_metric_is_in_its_valid_range(demo_run):
     seed = report["seeds"][0]
     summary = seed["summary"]
     # the balanced suite runs on the world's items: balanced, on held-out facts
-    assert seed["balanced_items"]["source"] == "world" and seed["balanced_items"]["items"] > 0
+    items = [json.loads(x) for x in Path(seed["balanced_items"]["path"]).read_text().splitlines()]
+    assert len(items) == seed["balanced_items"]["items"] > 0
+    assert [r["code"] for r in items].count("resist") == [r["code"] for r in items].count("accept")
     assert set(summary["suites"]) == {"misinformation", "are_you_sure", "balanced", "team_debate"}
     checked = 0
     for suite, body in summary["suites"].items():

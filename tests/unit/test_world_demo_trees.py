@@ -92,9 +92,11 @@ def test_tree_jobs_use_the_demo_tree_settings(tmp_path: Path):
     assert default.tree.stop_on_agreement is False
     assert default.sampling.temperature == DemoSettings().tree_temperature == 0.4
     assert default.tree.branching == DemoSettings().branching
+    assert default.tree.trees_per_question == DemoSettings().trees_per_question == 4
     assert default.sampling.seed == 3
     paper = DemoSettings(stop_on_agreement=True, tree_temperature=0.7, max_turns=4, branching=[1, 2, 3, 2])
     custom = trees_run_config(settings=paper, **kw)
     assert custom.tree.stop_on_agreement is True
     assert custom.sampling.temperature == 0.7
     assert custom.tree.max_turns == 4 and custom.tree.branching == [1, 2, 3, 2]
+    assert trees_run_config(settings=DemoSettings(trees_per_question=1), **kw).tree.trees_per_question == 1

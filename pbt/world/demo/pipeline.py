@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import time
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -134,28 +133,26 @@ def run_seed(
                 f"agents on {a.address}, {b.address}; orchestrator {orch.address}; evaluator {evaluator.address}"
             )
 
-        def tree_config(questions_file):
-            return stages.trees_run_config(
-                agent_a=f"http://{a.address}/v1", agent_b=f"http://{b.address}/v1",
-                personas_file=world_dir / "personas.yaml", questions_file=questions_file,
-                settings=settings, store_url=url, seed=seed,
-            )  # fmt: skip
-
+        tree_config = stages.trees_run_config(
+            agent_a=f"http://{a.address}/v1", agent_b=f"http://{b.address}/v1",
+            personas_file=world_dir / "personas.yaml", questions_file=world_dir / "questions" / "train.jsonl",
+            settings=settings, store_url=url, seed=seed,
+        )  # fmt: skip
         with ui.step(f"seed {seed}: build dialogue trees on world questions (orchestrator BuildTrees)"):
             with ui.bar() as update:
                 trees = stages.build_trees(
                     orch.address, job_id=f"{run}-trees", progress=update, limit=settings.questions,
-                    config=tree_config(world_dir / "questions" / "train.jsonl"),
+                    config=tree_config,
                 )  # fmt: skip
             record["trees"] = {"trees": trees.trees, "nodes": trees.nodes, "uri": trees.output_uri}
             record["artifacts"]["trees"] = trees.manifest_uri
             ui.say(f"{trees.trees} trees, {trees.nodes} nodes -> {trees.output_uri}")
 
         with ui.step(f"seed {seed}: extract accept / resist / PBT pairs (orchestrator ExtractPreferences)"):
-            world_items = settings.balanced_items == "world"
+            # every pair trains: the balanced suite has the world's own items
             prefs = stages.extract_preferences(
                 orch.address, job_id=trees.job_id, store_url=url, seed=seed, pair_filter=settings.pair_filter,
-                split_fractions=(1.0, 0.0, 0.0) if world_items else None,
+                split_fractions=(1.0, 0.0, 0.0),
             )  # fmt: skip
             record["pairs"] = prefs.counts
             record["artifacts"]["pairs"] = prefs.manifest_uri
@@ -166,37 +163,11 @@ def run_seed(
                     f"(counts {prefs.counts}); the agents never disagreed in a labellable way"
                 )
 
-        if world_items:
-            balanced_pairs = str(world_dir / "balanced" / "world.jsonl")
-            n_items = sum(1 for line in Path(balanced_pairs).read_text().splitlines() if line.strip())
-            # part of the world's files (the world stage's manifest covers them)
-            record["balanced_items"] = {"source": "world", "items": n_items, "path": balanced_pairs}
-            ui.say(f"balanced items: {n_items} world items on held-out facts (half resist, half accept)")
-        else:
-            with ui.step(
-                f"seed {seed}: trees and pairs on the held-out eval questions (balanced-suite items)"
-            ):
-                with ui.bar() as update:
-                    held = stages.build_trees(
-                        orch.address, job_id=f"{run}-heldout-trees", progress=update,
-                        limit=settings.eval_questions, config=tree_config(world_dir / "questions" / "eval.jsonl"),
-                    )  # fmt: skip
-                held_prefs = stages.extract_preferences(
-                    orch.address,
-                    job_id=held.job_id,
-                    store_url=url,
-                    seed=seed,
-                    pair_filter=settings.pair_filter,
-                )
-                balanced_pairs = held_prefs.pbt_key
-                n_items = held_prefs.counts.get("pbt", 0)
-                record["heldout_pairs"] = held_prefs.counts
-                record["balanced_items"] = {"source": "heldout-trees", "items": n_items}
-                record["artifacts"]["heldout_pairs"] = held_prefs.manifest_uri
-                ui.say(
-                    f"held-out balanced items: {n_items} (half resist, half accept; from "
-                    f"{held.trees} trees on facts no training saw)"
-                )
+        balanced_pairs = world_dir / "balanced" / "world.jsonl"
+        n_items = sum(1 for line in balanced_pairs.read_text().splitlines() if line.strip())
+        # part of the world's files (the world stage's manifest covers them)
+        record["balanced_items"] = {"items": n_items, "path": str(balanced_pairs)}
+        ui.say(f"balanced items: {n_items} world items on held-out facts (half resist, half accept)")
 
         variants: dict[str, tuple[str, str]] = {
             "base": (f"http://{a.address}/v1", "a"),
@@ -227,7 +198,7 @@ def run_seed(
             with ui.bar() as update:
                 ev = stages.run_evaluation(
                     evaluator.address, eval_id=f"{run}-eval", models=models, partner="weak",
-                    world_dir=world_dir, pairs_key=balanced_pairs, settings=settings, store_url=url,
+                    world_dir=world_dir, pairs_key=str(balanced_pairs), settings=settings, store_url=url,
                     progress=update, balanced=bool(n_items),
                 )  # fmt: skip
             record["evaluation"] = {

@@ -80,8 +80,9 @@ class DemoSettings(BaseModel):
         ge=1,
         le=64,
         description="Trees per train question, each sampled with its own seeds. Clean persuasion events are "
-        "rare (about one labelled pair per tree after the filter, measured), and a 100-fact world has 70 "
-        "train questions; more trees per question is the cheap way to more pairs (the agents stay as trained).",
+        "rare (after the filter 0.33-0.65 labelled pairs per tree, 0.13-0.19 accept pairs per tree; seeds "
+        "0-2, measured), and a 100-fact world has 70 train questions; more trees per question is the cheap "
+        "way to more pairs (the agents stay as trained).",
     )
     pair_filter: Literal["none", "rules"] = Field(
         "rules",
@@ -91,14 +92,6 @@ class DemoSettings(BaseModel):
         "and 2, 65 and 48 of 74 and 68 accept pairs had a chosen reply that disagreed. 'rules' keeps an "
         "accept pair only when its chosen reply agrees with the persuader and the rejected one does not "
         "(resist: the other way round), read by the rule extractor's stance cues.",
-    )
-    balanced_items: Literal["world", "heldout-trees"] = Field(
-        "world",
-        description="Items of the balanced suite: 'world' = `pbt.world.balanced` items on the held-out facts "
-        "(resist: A knows the fact and is pushed to a wrong city; accept: A does not and is pushed to the "
-        "truth; balanced, 3 push templates each); 'heldout-trees' = the paper's way, the PBT pairs of trees "
-        "on the held-out questions (with the filter, 1-3 accept pairs per seed, measured). With 'world' the "
-        "train trees' pairs all go to training (split 1 / 0 / 0).",
     )
     debate_turns: int = Field(4, ge=1, le=8, description="Team-debate discussion turns.")
     eval_seeds: list[int] = Field(default_factory=lambda: [12], min_length=1)
