@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup test test-effect test-fast demo lint format protos buf-lint bench clean help
+.PHONY: setup test test-effect test-gpu test-fast demo lint format protos buf-lint bench clean help
 
 help:  ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -22,6 +22,10 @@ setup: $(STAMP)  ## create .venv with the pinned dependencies (torch 2.13.0 CPU)
 
 test: setup tools  ## run the whole test suite (unit, integration, k8s, e2e; not the seeded effect test)
 	$(BIN)/python -m pytest -m "not effect" $(PYTEST_ARGS)
+
+GPU_PYTHON ?= $(BIN)/python
+test-gpu:  ## the CUDA paths (GPU_PYTHON: a python whose torch has CUDA, with the project's packages)
+	$(GPU_PYTHON) -m pytest tests/gpu tests/unit/test_backend_local.py $(PYTEST_ARGS)
 
 test-effect: setup  ## the seeded PBT-effect test: a full default demo of world seed 0 (~15 min, ~8 with cached agents)
 	$(BIN)/python -m pytest -m effect $(PYTEST_ARGS)

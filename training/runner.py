@@ -135,6 +135,23 @@ def _fingerprints(model: Any) -> dict[str, tuple[bool, str]]:
     return out
 
 
+def _hardware(model: Any, tr: Any) -> dict[str, Any]:
+    """Where and in what precision this process trained: the first parameter's device and the
+    base weights' dtype, with the trainer's mixed-precision flags and the process-group backend."""
+    import torch
+
+    first = next(model.parameters())
+    frozen = [p.dtype for p in model.parameters() if not p.requires_grad]
+    return {
+        "device": str(first.device),
+        "gpu": torch.cuda.get_device_name(first.device) if first.device.type == "cuda" else None,
+        "base_dtype": str(frozen[0] if frozen else first.dtype).removeprefix("torch."),
+        "bf16": bool(tr.bf16),
+        "fp16": bool(tr.fp16),
+        "backend": torch.distributed.get_backend() if torch.distributed.is_initialized() else None,
+    }
+
+
 def _param_changes(before: dict[str, tuple[bool, str]], after: dict[str, tuple[bool, str]]) -> dict[str, int]:
     res = {"trainable_total": 0, "trainable_changed": 0, "frozen_total": 0, "frozen_changed": 0}
     for name, (trainable, digest) in before.items():
@@ -280,6 +297,7 @@ def run_training(setup: TrainingSetup) -> RunResult:
         * tr.gradient_accumulation_steps
         * max(tr.world_size, 1),
         "checkpoints_uploaded": upload.uploaded,
+        "hardware": _hardware(trainer.model, tr),
         "best_model_checkpoint": trainer.state.best_model_checkpoint,
         "best_metric": trainer.state.best_metric,
         "select_by": setup.run.select_by if prepared.dev else "last",

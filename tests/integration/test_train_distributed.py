@@ -49,6 +49,9 @@ def test_dpo_torchrun_two_processes(tiny_model_dir, tmp_path):
     metrics = store.get_json(f"{run}/metrics.json")
     assert metrics["world_size"] == 2
     assert metrics["effective_batch_size"] == 4  # 2 per process x 2 processes
+    assert metrics["hardware"] == {
+        "device": "cpu", "gpu": None, "base_dtype": "float32", "bf16": False, "fp16": False, "backend": "gloo"
+    }
     losses = [h["loss"] for h in metrics["log_history"] if "loss" in h]
     assert len(losses) == 8 and all(loss == loss for loss in losses)  # one per step, no NaN
     changes = metrics["param_changes"]

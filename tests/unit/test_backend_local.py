@@ -174,7 +174,7 @@ def test_candidate_logprobs_equal_unpadded_forward(local):
     prompt = local.tokenizer(local.render(PROMPTS[1]), add_special_tokens=False).input_ids
     for cand, score in zip(candidates, scores, strict=True):
         cand_ids = local.tokenizer(cand, add_special_tokens=False).input_ids
-        ids = torch.tensor([prompt + cand_ids])
+        ids = torch.tensor([prompt + cand_ids], device=local.model.device)
         with torch.inference_mode():
             logprobs = local.model(input_ids=ids).logits[0, :-1].log_softmax(-1)
         expected = sum(float(logprobs[len(prompt) - 1 + k, t]) for k, t in enumerate(cand_ids))
