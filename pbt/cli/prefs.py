@@ -16,6 +16,7 @@ from pbt.personas import load_personas
 from pbt.prefs.dataset import (
     DEFAULT_FRACTIONS,
     MODES,
+    PBT_BALANCES,
     SPLITS,
     PrefsResult,
     build_manifest,
@@ -120,6 +121,15 @@ def summary_table(result: PrefsResult, skipped: int) -> Table:
     help="PBT-METHOD §4.5 pair filter: 'rules' keeps an accept pair only when its chosen response agrees "
     "with the persuader and its rejected one does not (a resist pair: the other way round).",
 )
+@click.option(
+    "--pbt-balance",
+    type=click.Choice(PBT_BALANCES),
+    default="overall",
+    show_default=True,
+    help="How --mode pbt trims the larger code to the smaller's count: 'overall' samples it at random "
+    "(PBT-METHOD §4.6); 'position' first matches the smaller code's count at each dialogue position "
+    "(speaker and tree level), then samples the rest.",
+)
 @click.argument("extra_trees", nargs=-1)
 def prefs(
     tree_paths: tuple[str, ...],
@@ -132,6 +142,7 @@ def prefs(
     personas_path: str | None,
     merge_consecutive: bool,
     filter_name: str,
+    pbt_balance: str,
     extra_trees: tuple[str, ...],
 ) -> None:
     """Build preference pairs from dialogue trees and write them atomically with a manifest.
@@ -164,6 +175,7 @@ def prefs(
                 personas=personas,
                 merge_consecutive=merge_consecutive,
                 pair_filter=make_pair_filter(filter_name),
+                pbt_balance=pbt_balance,  # type: ignore[arg-type]
             )
         except PbtError as exc:
             raise click.ClickException(str(exc)) from None
@@ -184,6 +196,7 @@ def prefs(
             settings={
                 "personas": {"path": personas_path, "name": personas.name},
                 "merge_consecutive": merge_consecutive,
+                "pbt_balance": pbt_balance,
             },
         )
         if out.startswith("s3://"):

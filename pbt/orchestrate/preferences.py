@@ -28,7 +28,7 @@ from pbt.errors import NotFoundError, PbtError, ValidationError
 from pbt.orchestrate.job import check_job_id, job_prefix, list_tree_keys
 from pbt.personas import PersonaSet
 from pbt.prefs import build_manifest, build_preferences_by_mode, make_pair_filter
-from pbt.prefs.dataset import DEFAULT_FRACTIONS, check_fractions, records_to_bytes
+from pbt.prefs.dataset import DEFAULT_FRACTIONS, PBT_BALANCES, check_fractions, records_to_bytes
 from pbt.store import ObjectStore
 from pbt.tree.io import tree_from_dict
 from pbt.tree.model import Tree
@@ -82,24 +82,35 @@ def extract_preferences(
     seed: int = 0,
     pair_filter: str | None = None,
     fractions: Sequence[float] | None = None,
+    pbt_balance: str | None = None,
 ) -> PreferencesOutput:
     """Build the three pair files of PBT-METHOD §4.6 from a tree job and write them with manifests.
 
     `pair_filter` names the §4.5 filter (`pbt.prefs.PAIR_FILTERS`; None or ``"none"``: no filtering);
-    `fractions` are the train/dev/test shares of the split (default 0.7 / 0.15 / 0.15).
+    `fractions` are the train/dev/test shares of the split (default 0.7 / 0.15 / 0.15);
+    `pbt_balance` how the PBT file trims the larger code (`pbt.prefs.PBT_BALANCES`; default overall).
     """
     check_job_id(job_id)
     output_id = check_job_id(output_id or job_id, field="output_id")
     filter_name = pair_filter or "none"
     judge = make_pair_filter(filter_name, field="pair_filter")
     split_fractions = check_fractions(fractions or DEFAULT_FRACTIONS, field="split_fractions")
+    balance = pbt_balance or "overall"
+    if balance not in PBT_BALANCES:
+        raise ValidationError(
+            f"unknown PBT balance {balance!r} (expected one of {', '.join(PBT_BALANCES)})",
+            field="pbt_balance",
+        )
     trees = read_job_trees(store, job_id)
     personas, personas_from = job_persona_set(store, job_id)
     if personas is None:
         log.warning(
             "job %s has no manifest: pairs use the bundled persona set's standard instruction", job_id
         )
-    settings = {"personas": {"name": personas.name if personas else None, "from": personas_from}}
+    settings = {
+        "personas": {"name": personas.name if personas else None, "from": personas_from},
+        "pbt_balance": balance,
+    }
     prefix = f"prefs/{output_id}"
     inputs = [{"job_id": job_id, "uri": store.uri(job_prefix(job_id).rstrip("/")) + "/", "trees": len(trees)}]
     counts: dict[str, int] = {}
@@ -111,6 +122,7 @@ def extract_preferences(
         fractions=split_fractions,
         pair_filter=judge,
         personas=personas,
+        pbt_balance=balance,  # type: ignore[arg-type]
     )
     for mode in PREF_MODES:
         result = results[mode]

@@ -2,6 +2,7 @@
 
 from pbt.prefs.dataset import (
     MODES,
+    PBT_BALANCES,
     SPLITS,
     PrefsResult,
     build_manifest,
@@ -28,6 +29,7 @@ from pbt.prefs.filters import PAIR_FILTERS, AgreementJudge, ModelFilter, PairFil
 
 __all__ = [
     "MODES",
+    "PBT_BALANCES",
     "SPLITS",
     "AgreementJudge",
     "ModelFilter",

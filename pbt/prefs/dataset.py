@@ -26,7 +26,7 @@ import json
 import math
 import random
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -73,11 +73,34 @@ def split_trees(
     return out
 
 
-def select_pairs(pairs: Sequence[tuple[str, Pair]], mode: Mode, seed: int) -> list[tuple[str, Pair]]:
+PbtBalance = Literal["overall", "position"]
+PBT_BALANCES: tuple[str, ...] = ("overall", "position")
+
+
+def select_pairs(
+    pairs: Sequence[tuple[str, Pair]],
+    mode: Mode,
+    seed: int,
+    *,
+    balance: PbtBalance = "overall",
+    position: Callable[[Pair], Hashable] | None = None,
+) -> list[tuple[str, Pair]]:
     """Apply a mode to (split, pair) items; `pbt` trims accept and resist to the same count in
-    each split with a seeded sample that keeps the original order."""
+    each split with a seeded sample that keeps the original order.
+
+    ``balance="overall"`` (§4.6) samples the larger code's pairs at random. ``"position"`` picks
+    them so that, as far as the pool allows, every dialogue position (``position(pair)``: the
+    speaker and the tree level) holds as many of them as of the smaller code; the rest of the
+    budget is then sampled at random. Without it a position where one code dominates (the weak
+    agent's first reply is mostly accept) teaches the position, not the persuasion.
+    """
     if mode not in MODES:
         raise ValidationError(f"unknown mode {mode!r} (expected one of {', '.join(MODES)})", field="mode")
+    if balance not in PBT_BALANCES:
+        raise ValidationError(
+            f"unknown PBT balance {balance!r} (expected one of {', '.join(PBT_BALANCES)})",
+            field="pbt_balance",
+        )
     if mode == "all":
         return list(pairs)
     if mode == "labelled":
@@ -92,9 +115,36 @@ def select_pairs(pairs: Sequence[tuple[str, Pair]], mode: Mode, seed: int) -> li
         }
         n = min(len(by_code["accept"]), len(by_code["resist"]))
         rng = random.Random(f"{seed}:{split}")
-        for code in ("accept", "resist"):
-            keep.update(rng.sample(by_code[code], n))
+        if balance == "overall" or position is None:
+            for code in ("accept", "resist"):
+                keep.update(rng.sample(by_code[code], n))
+            continue
+        small, large = sorted(("accept", "resist"), key=lambda c: (len(by_code[c]), c))
+        keep.update(by_code[small])
+        keep.update(_matched_sample(by_code[small], by_code[large], n, pairs, position, rng))
     return [item for i, item in enumerate(pairs) if i in keep]
+
+
+def _matched_sample(
+    target: list[int],
+    pool: list[int],
+    n: int,
+    pairs: Sequence[tuple[str, Pair]],
+    position: Callable[[Pair], Hashable],
+    rng: random.Random,
+) -> list[int]:
+    """``n`` indices of ``pool``: per position as many as ``target`` has there (when the pool has
+    them), then a seeded random fill from what is left."""
+    want = Counter(position(pairs[i][1]) for i in target)
+    groups: dict[Hashable, list[int]] = {}
+    for i in pool:
+        groups.setdefault(position(pairs[i][1]), []).append(i)
+    chosen: list[int] = []
+    for pos in sorted(groups, key=repr):
+        chosen += rng.sample(groups[pos], min(want[pos], len(groups[pos])))
+    taken = set(chosen)
+    rest = [i for i in pool if i not in taken]
+    return chosen + rng.sample(rest, n - len(chosen))
 
 
 def pair_record(
@@ -161,6 +211,7 @@ def build_preferences(
     pair_filter: PairFilterLike | None = None,
     personas: PersonaSet | None = None,
     merge_consecutive: bool = True,
+    pbt_balance: PbtBalance = "overall",
 ) -> PrefsResult:
     """Trees -> preference records for `mode` (deterministic for the inputs and `seed`)."""
     return build_preferences_by_mode(
@@ -171,6 +222,7 @@ def build_preferences(
         pair_filter=pair_filter,
         personas=personas,
         merge_consecutive=merge_consecutive,
+        pbt_balance=pbt_balance,
     )[mode]
 
 
@@ -183,8 +235,12 @@ def build_preferences_by_mode(
     pair_filter: PairFilterLike | None = None,
     personas: PersonaSet | None = None,
     merge_consecutive: bool = True,
+    pbt_balance: PbtBalance = "overall",
 ) -> dict[str, PrefsResult]:
-    """`build_preferences` for several modes, analysing (and filtering) every tree once."""
+    """`build_preferences` for several modes, analysing (and filtering) every tree once.
+
+    ``pbt_balance`` chooses how `pbt` trims the larger code (`select_pairs`); a pair's position
+    is its speaker and the tree level of its reply."""
     personas = personas or load_personas()
     # split by question: several trees of one question (replicas) always land in the same split;
     # with one tree per question (tree id = question id) this is the split by tree of §4.6
@@ -206,6 +262,10 @@ def build_preferences_by_mode(
             mined.pairs_found[pair.code or "none"] += 1
             found.append((split_of[tree.id], pair))
     found.sort(key=lambda item: item[1].tree_id)  # canonical order: the result ignores input order
+
+    def position(pair: Pair) -> tuple[int, int]:
+        return pair.agent, by_id[pair.tree_id].nodes[pair.chosen].depth
+
     results = {}
     for mode in modes:
         result = replace(
@@ -216,7 +276,7 @@ def build_preferences_by_mode(
             pairs_written={s: Counter() for s in SPLITS},
             trees_per_split=Counter(mined.trees_per_split),
         )
-        for split, pair in select_pairs(found, mode, seed):
+        for split, pair in select_pairs(found, mode, seed, balance=pbt_balance, position=position):
             tree = by_id[pair.tree_id]
             result.records.append(
                 pair_record(tree, pair, split, personas, merge_consecutive=merge_consecutive)

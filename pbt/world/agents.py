@@ -32,8 +32,17 @@ def world_key(cfg: WorldConfig) -> str:
     return f"seed{cfg.seed}-{config_key(cfg)}"
 
 
+#: options added after agents were first cached, with the value that keeps the old behaviour: they enter
+#: the cache key only when set otherwise, so agents trained before the option existed stay cached
+_LATER_OPTIONS = {"precision": "fp32"}
+
+
 def agents_key(world_cfg: WorldConfig, train_cfg: AgentTrainConfig) -> str:
-    return config_key(world_cfg, train_cfg, extra={"corpus_version": CORPUS_VERSION})
+    train = train_cfg.resolved().model_dump(mode="json")
+    for name, old in _LATER_OPTIONS.items():
+        if train.get(name) == old:
+            del train[name]
+    return config_key(world_cfg, train, extra={"corpus_version": CORPUS_VERSION})
 
 
 def world_prefix(cfg: WorldConfig) -> str:
@@ -160,6 +169,7 @@ def ensure_agents(
 ) -> dict[str, Path]:
     """Local folders of agents ``a`` (strong) and ``b`` (weak): from the store when cached, else
     trained now (in parallel) and uploaded. ``progress(agent, step, total, loss)`` reports training."""
+    train_cfg = train_cfg.resolved()
     out: dict[str, Path] = {}
     missing: list[str] = []
     for agent in AGENTS:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -79,6 +80,19 @@ class AgentTrainConfig(BaseModel):
         "facts, so 500 steps of 32 see each about twice instead of 18 passes over 900).",
     )
     qa_repeats: int = Field(20, ge=0, description="Plain question/answer examples per fact (its belief).")
+    precision: Literal["auto", "fp32", "bf16-mixed"] = Field(
+        "fp32",
+        description="'bf16-mixed': forward and backward under torch.autocast(bfloat16) on CPU, fp32 weights "
+        "and optimizer; 'auto': bf16-mixed where the CPU does bfloat16 matrix products natively (AMX or "
+        "AVX512-BF16), else fp32. Agents are cached under the resolved value.",
+    )
+
+    def resolved(self) -> AgentTrainConfig:
+        """This config with ``precision`` 'auto' replaced by what this machine gets."""
+        if self.precision != "auto":
+            return self
+        return self.model_copy(update={"precision": "bf16-mixed" if cpu_has_native_bf16() else "fp32"})
+
     threads: int = Field(2, ge=1, description="torch.set_num_threads during training.")
     seed: int = Field(0, description="Seed for initialisation, corpus sampling and batching.")
 
@@ -91,9 +105,20 @@ class AgentTrainConfig(BaseModel):
         return self
 
 
-def config_key(*configs: BaseModel, extra: dict | None = None) -> str:
-    """A short stable hash of configurations, used as a cache key in the store."""
-    payload = [c.model_dump(mode="json") for c in configs]
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 matrices in hardware (AMX tiles or AVX512-BF16), where
+    bf16 autocast is faster than fp32; elsewhere it is emulated and slower. False if unknown."""
+    try:
+        import torch
+
+        return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
+    except (ImportError, AttributeError, RuntimeError):  # another torch build: stay on the safe side
+        return False
+
+
+def config_key(*configs: BaseModel | dict, extra: dict | None = None) -> str:
+    """A short stable hash of configurations (models or their dumps), used as a cache key in the store."""
+    payload = [c if isinstance(c, dict) else c.model_dump(mode="json") for c in configs]
     if extra:
         payload.append(extra)
     blob = json.dumps(payload, sort_keys=True).encode()

@@ -82,13 +82,15 @@ def train_agent(
 ) -> dict:
     """Train agent ``"a"`` or ``"b"`` of ``world`` and save it (HF folder) to ``out_dir``.
 
-    Returns training metrics (steps, seconds, final loss, parameter count) and its quality, greedy:
+    Returns training metrics (steps, seconds in all and in training, precision, final loss,
+    parameter count) and its quality, greedy:
     known-fact accuracy and `pbt.world.check.reply_consistency`.
     ``progress(step, total, loss)`` is called every few steps.
     """
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
+    cfg = cfg.resolved()
     torch.set_num_threads(cfg.threads)
     started = time.monotonic()
     tokenizer = build_tokenizer(vocabulary_texts(world))
@@ -126,7 +128,8 @@ def train_agent(
     loss_ema = None
     for step in range(cfg.steps):
         input_ids, labels, mask = next(batches)
-        loss = model(input_ids=input_ids, attention_mask=mask, labels=labels).loss
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16-mixed"):
+            loss = model(input_ids=input_ids, attention_mask=mask, labels=labels).loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -135,6 +138,7 @@ def train_agent(
         loss_ema = loss.item() if loss_ema is None else 0.9 * loss_ema + 0.1 * loss.item()
         if progress and (step % 10 == 0 or step == cfg.steps - 1):
             progress(step + 1, cfg.steps, loss_ema)
+    trained_s = time.monotonic() - started
     model.eval()
     model.generation_config = GenerationConfig(
         bos_token_id=tokenizer.bos_token_id,
@@ -157,6 +161,8 @@ def train_agent(
         "steps": cfg.steps,
         "examples": len(rows),
         "seconds": round(time.monotonic() - started, 1),
+        "train_seconds": round(trained_s, 1),  # corpus + optimizer steps; the rest is saving and checks
+        "precision": cfg.precision,
         "final_loss_ema": round(float(loss_ema or 0.0), 4),
         "parameters": sum(p.numel() for p in model.parameters()),
         "vocab_size": len(tokenizer),

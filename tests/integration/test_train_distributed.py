@@ -50,7 +50,12 @@ def test_dpo_torchrun_two_processes(tiny_model_dir, tmp_path):
     assert metrics["world_size"] == 2
     assert metrics["effective_batch_size"] == 4  # 2 per process x 2 processes
     assert metrics["hardware"] == {
-        "device": "cpu", "gpu": None, "base_dtype": "float32", "bf16": False, "fp16": False, "backend": "gloo"
+        "device": "cpu",
+        "gpu": None,
+        "base_dtype": "float32",
+        "bf16": False,
+        "fp16": False,
+        "backend": "gloo",
     }
     losses = [h["loss"] for h in metrics["log_history"] if "loss" in h]
     assert len(losses) == 8 and all(loss == loss for loss in losses)  # one per step, no NaN

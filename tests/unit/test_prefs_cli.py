@@ -99,6 +99,20 @@ def test_prefs_pbt_mode_is_balanced(ref_file: Path, tmp_path: Path):
     assert result.exit_code == 0, result.output
     codes = [r["code"] for r in records(out)]
     assert codes.count("accept") == codes.count("resist") == 2
+    assert json.loads(manifest_path(out).read_text())["settings"]["pbt_balance"] == "overall"
+
+
+def test_prefs_pbt_balance_option(ref_file: Path, tmp_path: Path):
+    out = tmp_path / "pbt.jsonl"
+    base = ["prefs", "--trees", str(ref_file), "--format", "reference", "--mode", "pbt", "--split", "1,0,0"]
+    result = run(*base, "--out", str(out), "--pbt-balance", "position")
+    assert result.exit_code == 0, result.output
+    assert json.loads(manifest_path(out).read_text())["settings"]["pbt_balance"] == "position"
+    codes = [r["code"] for r in records(out)]
+    assert codes.count("accept") == codes.count("resist") == 2
+    bad = CliRunner().invoke(cli, [*base, "--out", str(tmp_path / "x.jsonl"), "--pbt-balance", "level"])
+    assert bad.exit_code == 2 and "--pbt-balance" in bad.output
+    assert not (tmp_path / "x.jsonl").exists()
 
 
 def test_prefs_bad_line_fails_without_output(ref_file: Path, tmp_path: Path):
@@ -212,7 +226,11 @@ def test_prefs_custom_personas_and_unmerged_prompts(ref_file: Path, tmp_path: Pa
     assert [m["role"] for m in row["prompt"]] == ["user", "user", "assistant", "user"]
     assert row["prompt"][0]["content"] == "Answer briefly.\nQuestion: Q?"
     settings = json.loads(manifest_path(out).read_text())["settings"]
-    assert settings == {"personas": {"path": str(personas), "name": "custom"}, "merge_consecutive": False}
+    assert settings == {
+        "personas": {"path": str(personas), "name": "custom"},
+        "merge_consecutive": False,
+        "pbt_balance": "overall",
+    }
 
 
 def test_prefs_rule_filter(tmp_path: Path):

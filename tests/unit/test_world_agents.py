@@ -106,3 +106,53 @@ def test_reply_consistency_measures_whether_the_city_follows_the_stance(follows,
     tok = build_tokenizer(vocabulary_texts(w))
     got = reply_consistency(_StanceAgent(tok, w, follows), tok, w, "a", per_fact=2)
     assert (got["give_in_names_push"], got["hold_keeps_own"]) == expected
+
+
+def test_agents_cache_key_keeps_old_agents_and_separates_precisions():
+    """Options added later enter the key only when set, so agents cached before stay valid."""
+    from pbt.world.agents import CORPUS_VERSION, agents_key
+    from pbt.world.config import config_key
+
+    world = WorldConfig(seed=3, n_facts=40)
+    fp32 = AgentTrainConfig(precision="fp32")
+    before = fp32.model_dump(mode="json")
+    del before["precision"]  # the dump of an AgentTrainConfig from before the option existed
+    assert agents_key(world, fp32) == config_key(world, before, extra={"corpus_version": CORPUS_VERSION})
+    assert agents_key(world, AgentTrainConfig(precision="bf16-mixed")) != agents_key(world, fp32)
+    assert agents_key(world, AgentTrainConfig(steps=7, precision="bf16-mixed")) != agents_key(
+        world, AgentTrainConfig(precision="bf16-mixed")
+    )
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_resolves_to_what_the_cpu_does_natively(monkeypatch, native):
+    from pbt.world import config as world_config
+    from pbt.world.agents import agents_key
+
+    monkeypatch.setattr(world_config, "cpu_has_native_bf16", lambda: native)
+    auto = AgentTrainConfig(precision="auto")
+    expected = "bf16-mixed" if native else "fp32"
+    assert auto.resolved().precision == expected
+    world = WorldConfig(seed=3, n_facts=40)
+    assert agents_key(world, auto) == agents_key(world, AgentTrainConfig(precision=expected))
+    assert AgentTrainConfig(precision="fp32").resolved().precision == "fp32"  # explicit stays
+
+
+@pytest.mark.slow
+def test_bf16_mixed_training_keeps_fp32_weights_and_records_its_precision(tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from pbt.world.train import train_agent
+
+    w = build_world(WorldConfig(seed=1, n_facts=12))
+    cfg = AgentTrainConfig(
+        steps=6, hidden_size=32, intermediate_size=64, num_layers=1, num_heads=2, batch_size=8,
+        dialogues_per_fact=2, qa_repeats=2, precision="bf16-mixed", threads=1,
+    )  # fmt: skip
+    metrics = train_agent(w, "a", cfg, tmp_path / "a")
+    assert metrics["precision"] == "bf16-mixed"
+    assert 0 < metrics["train_seconds"] <= metrics["seconds"]
+    assert metrics["final_loss_ema"] == metrics["final_loss_ema"]  # not NaN
+    weights = load_file(tmp_path / "a" / "model.safetensors")
+    assert {t.dtype for t in weights.values()} == {torch.float32}

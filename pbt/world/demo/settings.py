@@ -93,6 +93,10 @@ class DemoSettings(BaseModel):
         "accept pair only when its chosen reply agrees with the persuader and the rejected one does not "
         "(resist: the other way round), read by the rule extractor's stance cues.",
     )
+    pbt_balance: Literal["overall", "position"] = Field(
+        "overall",
+        description="How the PBT pairs trim the larger code (ExtractPreferencesRequest.pbt_balance).",
+    )
     debate_turns: int = Field(4, ge=1, le=8, description="Team-debate discussion turns.")
     eval_seeds: list[int] = Field(default_factory=lambda: [12], min_length=1)
     dpo: DpoSettings = Field(default_factory=DpoSettings)

@@ -141,9 +141,11 @@ def extract_preferences(
     seed: int,
     pair_filter: str = "none",
     split_fractions: tuple[float, float, float] | None = None,
+    pbt_balance: str = "overall",
 ) -> PrefsResult:
     """ExtractPreferences through the orchestrator: accept / resist / PBT pairs, split by tree
-    (`split_fractions` train/dev/test, default the orchestrator's), filtered by `pair_filter`."""
+    (`split_fractions` train/dev/test, default the orchestrator's), filtered by `pair_filter`, the
+    PBT file trimmed as `pbt_balance` says."""
     import grpc
 
     from pbt.v1 import common_pb2, orchestrator_pb2, orchestrator_pb2_grpc
@@ -159,6 +161,7 @@ def extract_preferences(
                     seed=seed,
                     pair_filter=pair_filter,
                     split_fractions=list(split_fractions or ()),
+                    pbt_balance=pbt_balance,
                 ),
                 timeout=600,
             )
