@@ -16,6 +16,7 @@ from pbt.personas import load_personas
 from pbt.prefs.dataset import (
     DEFAULT_FRACTIONS,
     MODES,
+    PAIR_AGENTS,
     PBT_BALANCES,
     SPLITS,
     PrefsResult,
@@ -130,6 +131,13 @@ def summary_table(result: PrefsResult, skipped: int) -> Table:
     "(PBT-METHOD §4.6); 'position' first matches the smaller code's count at each dialogue position "
     "(speaker and tree level), then samples the rest.",
 )
+@click.option(
+    "--pair-agents",
+    type=click.Choice(PAIR_AGENTS),
+    default="both",
+    show_default=True,
+    help="Whose replies become pairs: both agents' (the paper), only agent A's (the level-0 speaker) or B's.",
+)
 @click.argument("extra_trees", nargs=-1)
 def prefs(
     tree_paths: tuple[str, ...],
@@ -143,6 +151,7 @@ def prefs(
     merge_consecutive: bool,
     filter_name: str,
     pbt_balance: str,
+    pair_agents: str,
     extra_trees: tuple[str, ...],
 ) -> None:
     """Build preference pairs from dialogue trees and write them atomically with a manifest.
@@ -176,6 +185,7 @@ def prefs(
                 merge_consecutive=merge_consecutive,
                 pair_filter=make_pair_filter(filter_name),
                 pbt_balance=pbt_balance,  # type: ignore[arg-type]
+                pair_agents=pair_agents,  # type: ignore[arg-type]
             )
         except PbtError as exc:
             raise click.ClickException(str(exc)) from None
@@ -197,6 +207,7 @@ def prefs(
                 "personas": {"path": personas_path, "name": personas.name},
                 "merge_consecutive": merge_consecutive,
                 "pbt_balance": pbt_balance,
+                "pair_agents": pair_agents,
             },
         )
         if out.startswith("s3://"):

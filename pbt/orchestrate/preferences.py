@@ -28,7 +28,13 @@ from pbt.errors import NotFoundError, PbtError, ValidationError
 from pbt.orchestrate.job import check_job_id, job_prefix, list_tree_keys
 from pbt.personas import PersonaSet
 from pbt.prefs import build_manifest, build_preferences_by_mode, make_pair_filter
-from pbt.prefs.dataset import DEFAULT_FRACTIONS, PBT_BALANCES, check_fractions, records_to_bytes
+from pbt.prefs.dataset import (
+    DEFAULT_FRACTIONS,
+    PBT_BALANCES,
+    check_fractions,
+    check_pair_agents,
+    records_to_bytes,
+)
 from pbt.store import ObjectStore
 from pbt.tree.io import tree_from_dict
 from pbt.tree.model import Tree
@@ -83,12 +89,14 @@ def extract_preferences(
     pair_filter: str | None = None,
     fractions: Sequence[float] | None = None,
     pbt_balance: str | None = None,
+    pair_agents: str | None = None,
 ) -> PreferencesOutput:
     """Build the three pair files of PBT-METHOD §4.6 from a tree job and write them with manifests.
 
     `pair_filter` names the §4.5 filter (`pbt.prefs.PAIR_FILTERS`; None or ``"none"``: no filtering);
     `fractions` are the train/dev/test shares of the split (default 0.7 / 0.15 / 0.15);
-    `pbt_balance` how the PBT file trims the larger code (`pbt.prefs.PBT_BALANCES`; default overall).
+    `pbt_balance` how the PBT file trims the larger code (`pbt.prefs.PBT_BALANCES`; default overall);
+    `pair_agents` whose replies become pairs (`pbt.prefs.PAIR_AGENTS`; default both).
     """
     check_job_id(job_id)
     output_id = check_job_id(output_id or job_id, field="output_id")
@@ -101,6 +109,7 @@ def extract_preferences(
             f"unknown PBT balance {balance!r} (expected one of {', '.join(PBT_BALANCES)})",
             field="pbt_balance",
         )
+    agents = check_pair_agents(pair_agents)
     trees = read_job_trees(store, job_id)
     personas, personas_from = job_persona_set(store, job_id)
     if personas is None:
@@ -110,6 +119,7 @@ def extract_preferences(
     settings = {
         "personas": {"name": personas.name if personas else None, "from": personas_from},
         "pbt_balance": balance,
+        "pair_agents": agents,
     }
     prefix = f"prefs/{output_id}"
     inputs = [{"job_id": job_id, "uri": store.uri(job_prefix(job_id).rstrip("/")) + "/", "trees": len(trees)}]
@@ -123,6 +133,7 @@ def extract_preferences(
         pair_filter=judge,
         personas=personas,
         pbt_balance=balance,  # type: ignore[arg-type]
+        pair_agents=agents,
     )
     for mode in PREF_MODES:
         result = results[mode]

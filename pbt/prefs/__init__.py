@@ -2,6 +2,7 @@
 
 from pbt.prefs.dataset import (
     MODES,
+    PAIR_AGENTS,
     PBT_BALANCES,
     SPLITS,
     PrefsResult,
@@ -29,6 +30,7 @@ from pbt.prefs.filters import PAIR_FILTERS, AgreementJudge, ModelFilter, PairFil
 
 __all__ = [
     "MODES",
+    "PAIR_AGENTS",
     "PBT_BALANCES",
     "SPLITS",
     "AgreementJudge",

@@ -75,6 +75,18 @@ def split_trees(
 
 PbtBalance = Literal["overall", "position"]
 PBT_BALANCES: tuple[str, ...] = ("overall", "position")
+PairAgents = Literal["both", "a", "b"]
+PAIR_AGENTS: tuple[str, ...] = ("both", "a", "b")
+
+
+def check_pair_agents(value: str | None, field: str = "pair_agents") -> PairAgents:
+    """``None``/``""`` -> ``"both"``; anything but both / a / b is a `ValidationError` naming `field`."""
+    value = value or "both"
+    if value not in PAIR_AGENTS:
+        raise ValidationError(
+            f"unknown pair agents {value!r} (expected one of {', '.join(PAIR_AGENTS)})", field=field
+        )
+    return value  # type: ignore[return-value]
 
 
 def select_pairs(
@@ -212,6 +224,7 @@ def build_preferences(
     personas: PersonaSet | None = None,
     merge_consecutive: bool = True,
     pbt_balance: PbtBalance = "overall",
+    pair_agents: PairAgents = "both",
 ) -> PrefsResult:
     """Trees -> preference records for `mode` (deterministic for the inputs and `seed`)."""
     return build_preferences_by_mode(
@@ -223,6 +236,7 @@ def build_preferences(
         personas=personas,
         merge_consecutive=merge_consecutive,
         pbt_balance=pbt_balance,
+        pair_agents=pair_agents,
     )[mode]
 
 
@@ -236,11 +250,15 @@ def build_preferences_by_mode(
     personas: PersonaSet | None = None,
     merge_consecutive: bool = True,
     pbt_balance: PbtBalance = "overall",
+    pair_agents: PairAgents = "both",
 ) -> dict[str, PrefsResult]:
     """`build_preferences` for several modes, analysing (and filtering) every tree once.
 
     ``pbt_balance`` chooses how `pbt` trims the larger code (`select_pairs`); a pair's position
-    is its speaker and the tree level of its reply."""
+    is its speaker and the tree level of its reply. ``pair_agents`` keeps only the pairs of one
+    agent's replies (``"a"``: agent A's, the level-0 speaker; ``"b"``; default ``"both"``, as in
+    the paper); ``pairs_found`` still counts every pair mined."""
+    check_pair_agents(pair_agents)
     personas = personas or load_personas()
     # split by question: several trees of one question (replicas) always land in the same split;
     # with one tree per question (tree id = question id) this is the split by tree of §4.6
@@ -262,6 +280,9 @@ def build_preferences_by_mode(
             mined.pairs_found[pair.code or "none"] += 1
             found.append((split_of[tree.id], pair))
     found.sort(key=lambda item: item[1].tree_id)  # canonical order: the result ignores input order
+    if pair_agents != "both":
+        speaker = 0 if pair_agents == "a" else 1
+        found = [(s, p) for s, p in found if p.agent == speaker]
 
     def position(pair: Pair) -> tuple[int, int]:
         return pair.agent, by_id[pair.tree_id].nodes[pair.chosen].depth

@@ -272,6 +272,7 @@ class DebateOrchestratorServicer(orchestrator_pb2_grpc.DebateOrchestratorService
             pair_filter=request.pair_filter or None,
             fractions=list(request.split_fractions) or None,
             pbt_balance=request.pbt_balance or None,
+            pair_agents=request.pair_agents or None,
         )
         return orchestrator_pb2.ExtractPreferencesResponse(
             output_uri=out.output_uri,

@@ -235,19 +235,22 @@ def test_extract_preferences_with_the_rule_filter(tmp_path: Path) -> None:
                     job_id="filtered", output_id="bad", split_fractions=[0.5, 0.6, 0]
                 ),
                 pb.ExtractPreferencesRequest(job_id="filtered", output_id="bad", pbt_balance="by-level"),
+                pb.ExtractPreferencesRequest(job_id="filtered", output_id="bad", pair_agents="c"),
             ):
                 with pytest.raises(grpc.aio.AioRpcError) as info:
                     await h.stub.ExtractPreferences(bad)
                 errors.append(info.value)
             return plain, ruled, all_train, errors, h
 
-    plain, ruled, all_train, (error, bad_split, bad_balance), h = asyncio.run(go())
+    plain, ruled, all_train, (error, bad_split, bad_balance, bad_agents), h = asyncio.run(go())
     assert all_train.counts["resist.train"] == all_train.resist_pairs == plain.resist_pairs > 0
     assert all_train.counts["resist.test"] == all_train.counts["resist.dev"] == 0
     assert h.store.get_json("prefs/all-train/manifest.json")["split_fractions"] == [1.0, 0.0, 0.0]
     assert bad_split.code() == grpc.StatusCode.INVALID_ARGUMENT and _violation(bad_split) == "split_fractions"
     assert bad_balance.code() == grpc.StatusCode.INVALID_ARGUMENT and _violation(bad_balance) == "pbt_balance"
+    assert bad_agents.code() == grpc.StatusCode.INVALID_ARGUMENT and _violation(bad_agents) == "pair_agents"
     assert h.store.get_json("prefs/all-train/pbt.manifest.json")["settings"]["pbt_balance"] == "position"
+    assert h.store.get_json("prefs/all-train/pbt.manifest.json")["settings"]["pair_agents"] == "both"
     assert h.store.get_json("prefs/filtered-rules/pbt.manifest.json")["settings"]["pbt_balance"] == "overall"
     pbt_codes = Counter(
         json.loads(x)["code"] for x in h.store.get_text("prefs/all-train/pbt.jsonl").splitlines() if x

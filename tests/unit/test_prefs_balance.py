@@ -65,3 +65,28 @@ def test_unknown_balance_names_the_field():
     with pytest.raises(ValidationError) as info:
         select_pairs(_pairs(POOL), "pbt", seed=0, balance="per-level")  # type: ignore[arg-type]
     assert info.value.field == "pbt_balance"
+
+
+def test_pair_agents_keeps_one_agents_replies_in_every_mode():
+    import prefs_trees as T
+
+    from pbt.prefs import build_preferences_by_mode
+    from pbt.tree.io import parse_tree
+
+    trees = [parse_tree(r, "reference") for r in (T.RESIST, T.ACCEPT, T.LEVELS, T.NOTHING)]
+    modes = ["labelled", "accept", "resist", "pbt", "all"]
+    both = build_preferences_by_mode(trees, modes, fractions=(1, 0, 0))
+    speakers = {r["agent"] for r in both["all"].records}
+    assert speakers == {0, 1}  # the fixture has pairs of both agents' replies
+    for name, agent in (("a", 0), ("b", 1)):
+        only = build_preferences_by_mode(trees, modes, fractions=(1, 0, 0), pair_agents=name)
+        for mode in modes:
+            expected = [r for r in both[mode].records if r["agent"] == agent] if mode != "pbt" else None
+            got = only[mode].records
+            assert all(r["agent"] == agent for r in got)
+            if expected is not None:
+                assert got == expected
+        assert only["all"].counts()["pairs_found"] == both["all"].counts()["pairs_found"]  # mined: all
+    with pytest.raises(ValidationError) as info:
+        build_preferences_by_mode(trees, ["pbt"], pair_agents="c")  # type: ignore[arg-type]
+    assert info.value.field == "pair_agents"

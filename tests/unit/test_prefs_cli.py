@@ -110,6 +110,12 @@ def test_prefs_pbt_balance_option(ref_file: Path, tmp_path: Path):
     assert json.loads(manifest_path(out).read_text())["settings"]["pbt_balance"] == "position"
     codes = [r["code"] for r in records(out)]
     assert codes.count("accept") == codes.count("resist") == 2
+    for name, agent in (("a", 0), ("b", 1)):
+        only = tmp_path / f"{name}.jsonl"
+        result = run(*base[:-4], "--mode", "all", "--out", str(only), "--pair-agents", name)
+        assert result.exit_code == 0, result.output
+        assert records(only) and {r["agent"] for r in records(only)} == {agent}
+        assert json.loads(manifest_path(only).read_text())["settings"]["pair_agents"] == name
     bad = CliRunner().invoke(cli, [*base, "--out", str(tmp_path / "x.jsonl"), "--pbt-balance", "level"])
     assert bad.exit_code == 2 and "--pbt-balance" in bad.output
     assert not (tmp_path / "x.jsonl").exists()
@@ -230,6 +236,7 @@ def test_prefs_custom_personas_and_unmerged_prompts(ref_file: Path, tmp_path: Pa
         "personas": {"path": str(personas), "name": "custom"},
         "merge_consecutive": False,
         "pbt_balance": "overall",
+        "pair_agents": "both",
     }
 
 

@@ -153,6 +153,7 @@ def run_seed(
             prefs = stages.extract_preferences(
                 orch.address, job_id=trees.job_id, store_url=url, seed=seed, pair_filter=settings.pair_filter,
                 split_fractions=(1.0, 0.0, 0.0), pbt_balance=settings.pbt_balance,
+                pair_agents=settings.pair_agents,
             )  # fmt: skip
             record["pairs"] = prefs.counts
             record["artifacts"]["pairs"] = prefs.manifest_uri

@@ -97,6 +97,11 @@ class DemoSettings(BaseModel):
         "overall",
         description="How the PBT pairs trim the larger code (ExtractPreferencesRequest.pbt_balance).",
     )
+    pair_agents: Literal["both", "a", "b"] = Field(
+        "both",
+        description="Whose replies become pairs (ExtractPreferencesRequest.pair_agents); the variants are "
+        "trained from the strong agent A.",
+    )
     debate_turns: int = Field(4, ge=1, le=8, description="Team-debate discussion turns.")
     eval_seeds: list[int] = Field(default_factory=lambda: [12], min_length=1)
     dpo: DpoSettings = Field(default_factory=DpoSettings)

@@ -142,10 +142,11 @@ def extract_preferences(
     pair_filter: str = "none",
     split_fractions: tuple[float, float, float] | None = None,
     pbt_balance: str = "overall",
+    pair_agents: str = "both",
 ) -> PrefsResult:
     """ExtractPreferences through the orchestrator: accept / resist / PBT pairs, split by tree
     (`split_fractions` train/dev/test, default the orchestrator's), filtered by `pair_filter`, the
-    PBT file trimmed as `pbt_balance` says."""
+    PBT file trimmed as `pbt_balance` says, from the replies of `pair_agents`."""
     import grpc
 
     from pbt.v1 import common_pb2, orchestrator_pb2, orchestrator_pb2_grpc
@@ -162,6 +163,7 @@ def extract_preferences(
                     pair_filter=pair_filter,
                     split_fractions=list(split_fractions or ()),
                     pbt_balance=pbt_balance,
+                    pair_agents=pair_agents,
                 ),
                 timeout=600,
             )
