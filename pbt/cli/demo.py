@@ -21,6 +21,35 @@ def _seeds(value: str) -> list[int]:
     return seeds
 
 
+def _set_values(values: tuple[str, ...]) -> dict:
+    """``("agent.precision=bf16-mixed", "pbt_balance=position")`` -> a nested dict (YAML values)."""
+    import yaml
+
+    out: dict = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"expected KEY=VALUE (dotted key), got {item!r}", param_hint="--set")
+        node = out
+        *parents, leaf = key.strip().split(".")
+        for name in parents:
+            node = node.setdefault(name, {})
+            if not isinstance(node, dict):
+                raise click.BadParameter(f"{key!r} sets inside a value set earlier", param_hint="--set")
+        node[leaf] = yaml.safe_load(raw)
+    return out
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
 @click.command("demo")
 @click.option(
     "--seeds", default="0", show_default=True, help="World seeds, comma-separated (each a full run)."
@@ -51,6 +80,14 @@ def _seeds(value: str) -> list[int]:
     default=None,
     help="Store caching trained world agents (default: --store).",
 )
+@click.option(
+    "--set",
+    "set_values",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override any demo setting by its dotted path (repeatable; YAML values), e.g. "
+    "--set agent.precision=bf16-mixed --set pbt_balance=position --set dpo.epochs=3.",
+)
 def demo(
     seeds: str,
     questions: int | None,
@@ -60,6 +97,7 @@ def demo(
     work: Path,
     store_url: str | None,
     agent_cache_url: str | None,
+    set_values: tuple[str, ...],
 ) -> None:
     """Build (or reuse) the world, train its agents, then through the gRPC services: trees, pairs,
     DPO (accept / resist / PBT) under torchrun, the four suites, and the report in the store."""
@@ -81,11 +119,20 @@ def demo(
         "store_url": store_url,
         "agent_cache_url": agent_cache_url,
     }
+    from pydantic import ValidationError as PydanticValidationError
+
     settings = (
         DemoSettings.fast(**overrides)
         if fast
         else DemoSettings(**{k: v for k, v in overrides.items() if v is not None})
     )
+    if set_values:
+        try:
+            settings = DemoSettings.model_validate(_merge(settings.model_dump(), _set_values(set_values)))
+        except PydanticValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise click.BadParameter(f"{where}: {first['msg']}", param_hint="--set") from None
     import signal
 
     # SIGTERM (and SIGINT where a background shell ignores it) end the run through the normal
