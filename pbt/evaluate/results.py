@@ -140,8 +140,12 @@ class ExampleLog:
             await asyncio.to_thread(self._write, self._snapshot())
 
     def flush_now(self) -> None:
-        """Write every record synchronously (on errors and cancellation, where awaiting is unsafe)."""
-        if self._dirty:
+        """Write every record synchronously (on errors and cancellation, where awaiting is unsafe).
+
+        Also when no record is new but the latest checkpoint has not landed yet: a task cancelled
+        while awaiting its checkpoint leaves the write running in a worker thread, and the records
+        must be in the store when this returns (the caller may exit right after)."""
+        if self._dirty or self._seq > self._written_seq:
             self._write(self._snapshot())
 
 

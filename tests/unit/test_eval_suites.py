@@ -317,6 +317,24 @@ def test_failure_keeps_written_results_and_rerun_resumes(tmp_path, nq10):
         _run(_config("resume", ["m"], suites, seeds=[1, 2]), store, {"m": again})
 
 
+def test_flush_now_writes_a_checkpoint_whose_write_has_not_landed(tmp_path):
+    """A task cancelled while its checkpoint is written in a worker thread has already reset the
+    dirty count; the error path's flush_now must still leave every record in the store."""
+    from pbt.evaluate.results import ExampleLog
+
+    store = LocalStore(tmp_path)
+    log = ExampleLog(store, "ev", "are_you_sure", checkpoint_every=1)
+    for i in range(3):
+        asyncio.run(log.add({"key": f"k{i}", "value": i}))
+    assert [r["key"] for r in read_jsonl(store, examples_key("ev", "are_you_sure"))] == ["k0", "k1", "k2"]
+    log._records["k3"] = {"key": "k3", "value": 3}  # what add() does before its checkpoint ...
+    log._dirty += 1
+    log._snapshot()  # ... which was taken, and whose write is still in flight (not stored)
+    log.flush_now()
+    kept = read_jsonl(store, examples_key("ev", "are_you_sure"))
+    assert [r["key"] for r in kept] == ["k0", "k1", "k2", "k3"]
+
+
 class Says(ChatBackend):
     """Always replies with the same text."""
 
