@@ -30,9 +30,9 @@ from pbt.personas import PersonaSet
 from pbt.prefs import build_manifest, build_preferences_by_mode, make_pair_filter
 from pbt.prefs.dataset import (
     DEFAULT_FRACTIONS,
-    PBT_BALANCES,
     check_fractions,
     check_pair_agents,
+    check_pbt_balance,
     records_to_bytes,
 )
 from pbt.store import ObjectStore
@@ -103,12 +103,7 @@ def extract_preferences(
     filter_name = pair_filter or "none"
     judge = make_pair_filter(filter_name, field="pair_filter")
     split_fractions = check_fractions(fractions or DEFAULT_FRACTIONS, field="split_fractions")
-    balance = pbt_balance or "overall"
-    if balance not in PBT_BALANCES:
-        raise ValidationError(
-            f"unknown PBT balance {balance!r} (expected one of {', '.join(PBT_BALANCES)})",
-            field="pbt_balance",
-        )
+    balance = check_pbt_balance(pbt_balance)
     agents = check_pair_agents(pair_agents)
     trees = read_job_trees(store, job_id)
     personas, personas_from = job_persona_set(store, job_id)
@@ -132,7 +127,7 @@ def extract_preferences(
         fractions=split_fractions,
         pair_filter=judge,
         personas=personas,
-        pbt_balance=balance,  # type: ignore[arg-type]
+        pbt_balance=balance,
         pair_agents=agents,
     )
     for mode in PREF_MODES:
@@ -156,7 +151,7 @@ def extract_preferences(
             counts[f"{mode}.{split}"] = sum(by_code.values())
         per_mode[mode] = {"uri": store.uri(key), "records": len(result.records), "counts": result.counts()}
     first = results["all"]
-    counts["pairs_found"] = len(first.records)
+    counts["pairs_found"] = sum(first.pairs_found.values())  # mined, before pair_agents narrows the files
     counts["trees_dropped_all_agree"] = first.trees_dropped_all_agree
     summary = {
         "kind": "pbt.prefs.job/v1",

@@ -79,6 +79,16 @@ PairAgents = Literal["both", "a", "b"]
 PAIR_AGENTS: tuple[str, ...] = ("both", "a", "b")
 
 
+def check_pbt_balance(value: str | None, field: str = "pbt_balance") -> PbtBalance:
+    """``None``/``""`` -> ``"overall"``; anything but overall / position is a `ValidationError`."""
+    value = value or "overall"
+    if value not in PBT_BALANCES:
+        raise ValidationError(
+            f"unknown PBT balance {value!r} (expected one of {', '.join(PBT_BALANCES)})", field=field
+        )
+    return value  # type: ignore[return-value]
+
+
 def check_pair_agents(value: str | None, field: str = "pair_agents") -> PairAgents:
     """``None``/``""`` -> ``"both"``; anything but both / a / b is a `ValidationError` naming `field`."""
     value = value or "both"
@@ -108,11 +118,7 @@ def select_pairs(
     """
     if mode not in MODES:
         raise ValidationError(f"unknown mode {mode!r} (expected one of {', '.join(MODES)})", field="mode")
-    if balance not in PBT_BALANCES:
-        raise ValidationError(
-            f"unknown PBT balance {balance!r} (expected one of {', '.join(PBT_BALANCES)})",
-            field="pbt_balance",
-        )
+    check_pbt_balance(balance)
     if mode == "all":
         return list(pairs)
     if mode == "labelled":

@@ -228,6 +228,14 @@ def test_extract_preferences_with_the_rule_filter(tmp_path: Path) -> None:
                     pbt_balance="position",
                 )
             )
+            only = {
+                name: await h.stub.ExtractPreferences(
+                    pb.ExtractPreferencesRequest(
+                        job_id="filtered", output_id=f"only-{name}", seed=3, pair_agents=name
+                    )
+                )
+                for name in ("a", "b")
+            }
             errors = []
             for bad in (
                 pb.ExtractPreferencesRequest(job_id="filtered", output_id="bad", pair_filter="judge"),
@@ -240,9 +248,9 @@ def test_extract_preferences_with_the_rule_filter(tmp_path: Path) -> None:
                 with pytest.raises(grpc.aio.AioRpcError) as info:
                     await h.stub.ExtractPreferences(bad)
                 errors.append(info.value)
-            return plain, ruled, all_train, errors, h
+            return plain, ruled, all_train, only, errors, h
 
-    plain, ruled, all_train, (error, bad_split, bad_balance, bad_agents), h = asyncio.run(go())
+    plain, ruled, all_train, only, (error, bad_split, bad_balance, bad_agents), h = asyncio.run(go())
     assert all_train.counts["resist.train"] == all_train.resist_pairs == plain.resist_pairs > 0
     assert all_train.counts["resist.test"] == all_train.counts["resist.dev"] == 0
     assert h.store.get_json("prefs/all-train/manifest.json")["split_fractions"] == [1.0, 0.0, 0.0]
@@ -251,6 +259,12 @@ def test_extract_preferences_with_the_rule_filter(tmp_path: Path) -> None:
     assert bad_agents.code() == grpc.StatusCode.INVALID_ARGUMENT and _violation(bad_agents) == "pair_agents"
     assert h.store.get_json("prefs/all-train/pbt.manifest.json")["settings"]["pbt_balance"] == "position"
     assert h.store.get_json("prefs/all-train/pbt.manifest.json")["settings"]["pair_agents"] == "both"
+    # pair_agents narrows every file to one agent's replies; `pairs` still counts what was mined
+    assert only["a"].pairs == only["b"].pairs == plain.pairs > 0
+    assert only["a"].resist_pairs + only["b"].resist_pairs == plain.resist_pairs > 0  # a partition
+    for name, agent in (("a", 0), ("b", 1)):
+        rows = [json.loads(x) for x in h.store.get_text(f"prefs/only-{name}/resist.jsonl").splitlines() if x]
+        assert len(rows) == only[name].resist_pairs and all(r["agent"] == agent for r in rows)
     assert h.store.get_json("prefs/filtered-rules/pbt.manifest.json")["settings"]["pbt_balance"] == "overall"
     pbt_codes = Counter(
         json.loads(x)["code"] for x in h.store.get_text("prefs/all-train/pbt.jsonl").splitlines() if x
