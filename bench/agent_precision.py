@@ -5,8 +5,9 @@ initialisation on the same batches of agent A's real corpus (world seed 0, 100 f
 thread, as `pbt.world.agents.train_agents_parallel` runs each agent. Prints the mean seconds per
 optimizer step of each mode (after warm-up steps) and the ratio fp32 / bf16-mixed (target > 1
 where the CPU multiplies bfloat16 natively; `pbt.world.config.cpu_has_native_bf16` says whether
-it does). Measured on the 2-core development machine (AMX): 0.78 s vs 0.50 s a step, 1.56x
-(~30 s in all); a whole seed's two agents 337-352 s vs 249-259 s (docs/demo.md).
+it does). Measured on the 2-core development machine (AMX), three runs: 0.78-0.87 s vs
+0.50-0.59 s a step, 1.46-1.56x (~30 s in all); a whole seed's two agents 337-352 s vs 249-259 s
+(docs/demo.md).
 """
 
 from __future__ import annotations
@@ -22,40 +23,23 @@ console = Console()
 
 
 def _steps(precision: str, rows, tokenizer, steps: int, warmup: int) -> tuple[float, float]:
+    """Seconds per step (after ``warmup``) and the last loss, with the training loop's own pieces."""
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
 
     from pbt.world.config import AgentTrainConfig
-    from pbt.world.train import _batches
+    from pbt.world.train import _batches, agent_model, train_step
 
     cfg = AgentTrainConfig()
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=cfg.hidden_size,
-        intermediate_size=cfg.intermediate_size,
-        num_hidden_layers=cfg.num_layers,
-        num_attention_heads=cfg.num_heads,
-        num_key_value_heads=cfg.num_heads,
-        pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=True,
-    )
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(config)
+    model = agent_model(cfg, tokenizer, seed=0)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
     batches = _batches(rows, cfg.batch_size, random.Random(0), tokenizer.pad_token_id)
     times, loss = [], float("nan")
     for step in range(warmup + steps):
-        input_ids, labels, mask = next(batches)
+        batch = next(batches)
         started = time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16-mixed"):
-            out = model(input_ids=input_ids, attention_mask=mask, labels=labels).loss
-        opt.zero_grad(set_to_none=True)
-        out.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        loss = train_step(model, opt, batch, precision)
         if step >= warmup:
             times.append(time.perf_counter() - started)
-        loss = out.item()
     return sum(times) / len(times), loss
 
 

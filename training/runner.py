@@ -141,11 +141,11 @@ def _hardware(model: Any, tr: Any) -> dict[str, Any]:
     import torch
 
     first = next(model.parameters())
-    frozen = [p.dtype for p in model.parameters() if not p.requires_grad]
+    base = next((p for p in model.parameters() if not p.requires_grad), first)  # a frozen base weight
     return {
         "device": str(first.device),
         "gpu": torch.cuda.get_device_name(first.device) if first.device.type == "cuda" else None,
-        "base_dtype": str(frozen[0] if frozen else first.dtype).removeprefix("torch."),
+        "base_dtype": str(base.dtype).removeprefix("torch."),
         "bf16": bool(tr.bf16),
         "fp16": bool(tr.fp16),
         "backend": torch.distributed.get_backend() if torch.distributed.is_initialized() else None,

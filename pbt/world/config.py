@@ -87,12 +87,6 @@ class AgentTrainConfig(BaseModel):
         "AVX512-BF16), else fp32. Agents are cached under the resolved value.",
     )
 
-    def resolved(self) -> AgentTrainConfig:
-        """This config with ``precision`` 'auto' replaced by what this machine gets."""
-        if self.precision != "auto":
-            return self
-        return self.model_copy(update={"precision": "bf16-mixed" if cpu_has_native_bf16() else "fp32"})
-
     threads: int = Field(2, ge=1, description="torch.set_num_threads during training.")
     seed: int = Field(0, description="Seed for initialisation, corpus sampling and batching.")
 
@@ -103,6 +97,12 @@ class AgentTrainConfig(BaseModel):
                 f"hidden_size ({self.hidden_size}) must be divisible by num_heads ({self.num_heads})"
             )
         return self
+
+    def resolved(self) -> AgentTrainConfig:
+        """This config with ``precision`` 'auto' replaced by what this machine gets."""
+        if self.precision != "auto":
+            return self
+        return self.model_copy(update={"precision": "bf16-mixed" if cpu_has_native_bf16() else "fp32"})
 
 
 def cpu_has_native_bf16() -> bool:

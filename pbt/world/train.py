@@ -73,6 +73,45 @@ def _batches(rows: list[tuple[list[int], list[int]]], batch_size: int, rng: rand
             yield input_ids, labels, mask
 
 
+def agent_model(cfg: AgentTrainConfig, tokenizer: Any, seed: int) -> Any:
+    """A fresh world-agent Llama (``cfg``'s shape, ``tokenizer``'s vocabulary), initialised from
+    ``seed`` without touching the global torch RNG."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=cfg.hidden_size,
+        intermediate_size=cfg.intermediate_size,
+        num_hidden_layers=cfg.num_layers,
+        num_attention_heads=cfg.num_heads,
+        num_key_value_heads=cfg.num_heads,
+        max_position_embeddings=1024,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return LlamaForCausalLM(config)
+
+
+def train_step(model: Any, opt: Any, batch: tuple[Any, Any, Any], precision: str) -> float:
+    """One optimizer step on a padded batch (loss on the labelled tokens, grad-norm clip 1.0);
+    ``precision`` "bf16-mixed" runs forward and backward under CPU bfloat16 autocast. Returns the loss."""
+    import torch
+
+    input_ids, labels, mask = batch
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16-mixed"):
+        loss = model(input_ids=input_ids, attention_mask=mask, labels=labels).loss
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    return loss.item()
+
+
 def train_agent(
     world: World,
     agent: str,
@@ -88,7 +127,7 @@ def train_agent(
     ``progress(step, total, loss)`` is called every few steps.
     """
     import torch
-    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
+    from transformers import GenerationConfig
 
     cfg = cfg.resolved()
     torch.set_num_threads(cfg.threads)
@@ -98,22 +137,7 @@ def train_agent(
     rows = [encode(e, tokenizer, cfg.max_len) for e in examples]
     if len(rows) < cfg.batch_size:
         raise ValueError(f"corpus has {len(rows)} examples, fewer than batch_size {cfg.batch_size}")
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=cfg.hidden_size,
-        intermediate_size=cfg.intermediate_size,
-        num_hidden_layers=cfg.num_layers,
-        num_attention_heads=cfg.num_heads,
-        num_key_value_heads=cfg.num_heads,
-        max_position_embeddings=1024,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=True,
-    )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed * 1000 + (0 if agent == "a" else 1))
-        model = LlamaForCausalLM(config)
+    model = agent_model(cfg, tokenizer, seed=cfg.seed * 1000 + (0 if agent == "a" else 1))
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
@@ -127,15 +151,9 @@ def train_agent(
     batches = _batches(rows, cfg.batch_size, random.Random(cfg.seed), tokenizer.pad_token_id)
     loss_ema = None
     for step in range(cfg.steps):
-        input_ids, labels, mask = next(batches)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16-mixed"):
-            loss = model(input_ids=input_ids, attention_mask=mask, labels=labels).loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        loss = train_step(model, opt, next(batches), cfg.precision)
         sched.step()
-        loss_ema = loss.item() if loss_ema is None else 0.9 * loss_ema + 0.1 * loss.item()
+        loss_ema = loss if loss_ema is None else 0.9 * loss_ema + 0.1 * loss
         if progress and (step % 10 == 0 or step == cfg.steps - 1):
             progress(step + 1, cfg.steps, loss_ema)
     trained_s = time.monotonic() - started
