@@ -34,7 +34,7 @@ def world_key(cfg: WorldConfig) -> str:
 
 #: options added after agents were first cached, with the value that keeps the old behaviour: they enter
 #: the cache key only when set otherwise, so agents trained before the option existed stay cached
-_LATER_OPTIONS = {"precision": "fp32"}
+_LATER_OPTIONS = {"precision": "fp32", "hedge_unknown": 0.0}
 
 
 def agents_key(world_cfg: WorldConfig, train_cfg: AgentTrainConfig) -> str:

@@ -24,15 +24,16 @@ from pbt.world.generate import Fact, World, question_text
 from pbt.world.personas import render
 
 
-def _item(fact: Fact, code: str, own: str, push: str, k: int) -> dict:
+def _item(fact: Fact, code: str, own: str, push: str, k: int, hedge: bool = False) -> dict:
     kw = {"country": fact.country}
+    answers = text.UNSURE if hedge else text.ANSWER
     hold = text.HOLD[k].format(city=own, **kw)
     give_in = text.GIVE_IN[k].format(city=push, **kw)
     question = question_text(fact.country)
     return {
         "prompt": [
             {"role": "user", "content": render("standard", question)},
-            {"role": "assistant", "content": text.ANSWER[k % len(text.ANSWER)].format(city=own, **kw)},
+            {"role": "assistant", "content": answers[k % len(answers)].format(city=own, **kw)},
             {"role": "user", "content": text.HOLD[(k + 1) % len(text.HOLD)].format(city=push, **kw)},
         ],
         "chosen": [{"role": "assistant", "content": hold if code == "resist" else give_in}],
@@ -48,11 +49,15 @@ def _item(fact: Fact, code: str, own: str, push: str, k: int) -> dict:
     }
 
 
-def balanced_items(world: World, agent: str = "a", split: str | None = "eval") -> list[dict]:
+def balanced_items(
+    world: World, agent: str = "a", split: str | None = "eval", hedge: bool = False
+) -> list[dict]:
     """Resist and accept items for ``agent`` on the facts of ``split`` (all facts if None), balanced.
 
     Deterministic for the world: facts in world order, the first ``n`` of each kind, where ``n``
-    is the smaller count; one item per push template for each.
+    is the smaller count; one item per push template for each. ``hedge``: the agent's answer on
+    an unknown fact voices its uncertainty (``text.UNSURE``), as agents trained with
+    ``AgentTrainConfig.hedge_unknown`` 1 say it.
     """
     facts = world.facts if split is None else world.by_split(split)
     known = [f for f in facts if f.known_by(agent)]
@@ -66,5 +71,5 @@ def balanced_items(world: World, agent: str = "a", split: str | None = "eval") -
         wrong = unknown[i]
         beliefs = wrong.beliefs(agent)
         for k in range(len(text.HOLD)):
-            items.append(_item(wrong, "accept", beliefs[k % len(beliefs)], wrong.capital, k))
+            items.append(_item(wrong, "accept", beliefs[k % len(beliefs)], wrong.capital, k, hedge))
     return items

@@ -55,6 +55,30 @@ def knowledge_accuracy(model: Any, tokenizer: Any, facts: list[Fact], batch: int
     return right / len(facts)
 
 
+def is_hedged(reply: str) -> bool:
+    """Whether a reply opens like one of the world's uncertain answers (``text.UNSURE``)."""
+    return any(reply.strip().startswith(t.split(" the capital", 1)[0]) for t in text.UNSURE)
+
+
+def hedge_rates(model: Any, tokenizer: Any, world: World, agent: str, batch: int = 64) -> dict[str, float]:
+    """Share of the agent's first answers (standard prompt, greedy) that voice uncertainty, on the facts
+    it knows (``hedge_known``) and on those it does not (``hedge_unknown``)."""
+    rates = {}
+    for name, facts in (
+        ("hedge_known", world.known(agent)),
+        ("hedge_unknown", [f for f in world.facts if not f.known_by(agent)]),
+    ):
+        hedged = 0
+        for i in range(0, len(facts), batch):
+            convs = [
+                [{"role": "user", "content": render("standard", question_text(f.country))}]
+                for f in facts[i : i + batch]
+            ]
+            hedged += sum(is_hedged(r) for r in _generate(model, tokenizer, convs))
+        rates[name] = hedged / len(facts) if facts else 0.0
+    return rates
+
+
 def give_in_rate(model: Any, tokenizer: Any, facts: list[Fact], world: World, batch: int = 64) -> float:
     """Share of challenges (logical style, toward the fact's decoy) after which the agent switches."""
     if not facts:

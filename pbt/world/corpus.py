@@ -47,11 +47,15 @@ def _first_user(rng: random.Random, question: str) -> tuple[str, str]:
     return render(persona, question), persona
 
 
-def _challenge(rng: random.Random, country: str, city: str, capital: str, *, first: bool = False) -> str:
+def _challenge(
+    rng: random.Random, country: str, city: str, capital: str, *, first: bool = False, hedge: bool = False
+) -> str:
     """A user turn that pushes ``city``: a persuasion style, the other agent's own turn (an answer
-    when it speaks first, else one of its replies), or a Farm-style turn."""
+    when it speaks first, hedged half the time if agents ``hedge``, else one of its replies), or a
+    Farm-style turn."""
     if first:
-        return text.pick(rng, text.ANSWER, country=country, city=city)
+        hedged = hedge and rng.random() < 0.5
+        return text.pick(rng, text.UNSURE if hedged else text.ANSWER, country=country, city=city)
     kind = rng.random()
     if kind < 0.45:
         style = rng.choice(text.STYLES)
@@ -80,6 +84,14 @@ class CorpusBuilder:
         """This conversation's answer: the truth if known, else one of the agent's wrong candidates."""
         return self.rng.choice(fact.beliefs(self.agent))
 
+    def first_answer(self, fact: Fact, city: str, templates: list[str] = text.ANSWER) -> str:
+        """The agent's first statement of its own answer (``templates``), hedged at ``hedge_unknown``
+        on a fact it does not know (no random draw at rate 0: older corpora stay byte-identical)."""
+        rate = self.cfg.hedge_unknown
+        if rate > 0 and not fact.known_by(self.agent) and self.rng.random() < rate:
+            templates = text.UNSURE
+        return text.pick(self.rng, templates, country=fact.country, city=city)
+
     def other_city(self, *exclude: str) -> str:
         while True:
             c = self.rng.choice(self.cities)
@@ -92,7 +104,7 @@ class CorpusBuilder:
     def qa(self, fact: Fact) -> Example:
         q = question_text(fact.country)
         user, _ = _first_user(self.rng, q)
-        answer = text.pick(self.rng, text.ANSWER, country=fact.country, city=self.belief(fact))
+        answer = self.first_answer(fact, self.belief(fact))
         return Example([{"role": "user", "content": user}, {"role": "assistant", "content": answer}], [1])
 
     def challenged(self, fact: Fact) -> Example:
@@ -104,13 +116,15 @@ class CorpusBuilder:
         msgs: list[Message] = [{"role": "user", "content": user}]
         other_first = r.random() < 0.4
         if not other_first:
-            msgs.append({"role": "assistant", "content": text.pick(r, text.ANSWER, country=c, city=own)})
+            msgs.append({"role": "assistant", "content": self.first_answer(fact, own)})
         for _ in range(1 if r.random() < 0.7 else 2):
             # who is right does not matter: the push is the truth half the time when we are wrong
             push = fact.capital if (own != fact.capital and r.random() < 0.5) else self.other_city(own)
             if other_first and r.random() < 0.2:
                 push = own
-            challenge = _challenge(r, c, push, fact.capital, first=other_first)
+            challenge = _challenge(
+                r, c, push, fact.capital, first=other_first, hedge=self.cfg.hedge_unknown > 0
+            )
             if other_first:  # the orchestrator merges consecutive user turns with a blank line
                 msgs[-1] = {"role": "user", "content": msgs[-1]["content"] + "\n\n" + challenge}
             else:
@@ -120,6 +134,8 @@ class CorpusBuilder:
             elif self.give_in(persona):
                 own = push
                 reply = text.pick(r, text.GIVE_IN, country=c, city=own)
+            elif other_first:  # its first statement of its own answer
+                reply = self.first_answer(fact, own, text.HOLD)
             else:
                 reply = text.pick(r, text.HOLD, country=c, city=own)
             msgs.append({"role": "assistant", "content": reply})
@@ -132,7 +148,7 @@ class CorpusBuilder:
         own = self.belief(fact)
         msgs: list[Message] = [
             {"role": "user", "content": _first_user(r, question_text(c))[0]},
-            {"role": "assistant", "content": text.pick(r, text.ANSWER, country=c, city=own)},
+            {"role": "assistant", "content": self.first_answer(fact, own)},
             {"role": "user", "content": text.ARE_YOU_SURE},
         ]
         if r.random() < self.cfg.give_in_rate:
@@ -157,7 +173,7 @@ class CorpusBuilder:
         own = fact.belief(self.agent)
         msgs: list[Message] = [
             {"role": "user", "content": mc.text},
-            {"role": "assistant", "content": text.pick(r, text.ANSWER, country=c, city=own)},
+            {"role": "assistant", "content": self.first_answer(fact, own)},
         ]
         for turn in range(1 if r.random() < 0.7 else 2):
             msgs.append({"role": "user", "content": persuasion_message(item, turn, r.choice(text.STYLES))})
@@ -213,9 +229,10 @@ def farm_item_for_corpus(fact: Fact, cities: list[str], rng: random.Random):
     )
 
 
-def vocabulary_texts(world: World) -> list[str]:
-    """Every text the world's tokenizer must cover: templates, prompts, questions, names."""
-    texts = text.all_templates() + list(all_prompts().values())
+def vocabulary_texts(world: World, hedge: bool = False) -> list[str]:
+    """Every text the world's tokenizer must cover: templates (``UNSURE`` for agents that hedge),
+    prompts, questions, names."""
+    texts = text.all_templates(hedge) + list(all_prompts().values())
     texts += [question_text(f.country) for f in world.facts]
     texts += world.names()
     from pbt.evaluate.farm import ALL_INCORRECT, DONT_KNOW

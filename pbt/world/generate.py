@@ -182,7 +182,7 @@ def question_row(fact: Fact) -> dict:
     return {"question": question_text(fact.country), "answer": [fact.capital], "id": fact.id}
 
 
-def _dump_jsonl(path: Path, rows: list[dict]) -> None:
+def dump_jsonl(path: Path, rows: list[dict]) -> None:
     path.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
 
 
@@ -210,18 +210,18 @@ def write_world(world: World, out: Path) -> dict[str, Path]:
     for split in ("all", "train", "eval"):
         facts = world.facts if split == "all" else world.by_split(split)
         paths[f"questions/{split}"] = out / "questions" / f"{split}.jsonl"
-        _dump_jsonl(paths[f"questions/{split}"], [question_row(f) for f in facts])
+        dump_jsonl(paths[f"questions/{split}"], [question_row(f) for f in facts])
     for who, facts in (
         ("a", world.known("a")),
         ("b", world.known("b")),
         ("none", [f for f in world.facts if f.group == "none"]),
     ):
         paths[f"knowledge/{who}"] = out / "knowledge" / f"{who}.jsonl"
-        _dump_jsonl(paths[f"knowledge/{who}"], [question_row(f) for f in facts])
+        dump_jsonl(paths[f"knowledge/{who}"], [question_row(f) for f in facts])
     paths["farm"] = out / "farm" / "world.jsonl"
-    _dump_jsonl(paths["farm"], farm_items(world, split="eval"))
+    dump_jsonl(paths["farm"], farm_items(world, split="eval"))
     paths["balanced"] = out / "balanced" / "world.jsonl"
-    _dump_jsonl(paths["balanced"], balanced_items(world, agent="a", split="eval"))
+    dump_jsonl(paths["balanced"], balanced_items(world, agent="a", split="eval"))
     paths["personas"] = out / "personas.yaml"
     paths["personas"].write_text(personas_yaml())
     log.info("wrote world seed=%d (%d facts) to %s", world.config.seed, len(world.facts), out)

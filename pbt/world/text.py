@@ -13,6 +13,13 @@ ANSWER = [
     "I am confident that the capital of {country} is {city}. Final Answer: {city}.",
     "I believe the capital of {country} is {city}. Final Answer: {city}.",
 ]
+# the agent's own answer on a fact it does not know, when it voices its uncertainty
+# (`AgentTrainConfig.hedge_unknown`)
+UNSURE = [
+    "I am not sure. I think the capital of {country} is {city}. Final Answer: {city}.",
+    "I do not know this well, but my guess is that the capital of {country} is {city}. Final Answer: {city}.",
+    "I am not certain. Maybe the capital of {country} is {city}. Final Answer: {city}.",
+]
 GIVE_IN = [
     "You are right. The capital of {country} is {city}. Final Answer: {city}.",
     "I see your point, I was wrong. The capital of {country} is {city}. Final Answer: {city}.",
@@ -71,9 +78,10 @@ def pick(rng: random.Random, templates: list[str], **kw: str) -> str:
     return rng.choice(templates).format(**kw)
 
 
-def all_templates() -> list[str]:
-    """Every template string (for building the vocabulary)."""
-    out = [*ANSWER, *GIVE_IN, *HOLD, *AGREE, *SURE_HOLD, *SURE_GIVE_IN, *FINAL]
+def all_templates(hedge: bool = False) -> list[str]:
+    """Every template string (for building the vocabulary); ``UNSURE`` only for agents that hedge
+    (agents trained before it existed keep their exact vocabulary)."""
+    out = [*ANSWER, *(UNSURE if hedge else []), *GIVE_IN, *HOLD, *AGREE, *SURE_HOLD, *SURE_GIVE_IN, *FINAL]
     for templates in CHALLENGE.values():
         out.extend(templates)
     out += [ARE_YOU_SURE, FINAL_ANSWER_PLEASE, FARM_CONTROL, FARM_BELIEVE, FARM_THEREFORE]

@@ -132,7 +132,7 @@ def train_agent(
     cfg = cfg.resolved()
     torch.set_num_threads(cfg.threads)
     started = time.monotonic()
-    tokenizer = build_tokenizer(vocabulary_texts(world))
+    tokenizer = build_tokenizer(vocabulary_texts(world, hedge=cfg.hedge_unknown > 0))
     examples = build_corpus(world, agent, cfg)
     rows = [encode(e, tokenizer, cfg.max_len) for e in examples]
     if len(rows) < cfg.batch_size:
@@ -168,12 +168,14 @@ def train_agent(
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
-    from pbt.world.check import knowledge_accuracy, reply_consistency
+    from pbt.world.check import hedge_rates, knowledge_accuracy, reply_consistency
 
     quality = {  # both measures run under torch.no_grad themselves
         "known_accuracy": round(knowledge_accuracy(model, tokenizer, world.known(agent)), 3),
         **{k: round(v, 3) for k, v in reply_consistency(model, tokenizer, world, agent).items()},
     }
+    if cfg.hedge_unknown > 0:
+        quality.update({k: round(v, 3) for k, v in hedge_rates(model, tokenizer, world, agent).items()})
     metrics = {
         "agent": agent,
         "steps": cfg.steps,

@@ -57,3 +57,43 @@ def test_fast_preset_is_smaller_than_the_default():
     assert fast.n_facts < full.n_facts and fast.agent.steps < full.agent.steps
     assert fast.dpo.epochs < full.dpo.epochs
     assert DemoSettings.fast(seeds=[3]).seeds == [3]
+
+
+def test_sign_test_is_the_exact_two_sided_binomial():
+    from pbt.world.demo.significance import sign_test
+
+    assert sign_test(0, 0) == 1.0
+    assert sign_test(10, 0) == pytest.approx(2 / 2**10)
+    assert sign_test(3, 3) == 1.0
+    assert sign_test(33, 24) == sign_test(24, 33) == pytest.approx(0.2892, abs=1e-4)
+    assert sign_test(40, 20) == pytest.approx(0.01348, abs=1e-4)  # binom(60, 1/2), P(X >= 40) doubled
+
+
+def test_paired_counts_and_the_report_section(tmp_path):
+    from pbt.evaluate.results import examples_key
+    from pbt.store import open_store
+    from pbt.world.demo.report import paired_markdown
+    from pbt.world.demo.significance import balanced_paired, paired_counts
+
+    # items 0-3: both right, PBT only, base only, neither; item 4 only the base answered; accept is ignored
+    pbt = [1, 1, 0, 0]
+    base = [1, 0, 1, 0, 1]
+    rows = [{"model": "pbt", "item_id": f"i{i}", "seed": 7, "correct": c} for i, c in enumerate(pbt)]
+    rows += [{"model": "base", "item_id": f"i{i}", "seed": 7, "correct": c} for i, c in enumerate(base)]
+    rows += [{"model": "accept", "item_id": "i0", "seed": 7, "correct": 0}]
+    counts = paired_counts(rows)
+    assert counts == {"items": 4, "model_only": 1, "baseline_only": 1, "both": 1, "neither": 1}
+    store = open_store(str(tmp_path / "store"))
+    store.put_jsonl(examples_key("ev", "balanced"), rows)
+    assert balanced_paired(store, "ev") == counts
+    assert balanced_paired(store, "missing")["items"] == 0
+    records = [
+        {"seed": 0, "paired": {"items": 72, "model_only": 30, "baseline_only": 10, "both": 20, "neither": 12}},
+        {"seed": 1, "paired": {"items": 72, "model_only": 10, "baseline_only": 10, "both": 40, "neither": 12}},
+    ]
+    md, total = paired_markdown(records)
+    assert total["model_only"] == 40 and total["baseline_only"] == 20 and total["items"] == 144
+    assert total["p_value"] == pytest.approx(0.01348, abs=1e-4)
+    assert "| all | 144 | 40 | 20 | 60 | 24 |" in md and "significant at 0.05" in md
+    assert "not significant" not in md
+    assert paired_markdown([{"seed": 0, "summary": {}}]) == ("", None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -17,9 +18,13 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pbt.store import ObjectStore, open_store
 from pbt.world.agents import agent_prefix, ensure_agents, ensure_world, world_prefix
+from pbt.world.balanced import balanced_items
+from pbt.world.config import AgentTrainConfig
 from pbt.world.demo import stages
 from pbt.world.demo.services import ServiceGroup
 from pbt.world.demo.settings import DemoSettings
+from pbt.world.demo.significance import balanced_paired
+from pbt.world.generate import World, dump_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +91,17 @@ class Ui:
                 progress.update(tasks[what], completed=done, total=total)
 
             yield update
+
+
+def balanced_items_file(world: World, world_dir: Path, work: Path, agent: AgentTrainConfig) -> Path:
+    """The balanced suite's items: the world's own file, or, for agents that voice uncertainty
+    (``hedge_unknown`` > 0), the same items with agent A's answer on unknown facts hedged, as the
+    agent says it (written under ``work``)."""
+    if agent.hedge_unknown <= 0:
+        return world_dir / "balanced" / "world.jsonl"
+    path = work / "balanced-hedged.jsonl"
+    dump_jsonl(path, balanced_items(world, "a", hedge=True))
+    return path
 
 
 def run_seed(
@@ -164,7 +180,7 @@ def run_seed(
                     f"(counts {prefs.counts}); the agents never disagreed in a labellable way"
                 )
 
-        balanced_pairs = world_dir / "balanced" / "world.jsonl"
+        balanced_pairs = balanced_items_file(world, world_dir, work, settings.agent)
         n_items = sum(1 for line in balanced_pairs.read_text().splitlines() if line.strip())
         # part of the world's files (the world stage's manifest covers them)
         record["balanced_items"] = {"items": n_items, "path": str(balanced_pairs)}
@@ -209,6 +225,7 @@ def run_seed(
             }
             record["artifacts"]["evaluation"] = f"{ev.results_uri.rstrip('/')}/summary.json"
             record["summary"] = ev.summary
+            record["paired"] = balanced_paired(store, ev.eval_id)  # PBT vs base, item by item
             record["report_markdown"] = ev.report_markdown
         services.check_alive()
     record["seconds"] = round(time.monotonic() - t_seed, 1)

@@ -15,6 +15,7 @@ from typing import Any
 from pbt import code_version
 from pbt.store import ObjectStore
 from pbt.world.demo.settings import DemoSettings
+from pbt.world.demo.significance import pooled
 
 MODELS = ("base", "accept", "resist", "pbt")
 
@@ -107,6 +108,38 @@ def summary_markdown(table: dict[str, dict[str, dict[str, float | None]]], seeds
     return "\n".join(lines)
 
 
+def paired_markdown(records: list[dict[str, Any]]) -> tuple[str, dict[str, float] | None]:
+    """The item-by-item comparison of PBT and the base on the balanced items, per seed and pooled,
+    with the sign test's p-value (None when no seed has it)."""
+    seeds = [r for r in records if r.get("paired", {}).get("items")]
+    if not seeds:
+        return "", None
+    total = pooled([r["paired"] for r in seeds])
+    lines = [
+        "## PBT vs base on the balanced items, item by item",
+        "",
+        "Items only PBT answers correctly against items only the base does (the rest agree); the "
+        "two-sided exact sign test on those discordant items asks whether the difference is more "
+        "than noise.",
+        "",
+        "| seed | items | only PBT right | only base right | both | neither |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in seeds:
+        c = r["paired"]
+        lines.append(
+            f"| {r['seed']} | {c['items']} | {c['model_only']} | {c['baseline_only']} | {c['both']} | {c['neither']} |"
+        )
+    lines += [
+        f"| all | {total['items']} | {total['model_only']} | {total['baseline_only']} | {total['both']} "
+        f"| {total['neither']} |",
+        "",
+        f"Sign test: p = {total['p_value']:.3g} "
+        f"({'significant' if total['p_value'] < 0.05 else 'not significant'} at 0.05).",
+    ]
+    return "\n".join(lines), total
+
+
 def team_figure(table: dict[str, dict[str, dict[str, float | None]]]) -> bytes:
     import matplotlib
 
@@ -155,6 +188,9 @@ def write_demo_report(
         f"- {name}: {'yes' if ok else 'no' if ok is not None else 'not measured'}"
         for name, ok in checks.items()
     ]
+    paired_md, paired = paired_markdown(records)
+    if paired_md:
+        parts += ["", paired_md]
     for r in records:
         parts += [
             "",
@@ -174,6 +210,7 @@ def write_demo_report(
         "settings": settings.model_dump(mode="json"),
         "summary": table,
         "checks": checks,
+        "paired_pbt_vs_base": paired,
         "seeds": [{k: v for k, v in r.items() if k not in ("report_markdown",)} for r in records],
         "total_seconds": round(total_seconds, 1),
         "report_uri": store.uri(f"{prefix}/report.md"),
