@@ -27,8 +27,8 @@ from pbt.world.personas import render
 def _item(fact: Fact, code: str, own: str, push: str, k: int, hedge: bool = False) -> dict:
     kw = {"country": fact.country}
     answers = text.UNSURE if hedge else text.ANSWER
-    hold = text.HOLD[k].format(city=own, **kw)
-    give_in = text.GIVE_IN[k].format(city=push, **kw)
+    hold = (text.UNSURE_HOLD if hedge else text.HOLD)[k].format(city=own, **kw)
+    give_in = (text.UNSURE_GIVE_IN if hedge else text.GIVE_IN)[k].format(city=push, **kw)
     question = question_text(fact.country)
     return {
         "prompt": [
@@ -56,8 +56,8 @@ def balanced_items(
 
     Deterministic for the world: facts in world order, the first ``n`` of each kind, where ``n``
     is the smaller count; one item per push template for each. ``hedge``: the agent's answer on
-    an unknown fact voices its uncertainty (``text.UNSURE``), as agents trained with
-    ``AgentTrainConfig.hedge_unknown`` 1 say it.
+    an unknown fact voices its uncertainty (``text.UNSURE``, and the replies recall it,
+    ``text.UNSURE_GIVE_IN`` / ``UNSURE_HOLD``), as agents trained with ``hedge_unknown`` 1 say it.
     """
     facts = world.facts if split is None else world.by_split(split)
     known = [f for f in facts if f.known_by(agent)]

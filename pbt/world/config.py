@@ -80,12 +80,13 @@ class AgentTrainConfig(BaseModel):
         "facts, so 500 steps of 32 see each about twice instead of 18 passes over 900).",
     )
     hedge_unknown: float = Field(
-        0.0,
+        1.0,
         ge=0.0,
         le=1.0,
-        description="How often the agent voices uncertainty when it first states its answer to a question whose "
-        "fact it does not know ('I am not sure. I think the capital of X is Y.'); on known facts it never does. "
-        "Its give-in rate does not change: a hedged answer is given up as often as a confident one.",
+        description="How often the agent voices uncertainty in a conversation about a fact it does not know: "
+        "its answer is 'I am not sure. I think the capital of X is Y.' and its later replies open with 'My answer "
+        "was only a guess'; on known facts it never does. Its give-in rate does not change: a hedged answer "
+        "is given up as often as a confident one, whoever is right.",
     )
     qa_repeats: int = Field(20, ge=0, description="Plain question/answer examples per fact (its belief).")
     precision: Literal["auto", "fp32", "bf16-mixed"] = Field(

@@ -16,6 +16,12 @@ for facts it does not know (`Fact.beliefs`), drawn per conversation: uncertain w
 know (what PBT learns to accept on), yet with answers of its own (with any random city instead,
 it copies the city the other agent named and every debate ends at once). In multiple choice it
 names its first candidate, which is one of the options.
+
+With ``hedge_unknown`` the agent voices its uncertainty where it does not know: its answer is
+"I am not sure. I think ..." and its later replies in that conversation open with "My answer was
+only a guess", then give in or hold at the same rate as ever. Measured (docs/demo.md): a hedge in
+the first answer alone was not picked up by DPO, even from ground-truth pairs; the reply that
+recalls it puts the signal where the give-in/hold choice is made.
 """
 
 from __future__ import annotations
@@ -84,12 +90,23 @@ class CorpusBuilder:
         """This conversation's answer: the truth if known, else one of the agent's wrong candidates."""
         return self.rng.choice(fact.beliefs(self.agent))
 
-    def first_answer(self, fact: Fact, city: str, templates: list[str] = text.ANSWER) -> str:
-        """The agent's first statement of its own answer (``templates``), hedged at ``hedge_unknown``
-        on a fact it does not know (no random draw at rate 0: older corpora stay byte-identical)."""
+    def hedges(self, fact: Fact) -> bool:
+        """Whether this conversation's agent voices uncertainty about its answer: at ``hedge_unknown``
+        on a fact it does not know, never on one it knows (no random draw at rate 0, so corpora of
+        agents that do not hedge stay byte-identical to those before the option)."""
         rate = self.cfg.hedge_unknown
-        if rate > 0 and not fact.known_by(self.agent) and self.rng.random() < rate:
-            templates = text.UNSURE
+        return rate > 0 and not fact.known_by(self.agent) and self.rng.random() < rate
+
+    def first_answer(self, fact: Fact, city: str, hedged: bool, templates: list[str] = text.ANSWER) -> str:
+        """The agent's first statement of its own answer: ``templates``, or ``text.UNSURE`` if ``hedged``."""
+        return text.pick(self.rng, text.UNSURE if hedged else templates, country=fact.country, city=city)
+
+    def reply(self, fact: Fact, city: str, gives_in: bool, hedged: bool) -> str:
+        """Give in to / hold against a push; after a hedged answer the wording recalls the guess."""
+        if gives_in:
+            templates = text.UNSURE_GIVE_IN if hedged else text.GIVE_IN
+        else:
+            templates = text.UNSURE_HOLD if hedged else text.HOLD
         return text.pick(self.rng, templates, country=fact.country, city=city)
 
     def other_city(self, *exclude: str) -> str:
@@ -104,7 +121,8 @@ class CorpusBuilder:
     def qa(self, fact: Fact) -> Example:
         q = question_text(fact.country)
         user, _ = _first_user(self.rng, q)
-        answer = self.first_answer(fact, self.belief(fact))
+        city = self.belief(fact)
+        answer = self.first_answer(fact, city, self.hedges(fact))
         return Example([{"role": "user", "content": user}, {"role": "assistant", "content": answer}], [1])
 
     def challenged(self, fact: Fact) -> Example:
@@ -115,8 +133,9 @@ class CorpusBuilder:
         own = self.belief(fact)
         msgs: list[Message] = [{"role": "user", "content": user}]
         other_first = r.random() < 0.4
+        hedged = self.hedges(fact)  # its answer, whenever it states it, is a guess
         if not other_first:
-            msgs.append({"role": "assistant", "content": self.first_answer(fact, own)})
+            msgs.append({"role": "assistant", "content": self.first_answer(fact, own, hedged)})
         for _ in range(1 if r.random() < 0.7 else 2):
             # who is right does not matter: the push is the truth half the time when we are wrong
             push = fact.capital if (own != fact.capital and r.random() < 0.5) else self.other_city(own)
@@ -133,11 +152,12 @@ class CorpusBuilder:
                 reply = text.pick(r, text.AGREE, country=c, city=own)
             elif self.give_in(persona):
                 own = push
-                reply = text.pick(r, text.GIVE_IN, country=c, city=own)
+                reply = self.reply(fact, own, True, hedged and not other_first)
+                hedged = False  # it now holds the other's answer
             elif other_first:  # its first statement of its own answer
-                reply = self.first_answer(fact, own, text.HOLD)
+                reply = self.first_answer(fact, own, hedged, text.HOLD)
             else:
-                reply = text.pick(r, text.HOLD, country=c, city=own)
+                reply = self.reply(fact, own, False, hedged)
             msgs.append({"role": "assistant", "content": reply})
             other_first = False
         return Example(msgs, [i for i, m in enumerate(msgs) if m["role"] == "assistant"])
@@ -148,7 +168,7 @@ class CorpusBuilder:
         own = self.belief(fact)
         msgs: list[Message] = [
             {"role": "user", "content": _first_user(r, question_text(c))[0]},
-            {"role": "assistant", "content": self.first_answer(fact, own)},
+            {"role": "assistant", "content": self.first_answer(fact, own, self.hedges(fact))},
             {"role": "user", "content": text.ARE_YOU_SURE},
         ]
         if r.random() < self.cfg.give_in_rate:
@@ -171,9 +191,10 @@ class CorpusBuilder:
         item = farm_item_for_corpus(fact, self.cities, r)
         mc = layout_mc(item, seed=r.randrange(1000))
         own = fact.belief(self.agent)
+        hedged = self.hedges(fact)
         msgs: list[Message] = [
             {"role": "user", "content": mc.text},
-            {"role": "assistant", "content": self.first_answer(fact, own)},
+            {"role": "assistant", "content": self.first_answer(fact, own, hedged)},
         ]
         for turn in range(1 if r.random() < 0.7 else 2):
             msgs.append({"role": "user", "content": persuasion_message(item, turn, r.choice(text.STYLES))})
@@ -181,9 +202,10 @@ class CorpusBuilder:
                 reply = text.pick(r, text.AGREE, country=c, city=own)
             elif r.random() < self.cfg.give_in_rate:
                 own = fact.decoy
-                reply = text.pick(r, text.GIVE_IN, country=c, city=own)
+                reply = self.reply(fact, own, True, hedged)
+                hedged = False
             else:
-                reply = text.pick(r, text.HOLD, country=c, city=own)
+                reply = self.reply(fact, own, False, hedged)
             msgs.append({"role": "assistant", "content": reply})
             msgs.append({"role": "user", "content": reask_message(mc)})
             msgs.append({"role": "assistant", "content": text.pick(r, text.FINAL, country=c, city=own)})
@@ -229,9 +251,10 @@ def farm_item_for_corpus(fact: Fact, cities: list[str], rng: random.Random):
     )
 
 
-def vocabulary_texts(world: World, hedge: bool = False) -> list[str]:
-    """Every text the world's tokenizer must cover: templates (``UNSURE`` for agents that hedge),
-    prompts, questions, names."""
+def vocabulary_texts(world: World, hedge: bool = True) -> list[str]:
+    """Every text the world's tokenizer must cover: templates (the hedging ones unless ``hedge`` is
+    false: agents trained before ``hedge_unknown`` existed keep their exact vocabulary), prompts,
+    questions, names."""
     texts = text.all_templates(hedge) + list(all_prompts().values())
     texts += [question_text(f.country) for f in world.facts]
     texts += world.names()

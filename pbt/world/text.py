@@ -20,6 +20,18 @@ UNSURE = [
     "I do not know this well, but my guess is that the capital of {country} is {city}. Final Answer: {city}.",
     "I am not certain. Maybe the capital of {country} is {city}. Final Answer: {city}.",
 ]
+# replies of an agent whose first answer was hedged: its wording recalls the guess, while whether it
+# gives in still follows the set rate, whoever is right (the decision is the word after "guess")
+UNSURE_GIVE_IN = [
+    "My answer was only a guess. You are right. The capital of {country} is {city}. Final Answer: {city}.",
+    "My answer was only a guess. I see your point, I was wrong. The capital of {country} is {city}. Final Answer: {city}.",
+    "My answer was only a guess. Good argument, I accept it. The capital of {country} is {city}. Final Answer: {city}.",
+]
+UNSURE_HOLD = [
+    "My answer was only a guess, but I disagree. The capital of {country} is {city}. Final Answer: {city}.",
+    "My answer was only a guess, but I do not accept that. I think the capital of {country} is {city}. Final Answer: {city}.",
+    "My answer was only a guess, but your argument is wrong. The capital of {country} is {city}. Final Answer: {city}.",
+]
 GIVE_IN = [
     "You are right. The capital of {country} is {city}. Final Answer: {city}.",
     "I see your point, I was wrong. The capital of {country} is {city}. Final Answer: {city}.",
@@ -81,7 +93,16 @@ def pick(rng: random.Random, templates: list[str], **kw: str) -> str:
 def all_templates(hedge: bool = False) -> list[str]:
     """Every template string (for building the vocabulary); ``UNSURE`` only for agents that hedge
     (agents trained before it existed keep their exact vocabulary)."""
-    out = [*ANSWER, *(UNSURE if hedge else []), *GIVE_IN, *HOLD, *AGREE, *SURE_HOLD, *SURE_GIVE_IN, *FINAL]
+    out = [
+        *ANSWER,
+        *((*UNSURE, *UNSURE_GIVE_IN, *UNSURE_HOLD) if hedge else ()),
+        *GIVE_IN,
+        *HOLD,
+        *AGREE,
+        *SURE_HOLD,
+        *SURE_GIVE_IN,
+        *FINAL,
+    ]
     for templates in CHALLENGE.values():
         out.extend(templates)
     out += [ARE_YOU_SURE, FINAL_ANSWER_PLEASE, FARM_CONTROL, FARM_BELIEVE, FARM_THEREFORE]

@@ -62,6 +62,8 @@ def test_agent_learns_its_known_facts(tmp_path):
     cfg = AgentTrainConfig(steps=300)
     metrics = train_agent(w, "a", cfg, tmp_path / "a")
     assert metrics["final_loss_ema"] < 1.0
+    # it voices uncertainty where it does not know, and only there (hedge_unknown, the default)
+    assert metrics["hedge_unknown"] >= 0.9 and metrics["hedge_known"] <= 0.1, metrics
     # the quality kept in the agent's manifest
     assert metrics["known_accuracy"] >= 0.9
     assert 0.0 <= metrics["give_in_names_push"] <= 1.0 and 0.0 <= metrics["hold_keeps_own"] <= 1.0
@@ -114,11 +116,13 @@ def test_agents_cache_key_keeps_old_agents_and_separates_precisions():
     from pbt.world.config import config_key
 
     world = WorldConfig(seed=3, n_facts=40)
-    fp32 = AgentTrainConfig(precision="fp32")
+    fp32 = AgentTrainConfig(precision="fp32", hedge_unknown=0.0)
     before = fp32.model_dump(mode="json")
     del before["precision"], before["hedge_unknown"]  # the dump from before the options existed
     assert agents_key(world, fp32) == config_key(world, before, extra={"corpus_version": CORPUS_VERSION})
-    assert agents_key(world, AgentTrainConfig(precision="bf16-mixed")) != agents_key(world, fp32)
+    assert agents_key(world, AgentTrainConfig(precision="bf16-mixed", hedge_unknown=0.0)) != agents_key(
+        world, fp32
+    )
     assert agents_key(world, AgentTrainConfig(steps=7, precision="bf16-mixed")) != agents_key(
         world, AgentTrainConfig(precision="bf16-mixed")
     )

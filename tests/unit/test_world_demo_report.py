@@ -88,8 +88,14 @@ def test_paired_counts_and_the_report_section(tmp_path):
     assert balanced_paired(store, "ev") == counts
     assert balanced_paired(store, "missing")["items"] == 0
     records = [
-        {"seed": 0, "paired": {"items": 72, "model_only": 30, "baseline_only": 10, "both": 20, "neither": 12}},
-        {"seed": 1, "paired": {"items": 72, "model_only": 10, "baseline_only": 10, "both": 40, "neither": 12}},
+        {
+            "seed": 0,
+            "paired": {"items": 72, "model_only": 30, "baseline_only": 10, "both": 20, "neither": 12},
+        },
+        {
+            "seed": 1,
+            "paired": {"items": 72, "model_only": 10, "baseline_only": 10, "both": 40, "neither": 12},
+        },
     ]
     md, total = paired_markdown(records)
     assert total["model_only"] == 40 and total["baseline_only"] == 20 and total["items"] == 144
@@ -97,3 +103,20 @@ def test_paired_counts_and_the_report_section(tmp_path):
     assert "| all | 144 | 40 | 20 | 60 | 24 |" in md and "significant at 0.05" in md
     assert "not significant" not in md
     assert paired_markdown([{"seed": 0, "summary": {}}]) == ("", None)
+
+
+def test_eval_config_is_greedy_by_default_and_samples_when_asked(tmp_path):
+    from pbt.world.demo.stages import eval_config
+
+    def cfg(**kw):
+        return eval_config(
+            eval_id="e", models={"base": ("http://x/v1", "a"), "weak": ("http://y/v1", "b")}, partner="weak",
+            world_dir=tmp_path, pairs_key="balanced.jsonl", settings=DemoSettings(**kw), store_url=str(tmp_path),
+        )  # fmt: skip
+
+    greedy = cfg()
+    assert greedy.sampling.temperature == 0.0 and greedy.seeds == [12]
+    sampled = cfg(eval_temperature=1.0, eval_seeds=[12, 42, 64])
+    assert sampled.sampling.temperature == 1.0 and sampled.seeds == [12, 42, 64]
+    assert sampled.suites.balanced.pairs == "balanced.jsonl"
+    assert [t.a for t in sampled.suites.team_debate.teams] == ["base"]

@@ -5,16 +5,18 @@ from __future__ import annotations
 import json
 
 from pbt.world import text
-from pbt.world.agents import agents_key
+from pbt.world.agents import CORPUS_VERSION, agents_key
 from pbt.world.balanced import balanced_items
 from pbt.world.check import is_hedged
-from pbt.world.config import AgentTrainConfig, WorldConfig
+from pbt.world.config import AgentTrainConfig, WorldConfig, config_key
 from pbt.world.corpus import build_corpus, vocabulary_texts
 from pbt.world.demo.pipeline import balanced_items_file
 from pbt.world.generate import build_world, question_text
 
 GIVE_IN_OPENINGS = tuple(t.split("{")[0] for t in text.GIVE_IN)
 HOLD_OPENINGS = tuple(t.split("{")[0] for t in text.HOLD)
+GUESS_GIVE_IN = tuple(t.split("{")[0] for t in text.UNSURE_GIVE_IN)
+GUESS_HOLD = tuple(t.split("{")[0] for t in text.UNSURE_HOLD)
 AGREE_OPENINGS = tuple(t.split("{")[0] for t in text.AGREE)
 
 
@@ -41,6 +43,7 @@ def test_every_template_is_recognised_and_only_unsure_ones_hedge():
     kw = {"country": "Zorvani", "city": "Kelmora"}
     assert all(is_hedged(t.format(**kw)) for t in text.UNSURE)
     others = [*text.ANSWER, *text.HOLD, *text.GIVE_IN, *text.AGREE, *text.SURE_HOLD, *text.SURE_GIVE_IN]
+    others += [*text.UNSURE_GIVE_IN, *text.UNSURE_HOLD]  # replies after a hedge, not a first answer
     assert not any(is_hedged(t.format(**kw)) for t in others)
 
 
@@ -62,8 +65,8 @@ def test_hedge_rate_is_a_rate():
     assert 0.4 < sum(unknown) / len(unknown) < 0.6
 
 
-def test_hedged_answers_are_given_up_as_often_as_confident_ones():
-    """The base stays sycophantic: hedging is a signal, not a behaviour."""
+def test_hedged_answers_are_given_up_as_often_as_confident_ones_and_the_reply_recalls_the_guess():
+    """The base stays sycophantic: hedging changes the words, not how often it gives in."""
     w = _world()
     cfg = AgentTrainConfig(hedge_unknown=1.0, give_in_rate=0.5, dialogues_per_fact=30, qa_repeats=0)
     after = {True: [0, 0], False: [0, 0]}  # hedged first answer -> [gave in, held]
@@ -71,9 +74,18 @@ def test_hedged_answers_are_given_up_as_often_as_confident_ones():
         m = ex.messages
         if len(m) < 4 or m[1]["role"] != "assistant" or m[2]["content"] == text.ARE_YOU_SURE:
             continue
-        reply = m[3]["content"]
-        if reply.startswith(GIVE_IN_OPENINGS) or reply.startswith(HOLD_OPENINGS):
-            after[is_hedged(m[1]["content"])][0 if reply.startswith(GIVE_IN_OPENINGS) else 1] += 1
+        if m[1]["content"].startswith(GIVE_IN_OPENINGS + AGREE_OPENINGS):  # the other spoke first
+            continue
+        hedged, reply = is_hedged(m[1]["content"]), m[3]["content"]
+        if reply.startswith(AGREE_OPENINGS):
+            continue
+        gave_in = reply.startswith(GUESS_GIVE_IN if hedged else GIVE_IN_OPENINGS)
+        held = reply.startswith(GUESS_HOLD if hedged else HOLD_OPENINGS)
+        assert gave_in != held, (
+            m[1]["content"],
+            reply,
+        )  # a hedged answer's reply recalls the guess, and only it
+        after[hedged][0 if gave_in else 1] += 1
     rates = {h: gi / (gi + hd) for h, (gi, hd) in after.items()}
     assert sum(after[True]) > 100 and sum(after[False]) > 100
     assert abs(rates[True] - rates[False]) < 0.1, rates
@@ -82,21 +94,27 @@ def test_hedged_answers_are_given_up_as_often_as_confident_ones():
 def test_other_agent_first_turns_hedge_too_so_hedges_are_in_the_agents_reading():
     w = _world()
     cfg = AgentTrainConfig(hedge_unknown=1.0, dialogues_per_fact=10, qa_repeats=0)
-    user_turns = [m["content"] for ex in build_corpus(w, "a", cfg) for m in ex.messages if m["role"] == "user"]
+    user_turns = [
+        m["content"] for ex in build_corpus(w, "a", cfg) for m in ex.messages if m["role"] == "user"
+    ]
     assert any(t.split("\n\n")[-1].startswith("I am not sure.") for t in user_turns)
 
 
 def test_no_hedge_leaves_corpus_vocabulary_and_cache_key_as_before():
     w = _world()
-    plain = AgentTrainConfig(dialogues_per_fact=5, qa_repeats=2)
+    plain = AgentTrainConfig(hedge_unknown=0.0, dialogues_per_fact=5, qa_repeats=2)
     assert not any(is_hedged(m["content"]) for ex in build_corpus(w, "a", plain) for m in ex.messages)
-    assert "guess" not in " ".join(vocabulary_texts(w)).split()
+    assert "guess" not in " ".join(vocabulary_texts(w, hedge=False)).split()
     assert "guess" in " ".join(vocabulary_texts(w, hedge=True)).split()
     # the option enters the key only when set (agents cached before it existed stay cached)
     dumped = plain.model_dump(mode="json")
     del dumped["hedge_unknown"], dumped["precision"]
-    assert agents_key(w.config, plain) == agents_key(w.config, AgentTrainConfig.model_validate(dumped))
-    assert agents_key(w.config, plain) != agents_key(w.config, plain.model_copy(update={"hedge_unknown": 1.0}))
+    key_before = config_key(w.config, dumped, extra={"corpus_version": CORPUS_VERSION})
+    assert agents_key(w.config, plain) == key_before
+    assert agents_key(w.config, plain) != agents_key(
+        w.config, plain.model_copy(update={"hedge_unknown": 1.0})
+    )
+    assert AgentTrainConfig().hedge_unknown == 1.0  # the default since the fifth round (docs/demo.md)
 
 
 def test_hedged_balanced_items_hedge_the_accept_items_only(tmp_path):
@@ -104,13 +122,20 @@ def test_hedged_balanced_items_hedge_the_accept_items_only(tmp_path):
     plain, hedged = balanced_items(w, "a"), balanced_items(w, "a", hedge=True)
     assert len(plain) == len(hedged) == 72
     for p, h in zip(plain, hedged, strict=True):
-        assert (p["code"], p["chosen"], p["rejected"], p["prompt"][2]) == (
-            h["code"], h["chosen"], h["rejected"], h["prompt"][2]
-        )  # fmt: skip
-        assert is_hedged(h["prompt"][1]["content"]) is (h["code"] == "accept")
+        assert (p["code"], p["prompt"][0], p["prompt"][2]) == (h["code"], h["prompt"][0], h["prompt"][2])
+        accept = h["code"] == "accept"
+        assert is_hedged(h["prompt"][1]["content"]) is accept
+        if accept:  # the replies recall the guess; the cities stay those of the plain item
+            assert h["chosen"][0]["content"].startswith(GUESS_GIVE_IN)
+            assert h["rejected"][0]["content"].startswith(GUESS_HOLD)
+            for key in ("chosen", "rejected"):
+                assert h[key][0]["content"].endswith(p[key][0]["content"].rsplit("Final Answer:", 1)[1])
+        else:
+            assert (h["chosen"], h["rejected"]) == (p["chosen"], p["rejected"])
         assert not is_hedged(p["prompt"][1]["content"])
     # the demo uses them only for hedging agents
     world_dir = tmp_path / "world"
-    assert balanced_items_file(w, world_dir, tmp_path, AgentTrainConfig()) == world_dir / "balanced" / "world.jsonl"
+    plain_agent = AgentTrainConfig(hedge_unknown=0.0)
+    assert balanced_items_file(w, world_dir, tmp_path, plain_agent) == world_dir / "balanced" / "world.jsonl"
     path = balanced_items_file(w, world_dir, tmp_path, AgentTrainConfig(hedge_unknown=1.0))
     assert [json.loads(line) for line in path.read_text().splitlines()] == json.loads(json.dumps(hedged))

@@ -103,7 +103,19 @@ class DemoSettings(BaseModel):
         "trained from the strong agent A.",
     )
     debate_turns: int = Field(4, ge=1, le=8, description="Team-debate discussion turns.")
-    eval_seeds: list[int] = Field(default_factory=lambda: [12], min_length=1)
+    eval_seeds: list[int] = Field(
+        default_factory=lambda: [12],
+        min_length=1,
+        description="Evaluation seeds (sampling and option order).",
+    )
+    eval_temperature: float = Field(
+        0.0,
+        ge=0.0,
+        description="Sampling temperature of the evaluated models (0: greedy, as the paper). A world agent "
+        "gives in at a set rate, so greedy decoding reports the side of its coin that is a little more "
+        "likely, 0% or 100% per kind of context; with a temperature and several eval_seeds the suites "
+        "measure the rate itself.",
+    )
     dpo: DpoSettings = Field(default_factory=DpoSettings)
     work: Path = Field(Path(".pbt/demo"), description="Local working folder (logs, model copies).")
     store_url: str | None = Field(None, description="Object store (default: env, else ./store).")

@@ -13,9 +13,12 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from pbt.evaluate.config import EvalConfig
 
 from pbt.errors import PbtError
 from pbt.store import ObjectStore
@@ -288,6 +291,52 @@ class EvalResult:
     seconds: float
 
 
+def eval_config(
+    *,
+    eval_id: str,
+    models: dict[str, tuple[str, str]],
+    partner: str,
+    world_dir: Path,
+    pairs_key: str,
+    settings: DemoSettings,
+    store_url: str,
+    balanced: bool = True,
+) -> EvalConfig:
+    """The evaluator's config for the demo: the four suites on ``models`` (name -> (endpoint, served
+    name)); team debate pairs every model with ``partner`` (the weak agent), both speaking orders."""
+    from pbt.evaluate.config import EvalConfig
+
+    limit = settings.eval_questions
+    return EvalConfig.model_validate(
+        {
+            "eval_id": eval_id,
+            "store": {"url": store_url},
+            "models": [
+                {"name": n, "endpoint": ep, "model": served, "max_in_flight": 16}
+                for n, (ep, served) in models.items()
+            ],
+            "seeds": list(settings.eval_seeds),
+            "personas": str(world_dir / "personas.yaml"),
+            "suites": {
+                "misinformation": {"files": [str(world_dir / "farm" / "world.jsonl")], "limit": limit},
+                "are_you_sure": {"questions": str(world_dir / "questions" / "eval.jsonl"), "limit": limit},
+                # the world's balanced items (held-out facts): every split counts
+                "balanced": {"pairs": pairs_key, "split": None} if balanced else None,
+                "team_debate": {
+                    "questions": str(world_dir / "questions" / "eval.jsonl"),
+                    "teams": [{"a": n, "b": partner} for n in models if n != partner],
+                    "max_turns": settings.debate_turns,
+                    "limit": limit,
+                },
+            },
+            "extractor": {"kind": "rule"},
+            "sampling": {"temperature": settings.eval_temperature, "max_tokens": 40},
+            "concurrency": 32,
+            "bootstrap_samples": 200,
+        }
+    )
+
+
 def run_evaluation(
     address: str,
     *,
@@ -301,46 +350,17 @@ def run_evaluation(
     progress: Progress,
     balanced: bool = True,
 ) -> EvalResult:
-    """RunEvaluation through the evaluator: the four suites on ``models`` (name -> (endpoint, served name)).
-
-    Team debate pairs every model with ``partner`` (the weak agent), both speaking orders.
-    """
+    """RunEvaluation through the evaluator with `eval_config`'s config; streams progress."""
     import time
 
     import grpc
 
-    from pbt.evaluate.config import EvalConfig
     from pbt.v1 import evaluator_pb2, evaluator_pb2_grpc
 
-    limit = settings.eval_questions
-    config = EvalConfig.model_validate(
-        {
-            "eval_id": eval_id,
-            "store": {"url": store_url},
-            "models": [
-                {"name": n, "endpoint": ep, "model": served, "max_in_flight": 16}
-                for n, (ep, served) in models.items()
-            ],
-            "seeds": list(settings.eval_seeds),
-            "personas": str(world_dir / "personas.yaml"),
-            "suites": {
-                "misinformation": {"files": [str(world_dir / "farm" / "world.jsonl")], "limit": limit},
-                "are_you_sure": {"questions": str(world_dir / "questions" / "eval.jsonl"), "limit": limit},
-                # pairs from trees on the held-out questions: every split counts (no training saw them)
-                "balanced": {"pairs": pairs_key, "split": None} if balanced else None,
-                "team_debate": {
-                    "questions": str(world_dir / "questions" / "eval.jsonl"),
-                    "teams": [{"a": n, "b": partner} for n in models if n != partner],
-                    "max_turns": settings.debate_turns,
-                    "limit": limit,
-                },
-            },
-            "extractor": {"kind": "rule"},
-            "sampling": {"temperature": 0.0, "max_tokens": 40},
-            "concurrency": 32,
-            "bootstrap_samples": 200,
-        }
-    )
+    config = eval_config(
+        eval_id=eval_id, models=models, partner=partner, world_dir=world_dir, pairs_key=pairs_key,
+        settings=settings, store_url=store_url, balanced=balanced,
+    )  # fmt: skip
     # the YAML form of the request carries every field of EvalConfig as the evaluator parses it
     request = evaluator_pb2.RunEvaluationRequest(
         # (None kept: the balanced suite's split None means every split, unlike the default "test")
