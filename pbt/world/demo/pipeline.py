@@ -213,11 +213,11 @@ def run_seed(
                 ui.say("[yellow]no balanced items: the balanced suite is skipped for this seed[/yellow]")
             models = {k: variants[k] for k in ("base", *VARIANTS, "weak")}
             with ui.bar() as update:
-                ev = stages.run_evaluation(
-                    evaluator.address, eval_id=f"{run}-eval", models=models, partner="weak",
-                    world_dir=world_dir, pairs_key=str(balanced_pairs), settings=settings, store_url=url,
-                    progress=update, balanced=bool(n_items),
+                config = stages.eval_config(
+                    eval_id=f"{run}-eval", models=models, partner="weak", world_dir=world_dir,
+                    pairs_key=str(balanced_pairs), settings=settings, store_url=url, balanced=bool(n_items),
                 )  # fmt: skip
+                ev = stages.run_evaluation(evaluator.address, config, progress=update)
             record["evaluation"] = {
                 "eval_id": ev.eval_id,
                 "results_uri": ev.results_uri,

@@ -337,30 +337,15 @@ def eval_config(
     )
 
 
-def run_evaluation(
-    address: str,
-    *,
-    eval_id: str,
-    models: dict[str, tuple[str, str]],
-    partner: str,
-    world_dir: Path,
-    pairs_key: str,
-    settings: DemoSettings,
-    store_url: str,
-    progress: Progress,
-    balanced: bool = True,
-) -> EvalResult:
-    """RunEvaluation through the evaluator with `eval_config`'s config; streams progress."""
+def run_evaluation(address: str, config: EvalConfig, progress: Progress) -> EvalResult:
+    """RunEvaluation through the evaluator (the config from `eval_config`); streams progress."""
     import time
 
     import grpc
 
     from pbt.v1 import evaluator_pb2, evaluator_pb2_grpc
 
-    config = eval_config(
-        eval_id=eval_id, models=models, partner=partner, world_dir=world_dir, pairs_key=pairs_key,
-        settings=settings, store_url=store_url, balanced=balanced,
-    )  # fmt: skip
+    eval_id = config.eval_id
     # the YAML form of the request carries every field of EvalConfig as the evaluator parses it
     request = evaluator_pb2.RunEvaluationRequest(
         # (None kept: the balanced suite's split None means every split, unlike the default "test")
