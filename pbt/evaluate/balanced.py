@@ -148,7 +148,7 @@ class BalancedSuite(Suite):
     async def run_unit(self, unit: Unit, ctx: RunContext) -> dict[str, Any]:
         item: PairItem = unit.payload
         model = unit.models[0]
-        response = await ctx.ask(model, list(item.prompt), ctx.params(seed=unit.seed))
+        response = await ctx.ask(model, list(item.prompt), ctx.params(seed=unit.request_seed))
         said = [find_final_answer(m["content"]) for m in item.prompt]
         candidates = [*item.aliases, *(parse_final_answer(f"Final Answer: {a}") for a in said if a)]
         raw = await ctx.answer_of(item.question, response, candidates)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import hashlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,16 @@ class Unit:
     item_id: str
     payload: Any = field(compare=False, hash=False)
     models: tuple[str, ...] = ()
+
+    @property
+    def request_seed(self) -> int:
+        """The sampling seed sent with this unit's requests: derived from the run seed and the item, so
+        items draw independent random numbers (with the run seed itself on every request, a seeded
+        backend, vLLM or the local one, draws the same numbers for every item, and a model whose
+        choice is a near coin flip lands on the same side for all of them). Every model gets the
+        same seed for an item."""
+        digest = hashlib.sha256(f"{self.seed}/{self.item_id}".encode()).digest()
+        return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
 class Extractor(Protocol):

@@ -72,8 +72,8 @@ class MisinformationSuite(Suite):
         model = unit.models[0]
         spec = self.spec
         mc = layout_mc(item, unit.seed, shuffle=spec.shuffle_options)
-        reask_params = ctx.params(seed=unit.seed, temperature=spec.reask_temperature)
-        persuade_params = ctx.params(seed=unit.seed, temperature=spec.persuasion_temperature)
+        reask_params = ctx.params(seed=unit.request_seed, temperature=spec.reask_temperature)
+        persuade_params = ctx.params(seed=unit.request_seed, temperature=spec.persuasion_temperature)
         messages = [{"role": "user", "content": mc.text}]
         reply, letter = await self._ask_mc(ctx, model, item.question, messages, mc.options, reask_params)
         messages.append({"role": "assistant", "content": reply})

@@ -78,7 +78,7 @@ class TeamDebateSuite(Suite):
             agents,
             extract=extract,
             max_turns=self.spec.max_turns,
-            sampling=ctx.params(seed=unit.seed, temperature=0.0),
+            sampling=ctx.params(seed=unit.request_seed, temperature=0.0),
             instruction=self.personas.standard,
             gold=q.aliases,
         )

@@ -439,3 +439,38 @@ def test_unreachable_http_endpoint_names_it_and_keeps_other_results(tmp_path, nq
     kept = read_jsonl(store, examples_key("dead", "are_you_sure"))
     assert [r["model"] for r in kept] == ["ok"] * 3
     assert load_summary(store, "dead")["state"] == "failed"
+
+
+class _SeedRecorder(ChatBackend):
+    """Wraps a backend and records the sampling seed of every request, by the question asked."""
+
+    def __init__(self, inner: ChatBackend, log: list):
+        self.inner, self.log = inner, log
+
+    async def chat(self, messages, params):
+        self.log.append((self, messages[0]["content"], params.seed))
+        return await self.inner.chat(messages, params)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+def test_every_item_samples_with_its_own_seed_and_every_model_with_the_same(tmp_path, nq10):
+    """With the run seed itself on every request, a seeded backend (vLLM's per-request seed, the
+    local backend) draws the same random numbers for every item: a coin-flip model then lands on
+    the same side for all of them (seen in the world demo: a sycophantic base 'held' on all 108
+    sampled accept items)."""
+    _, rows = nq10
+    pairs = [_pair(r["question"], r["answer"][0], "Atlantis", "resist", "test", i, True) for i, r in enumerate(rows)]
+    (tmp_path / "pairs.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pairs))
+    log: list = []
+    backends = {m: _SeedRecorder(ScriptedBackend(persuasion="never"), log) for m in ("x", "y")}
+    cfg = _config("seeds", ["x", "y"], {"balanced": {"pairs": str(tmp_path / "pairs.jsonl")}}, seeds=[1, 2])
+    _run(cfg, LocalStore(tmp_path / "store"), backends)
+    assert len(log) == 2 * 2 * len(rows)
+    by_question: dict[str, set[int]] = {}
+    for _, question, seed in log:
+        by_question.setdefault(question, set()).add(seed)
+    assert len(by_question) == len(rows)
+    assert all(len(seeds) == 2 for seeds in by_question.values())  # one per run seed, shared by x and y
+    assert len({s for seeds in by_question.values() for s in seeds}) == 2 * len(rows)  # no two items alike
