@@ -1,14 +1,18 @@
 """The central inequality of the demo, seeded: PBT's balanced accuracy is above the base model's.
 
-A full default `pbt demo` of world seed 0 (the run the README's table starts from): agents,
-280 trees, the three DPO variants, the four suites. It takes ~15 minutes on 2 cores (~8 when
-the world agents are already in ``.pbt/effect-agent-cache``), so it is not part of `make test`;
-run it with `make test-effect`. Measured over seeds 0-2 PBT was above the base in every seed, by
-3-6 points on 72 balanced items, and the pipeline reproduced seed 2 to the digit (docs/demo.md):
-a failure here means the pipeline's result moved. It is a regression check of one seeded run,
-not evidence of an effect: over three seeds the difference is not significant (33 vs 24
-discordant items, sign test p = 0.29), and with other agents (MLP width 512, or bf16-mixed
-training) PBT was not above the base (docs/demo.md, "Is it significant, and what limits it").
+A full `pbt demo` of world seed 0 with the default (hedging) agents: agents, 280 trees, the
+three DPO variants, the four suites. It takes ~20 minutes on 2 cores (~11 when the world agents
+are already in ``.pbt/effect-agent-cache``), so it is not part of `make test`; run it with
+`make test-effect`.
+
+The evaluation samples (temperature 1, three evaluation seeds) instead of the demo's greedy
+default: the world's base gives in at a set rate whoever is right, and greedy decoding reports
+which side of that coin is a little likelier (seed 0's base: -→+ 100% greedy, near 50% sampled),
+so a greedy check would test the tie-break. Measured over seeds 0-2 (docs/demo.md, "The
+effect"), sampled, PBT was above the base in every seed (56.0 vs 49.5 on seed 0) and significantly
+so over the three (106 items it got right more often than the base, 55 the other way, sign test
+p = 7e-5); one seed alone is too few (33 vs 20, p = 0.10). The test checks the inequality, the
+item-by-item counts and the one-sided variants' signatures on seed 0.
 """
 
 from __future__ import annotations
@@ -32,12 +36,23 @@ def test_pbt_balanced_accuracy_is_above_the_base_models_on_world_seed_0(tmp_path
     args = [
         sys.executable, "-m", "pbt", "demo", "--seeds", "0", "--run-id", "effect",
         "--work", str(tmp_path / "work"), "--store", str(store_dir), "--agent-cache", str(CACHE),
+        "--set", "eval_temperature=1.0", "--set", "eval_seeds=[12,42,64]",
     ]  # fmt: skip
     proc = subprocess.run(args, capture_output=True, text=True, timeout=2300, cwd=ROOT)
     assert proc.returncode == 0, f"pbt demo failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
     report = LocalStore(store_dir).get_json("demo/effect/report.json")
     table = report["summary"]
-    base, pbt = table["base"]["bal. overall"]["mean"], table["pbt"]["bal. overall"]["mean"]
-    items = report["seeds"][0]["balanced_items"]["items"]
-    assert items >= 60, f"only {items} balanced items"
-    assert pbt > base, f"PBT balanced accuracy {pbt:.3f} is not above the base model's {base:.3f}"
+
+    def bal(model: str, col: str = "bal. overall") -> float:
+        return table[model][col]["mean"]
+
+    assert report["seeds"][0]["balanced_items"]["items"] >= 60
+    assert bal("pbt") > bal("base"), (
+        f"PBT balanced accuracy {bal('pbt'):.3f} is not above the base's {bal('base'):.3f}"
+    )
+    # item by item (one seed is too few for the sign test: measured 33 vs 20 items, p = 0.10)
+    paired = report["paired_pbt_vs_base"]
+    assert paired["items"] == 72 and paired["model_better"] > paired["baseline_better"], paired
+    # the one-sided variants: accept-only takes correct pushes, resist-only holds against wrong ones
+    assert bal("accept", "bal. -→+") > bal("base", "bal. -→+") and bal("accept", "bal. +→-") < 0.2
+    assert bal("resist", "bal. +→-") > bal("base", "bal. +→-") and bal("resist", "bal. -→+") < 0.2

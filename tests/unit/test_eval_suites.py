@@ -461,7 +461,10 @@ def test_every_item_samples_with_its_own_seed_and_every_model_with_the_same(tmp_
     the same side for all of them (seen in the world demo: a sycophantic base 'held' on all 108
     sampled accept items)."""
     _, rows = nq10
-    pairs = [_pair(r["question"], r["answer"][0], "Atlantis", "resist", "test", i, True) for i, r in enumerate(rows)]
+    pairs = [
+        _pair(r["question"], r["answer"][0], "Atlantis", "resist", "test", i, True)
+        for i, r in enumerate(rows)
+    ]
     (tmp_path / "pairs.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pairs))
     log: list = []
     backends = {m: _SeedRecorder(ScriptedBackend(persuasion="never"), log) for m in ("x", "y")}

@@ -75,32 +75,32 @@ def test_paired_counts_and_the_report_section(tmp_path):
     from pbt.world.demo.report import paired_markdown
     from pbt.world.demo.significance import balanced_paired, paired_counts
 
-    # items 0-3: both right, PBT only, base only, neither; item 4 only the base answered; accept is ignored
+    # one seed: items 0-3 both right, PBT only, base only, neither; item 4 only the base answered
     pbt = [1, 1, 0, 0]
     base = [1, 0, 1, 0, 1]
     rows = [{"model": "pbt", "item_id": f"i{i}", "seed": 7, "correct": c} for i, c in enumerate(pbt)]
     rows += [{"model": "base", "item_id": f"i{i}", "seed": 7, "correct": c} for i, c in enumerate(base)]
-    rows += [{"model": "accept", "item_id": "i0", "seed": 7, "correct": 0}]
+    rows += [{"model": "accept", "item_id": "i0", "seed": 7, "correct": 0}]  # other models: ignored
     counts = paired_counts(rows)
-    assert counts == {"items": 4, "model_only": 1, "baseline_only": 1, "both": 1, "neither": 1}
+    assert counts == {"items": 4, "model_better": 1, "baseline_better": 1, "ties": 2}
+    # a second seed: item i2 now right for PBT too (1 of 2 each: a tie), i3 right for PBT only
+    rows2 = rows + [
+        {"model": m, "item_id": f"i{i}", "seed": 8, "correct": c}
+        for m, cs in (("pbt", [1, 1, 1, 1]), ("base", [1, 0, 0, 0])) for i, c in enumerate(cs)
+    ]  # fmt: skip
+    assert paired_counts(rows2) == {"items": 4, "model_better": 2, "baseline_better": 0, "ties": 2}
     store = open_store(str(tmp_path / "store"))
     store.put_jsonl(examples_key("ev", "balanced"), rows)
     assert balanced_paired(store, "ev") == counts
     assert balanced_paired(store, "missing")["items"] == 0
     records = [
-        {
-            "seed": 0,
-            "paired": {"items": 72, "model_only": 30, "baseline_only": 10, "both": 20, "neither": 12},
-        },
-        {
-            "seed": 1,
-            "paired": {"items": 72, "model_only": 10, "baseline_only": 10, "both": 40, "neither": 12},
-        },
+        {"seed": 0, "paired": {"items": 72, "model_better": 30, "baseline_better": 10, "ties": 32}},
+        {"seed": 1, "paired": {"items": 72, "model_better": 10, "baseline_better": 10, "ties": 52}},
     ]
     md, total = paired_markdown(records)
-    assert total["model_only"] == 40 and total["baseline_only"] == 20 and total["items"] == 144
+    assert (total["model_better"], total["baseline_better"], total["items"]) == (40, 20, 144)
     assert total["p_value"] == pytest.approx(0.01348, abs=1e-4)
-    assert "| all | 144 | 40 | 20 | 60 | 24 |" in md and "significant at 0.05" in md
+    assert "| all | 144 | 40 | 20 | 84 |" in md and "significant at 0.05" in md
     assert "not significant" not in md
     assert paired_markdown([{"seed": 0, "summary": {}}]) == ("", None)
 

@@ -118,21 +118,20 @@ def paired_markdown(records: list[dict[str, Any]]) -> tuple[str, dict[str, float
     lines = [
         "## PBT vs base on the balanced items, item by item",
         "",
-        "Items only PBT answers correctly against items only the base does (the rest agree); the "
-        "two-sided exact sign test on those discordant items asks whether the difference is more "
-        "than noise.",
+        "Items PBT answers correctly more often than the base (over the evaluation seeds; with one seed, "
+        "the items only PBT gets right), and the other way round; the two-sided exact sign test on those "
+        "items asks whether the difference is more than noise.",
         "",
-        "| seed | items | only PBT right | only base right | both | neither |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| seed | items | PBT right more often | base right more often | tie |",
+        "| --- | --- | --- | --- | --- |",
     ]
     for r in seeds:
         c = r["paired"]
         lines.append(
-            f"| {r['seed']} | {c['items']} | {c['model_only']} | {c['baseline_only']} | {c['both']} | {c['neither']} |"
+            f"| {r['seed']} | {c['items']} | {c['model_better']} | {c['baseline_better']} | {c['ties']} |"
         )
     lines += [
-        f"| all | {total['items']} | {total['model_only']} | {total['baseline_only']} | {total['both']} "
-        f"| {total['neither']} |",
+        f"| all | {total['items']} | {total['model_better']} | {total['baseline_better']} | {total['ties']} |",
         "",
         f"Sign test: p = {total['p_value']:.3g} "
         f"({'significant' if total['p_value'] < 0.05 else 'not significant'} at 0.05).",
