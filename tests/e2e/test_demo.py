@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from pbt.store import LocalStore
+from pbt.world.check import is_hedged
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = ROOT / ".pbt" / "test-agent-cache"
@@ -79,6 +80,11 @@ def test_every_metric_is_in_its_valid_range(demo_run):
     items = [json.loads(x) for x in Path(seed["balanced_items"]["path"]).read_text().splitlines()]
     assert len(items) == seed["balanced_items"]["items"] > 0
     assert [r["code"] for r in items].count("resist") == [r["code"] for r in items].count("accept")
+    # the agents hedge (the default): A's answer is hedged exactly on the unknown facts' items
+    assert all(is_hedged(r["prompt"][1]["content"]) is (r["code"] == "accept") for r in items)
+    key = seed["balanced_items"]["uri"][len(store.url.rstrip("/")) + 1 :]
+    assert key == "demo/e2e/seed0/balanced-hedged.jsonl"
+    assert store.get_text(key) == Path(seed["balanced_items"]["path"]).read_text()
     assert set(summary["suites"]) == {"misinformation", "are_you_sure", "balanced", "team_debate"}
     checked = 0
     for suite, body in summary["suites"].items():

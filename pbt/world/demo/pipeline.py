@@ -182,8 +182,14 @@ def run_seed(
 
         balanced_pairs = balanced_items_file(world, world_dir, work, settings.agent)
         n_items = sum(1 for line in balanced_pairs.read_text().splitlines() if line.strip())
-        # part of the world's files (the world stage's manifest covers them)
-        record["balanced_items"] = {"items": n_items, "path": str(balanced_pairs)}
+        # the world's file is covered by the world stage's manifest; the hedged copy is kept with the report
+        items_key = f"demo/{settings.run_id}/seed{seed}/{balanced_pairs.name}"
+        store.put_file(items_key, balanced_pairs)
+        record["balanced_items"] = {
+            "items": n_items,
+            "path": str(balanced_pairs),
+            "uri": store.uri(items_key),
+        }
         ui.say(f"balanced items: {n_items} world items on held-out facts (half resist, half accept)")
 
         variants: dict[str, tuple[str, str]] = {
