@@ -79,24 +79,22 @@ PairAgents = Literal["both", "a", "b"]
 PAIR_AGENTS: tuple[str, ...] = ("both", "a", "b")
 
 
+def _check_choice(value: str | None, choices: tuple[str, ...], what: str, field: str) -> str:
+    """``None``/``""`` -> the first of ``choices``; anything not in them is a `ValidationError` naming `field`."""
+    value = value or choices[0]
+    if value not in choices:
+        raise ValidationError(f"unknown {what} {value!r} (expected one of {', '.join(choices)})", field=field)
+    return value
+
+
 def check_pbt_balance(value: str | None, field: str = "pbt_balance") -> PbtBalance:
     """``None``/``""`` -> ``"overall"``; anything but overall / position is a `ValidationError`."""
-    value = value or "overall"
-    if value not in PBT_BALANCES:
-        raise ValidationError(
-            f"unknown PBT balance {value!r} (expected one of {', '.join(PBT_BALANCES)})", field=field
-        )
-    return value  # type: ignore[return-value]
+    return _check_choice(value, PBT_BALANCES, "PBT balance", field)  # type: ignore[return-value]
 
 
 def check_pair_agents(value: str | None, field: str = "pair_agents") -> PairAgents:
     """``None``/``""`` -> ``"both"``; anything but both / a / b is a `ValidationError` naming `field`."""
-    value = value or "both"
-    if value not in PAIR_AGENTS:
-        raise ValidationError(
-            f"unknown pair agents {value!r} (expected one of {', '.join(PAIR_AGENTS)})", field=field
-        )
-    return value  # type: ignore[return-value]
+    return _check_choice(value, PAIR_AGENTS, "pair agents", field)  # type: ignore[return-value]
 
 
 def select_pairs(
