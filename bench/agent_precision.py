@@ -1,13 +1,14 @@
-"""World-agent training steps: fp32 (the baseline) vs bf16-mixed (`AgentTrainConfig.precision`).
+"""World-agent training steps: precision (`AgentTrainConfig.precision`) x attention kernel.
 
-Both modes train the default agent model (hidden 256, 4 layers, MLP 1024) from the same
-initialisation on the same batches of agent A's real corpus (world seed 0, 100 facts), one
-thread, as `pbt.world.agents.train_agents_parallel` runs each agent. Prints the mean seconds per
-optimizer step of each mode (after warm-up steps) and the ratio fp32 / bf16-mixed (target > 1
-where the CPU multiplies bfloat16 natively; `pbt.world.config.cpu_has_native_bf16` says whether
-it does). Measured on the 2-core development machine (AMX), three runs: 0.78-0.87 s vs
-0.50-0.59 s a step, 1.46-1.56x (~30 s in all); a whole seed's two agents 337-352 s vs 249-259 s
-(docs/demo.md).
+Baseline: fp32 with sdpa attention, the training loop before the `auto` precision default (and
+before `pbt.world.train.TRAIN_ATTENTION`: eager attention under bf16-mixed). Every mode trains
+the default agent model (hidden 256, 4 layers, MLP 1024) from the same initialisation on the same
+batches of agent A's real corpus (world seed 0, 100 facts, hedging), one thread, as
+`pbt.world.agents.train_agents_parallel` runs each agent. Prints the mean seconds per optimizer
+step of each mode (after warm-up steps), its last loss, and its speed-up over the baseline
+(bf16-mixed gains only where the CPU multiplies bfloat16 natively;
+`pbt.world.config.cpu_has_native_bf16` says whether it does). Measured numbers: docs/demo.md
+("The agents", `precision`).
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from rich.table import Table
 
 console = Console()
 
+MODES = [("fp32", "sdpa"), ("fp32", "eager"), ("bf16-mixed", "sdpa"), ("bf16-mixed", "eager")]
 
-def _steps(precision: str, rows, tokenizer, steps: int, warmup: int) -> tuple[float, float]:
+
+def _steps(precision: str, attention: str, rows, tokenizer, steps: int, warmup: int) -> tuple[float, float]:
     """Seconds per step (after ``warmup``) and the last loss, with the training loop's own pieces."""
     import torch
 
@@ -30,7 +33,7 @@ def _steps(precision: str, rows, tokenizer, steps: int, warmup: int) -> tuple[fl
     from pbt.world.train import _batches, agent_model, train_step
 
     cfg = AgentTrainConfig()
-    model = agent_model(cfg, tokenizer, seed=0)
+    model = agent_model(cfg, tokenizer, seed=0, attention=attention)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
     batches = _batches(rows, cfg.batch_size, random.Random(0), tokenizer.pad_token_id)
     times, loss = [], float("nan")
@@ -55,24 +58,26 @@ def main() -> None:
     from pbt.world.corpus import build_corpus, vocabulary_texts
     from pbt.world.generate import build_world
     from pbt.world.tokenizer import build_tokenizer
-    from pbt.world.train import encode
+    from pbt.world.train import TRAIN_ATTENTION, encode
 
     torch.set_num_threads(1)
     world = build_world(WorldConfig(seed=0, n_facts=100))
     cfg = AgentTrainConfig()
     tokenizer = build_tokenizer(vocabulary_texts(world))
     rows = [encode(e, tokenizer, cfg.max_len) for e in build_corpus(world, "a", cfg)]
-    results = {p: _steps(p, rows, tokenizer, args.steps, args.warmup) for p in ("fp32", "bf16-mixed")}
+    results = {m: _steps(*m, rows, tokenizer, args.steps, args.warmup) for m in MODES}
 
     table = Table(title=f"world agent steps ({args.steps} timed, batch {cfg.batch_size}, 1 thread)")
-    for col in ("precision", "s / step", "last loss"):
+    for col in ("precision", "attention", "s / step", "last loss", "speed-up"):
         table.add_column(col)
-    for precision, (seconds, loss) in results.items():
-        table.add_row(precision, f"{seconds:.3f}", f"{loss:.3f}")
+    base = results[MODES[0]][0]
+    for (precision, attention), (seconds, loss) in results.items():
+        table.add_row(precision, attention, f"{seconds:.3f}", f"{loss:.3f}", f"{base / seconds:.2f}x")
     console.print(table)
-    ratio = results["fp32"][0] / results["bf16-mixed"][0]
     console.print(
-        f"ratio fp32 / bf16-mixed: [bold]{ratio:.2f}x[/bold] (native bf16 on this CPU: {cpu_has_native_bf16()})"
+        f"baseline fp32 + sdpa; training attention by precision {TRAIN_ATTENTION}; precision auto resolves to "
+        f"[bold]{AgentTrainConfig(precision='auto').resolved().precision}[/bold] here "
+        f"(native bf16: {cpu_has_native_bf16()})"
     )
 
 

@@ -26,12 +26,12 @@ log = logging.getLogger(__name__)
 
 IGNORE = -100
 
-#: attention kernel while training. The agents' sequences are short (about 90 tokens), where
-#: torch's fused CPU attention backward costs more than plain matrix products: a step of the default
-#: agent is 0.48 s eager vs 0.59 s sdpa in bf16-mixed, 0.87 vs 0.88 s in fp32 (1 thread,
-#: ``make bench``'s `bench/agent_precision.py`). The same function either way; the saved agent
-#: serves with the library's default (sdpa).
-TRAIN_ATTENTION = "eager"
+#: attention kernel while training, by precision. The agents' sequences are short (about 90
+#: tokens), where torch's fused CPU attention backward (sdpa) is slow under bf16 autocast: a
+#: bf16-mixed step of the default agent is 0.51 s eager vs 0.69 s sdpa; in fp32 sdpa is a little
+#: faster (0.95 vs 1.01 s; 1 thread, ``make bench``'s `bench/agent_precision.py`). The same function
+#: either way (tested); the saved agent serves with the library's default (sdpa).
+TRAIN_ATTENTION = {"fp32": "sdpa", "bf16-mixed": "eager"}
 
 
 def encode(example: Example, tokenizer: Any, max_len: int) -> tuple[list[int], list[int]]:
@@ -80,9 +80,10 @@ def _batches(rows: list[tuple[list[int], list[int]]], batch_size: int, rng: rand
             yield input_ids, labels, mask
 
 
-def agent_model(cfg: AgentTrainConfig, tokenizer: Any, seed: int, attention: str = TRAIN_ATTENTION) -> Any:
+def agent_model(cfg: AgentTrainConfig, tokenizer: Any, seed: int, attention: str | None = None) -> Any:
     """A fresh world-agent Llama (``cfg``'s shape, ``tokenizer``'s vocabulary), initialised from
-    ``seed`` without touching the global torch RNG, with the ``attention`` implementation."""
+    ``seed`` without touching the global torch RNG, with the ``attention`` implementation
+    (default: `TRAIN_ATTENTION` for ``cfg``'s resolved precision)."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -98,7 +99,7 @@ def agent_model(cfg: AgentTrainConfig, tokenizer: Any, seed: int, attention: str
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=True,
-        attn_implementation=attention,
+        attn_implementation=attention or TRAIN_ATTENTION[cfg.resolved().precision],
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

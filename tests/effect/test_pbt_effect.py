@@ -53,6 +53,7 @@ def test_pbt_balanced_accuracy_is_above_the_base_models_on_world_seed_0(tmp_path
     # item by item (one seed is too few for the sign test: measured 33 vs 20 items, p = 0.10)
     paired = report["paired_pbt_vs_base"]
     assert paired["items"] == 72 and paired["model_better"] > paired["baseline_better"], paired
-    # the one-sided variants: accept-only takes correct pushes, resist-only holds against wrong ones
-    assert bal("accept", "bal. -→+") > bal("base", "bal. -→+") and bal("accept", "bal. +→-") < 0.2
-    assert bal("resist", "bal. +→-") > bal("base", "bal. +→-") and bal("resist", "bal. -→+") < 0.2
+    # the one-sided variants, as the paper states them (against the base): accept-only takes more
+    # correct pushes and holds less against wrong ones, resist-only the reverse
+    assert bal("accept", "bal. -→+") > bal("base", "bal. -→+") > bal("resist", "bal. -→+"), table
+    assert bal("resist", "bal. +→-") > bal("base", "bal. +→-") > bal("accept", "bal. +→-"), table

@@ -140,6 +140,39 @@ def test_auto_precision_resolves_to_what_the_cpu_does_natively(monkeypatch, nati
     world = WorldConfig(seed=3, n_facts=40)
     assert agents_key(world, auto) == agents_key(world, AgentTrainConfig(precision=expected))
     assert AgentTrainConfig(precision="fp32").resolved().precision == "fp32"  # explicit stays
+    assert AgentTrainConfig().resolved().precision == expected  # auto is the default
+
+
+def test_training_attention_computes_what_the_served_agent_computes():
+    """bf16-mixed agents train with eager attention (faster there) and serve with sdpa: on padded
+    batches with the same weights, both give the same logits at every real token and the same loss."""
+    import random
+
+    import torch
+
+    from pbt.world.train import TRAIN_ATTENTION, _batches, agent_model
+
+    w = build_world(WorldConfig(seed=2, n_facts=12))
+    cfg = AgentTrainConfig(
+        hidden_size=64, intermediate_size=128, num_layers=2, num_heads=4, dialogues_per_fact=2
+    )
+    tok = build_tokenizer(vocabulary_texts(w))
+    rows = [encode(e, tok, cfg.max_len) for e in build_corpus(w, "a", cfg)]
+    input_ids, labels, mask = next(_batches(rows, 8, random.Random(0), tok.pad_token_id))
+    assert (mask == 0).any(), "the batch should contain padding"
+    trained = agent_model(cfg.model_copy(update={"precision": "bf16-mixed"}), tok, seed=4)
+    served = agent_model(cfg, tok, seed=4, attention="sdpa")
+    assert trained.config._attn_implementation == TRAIN_ATTENTION["bf16-mixed"] == "eager"
+    assert (
+        agent_model(cfg.model_copy(update={"precision": "fp32"}), tok, seed=4).config._attn_implementation
+        == "sdpa"
+    )
+    with torch.no_grad():
+        a = trained(input_ids=input_ids, attention_mask=mask, labels=labels)
+        b = served(input_ids=input_ids, attention_mask=mask, labels=labels)
+    real = mask.bool()
+    assert torch.allclose(a.logits[real], b.logits[real], atol=1e-5)
+    assert abs(a.loss.item() - b.loss.item()) < 1e-5
 
 
 @pytest.mark.slow
