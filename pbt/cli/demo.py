@@ -86,7 +86,7 @@ def _merge(base: dict, extra: dict) -> dict:
     multiple=True,
     metavar="KEY=VALUE",
     help="Override any demo setting by its dotted path (repeatable; YAML values), e.g. "
-    "--set agent.precision=bf16-mixed --set pbt_balance=position --set dpo.epochs=3.",
+    "--set agent.precision=fp32 --set pbt_balance=position --set dpo.epochs=3.",
 )
 def demo(
     seeds: str,

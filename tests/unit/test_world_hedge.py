@@ -102,11 +102,11 @@ def test_other_agent_first_turns_hedge_too_so_hedges_are_in_the_agents_reading()
 
 def test_no_hedge_leaves_corpus_vocabulary_and_cache_key_as_before():
     w = _world()
-    plain = AgentTrainConfig(hedge_unknown=0.0, dialogues_per_fact=5, qa_repeats=2)
+    plain = AgentTrainConfig(hedge_unknown=0.0, precision="fp32", dialogues_per_fact=5, qa_repeats=2)
     assert not any(is_hedged(m["content"]) for ex in build_corpus(w, "a", plain) for m in ex.messages)
     assert "guess" not in " ".join(vocabulary_texts(w, hedge=False)).split()
     assert "guess" in " ".join(vocabulary_texts(w, hedge=True)).split()
-    # the option enters the key only when set (agents cached before it existed stay cached)
+    # the options enter the key only when set (fp32 agents cached before they existed stay cached)
     dumped = plain.model_dump(mode="json")
     del dumped["hedge_unknown"], dumped["precision"]
     key_before = config_key(w.config, dumped, extra={"corpus_version": CORPUS_VERSION})
