@@ -27,7 +27,7 @@ GPU_PYTHON ?= $(BIN)/python
 test-gpu:  ## the CUDA paths (GPU_PYTHON: a python whose torch has CUDA, with the project's packages)
 	$(GPU_PYTHON) -m pytest tests/gpu tests/unit/test_backend_local.py $(PYTEST_ARGS)
 
-test-effect: setup  ## the seeded PBT-effect test: the demo of world seed 0, sampled evaluation (~20 min, ~15 with cached agents)
+test-effect: setup  ## the seeded PBT-effect test: the demo of world seed 0, sampled evaluation (~17 min, ~12 with cached agents)
 	$(BIN)/python -m pytest -m effect $(PYTEST_ARGS)
 
 test-fast: setup  ## unit tests only

@@ -93,7 +93,7 @@ class AgentTrainConfig(BaseModel):
         "auto",
         description="'bf16-mixed': forward and backward under torch.autocast(bfloat16) on CPU, fp32 weights "
         "and optimizer; 'auto' (default): bf16-mixed where the CPU does bfloat16 matrix products natively "
-        "(AMX or AVX512-BF16; 1.8x faster a step there, measured), else fp32. Agents are cached under the "
+        "(AMX or AVX512-BF16; 1.9x faster a step there, measured), else fp32. Agents are cached under the "
         "resolved value.",
     )
 

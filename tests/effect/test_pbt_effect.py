@@ -1,7 +1,7 @@
 """The central inequality of the demo, seeded: PBT's balanced accuracy is above the base model's.
 
 A full `pbt demo` of world seed 0 with the default agents (hedging, `precision: auto`): agents,
-280 trees, the three DPO variants, the four suites. It takes ~20 minutes on 2 cores (~15 when the
+280 trees, the three DPO variants, the four suites. It takes ~17 minutes on 2 cores (~12 when the
 world agents are already in ``.pbt/effect-agent-cache``), so it is not part of `make test`; run it
 with `make test-effect`.
 
