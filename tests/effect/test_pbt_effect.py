@@ -1,9 +1,9 @@
 """The central inequality of the demo, seeded: PBT's balanced accuracy is above the base model's.
 
 A full `pbt demo` of world seed 0 with the default agents (hedging, `precision: auto`): agents,
-280 trees, the three DPO variants, the four suites. It takes ~17 minutes on 2 cores (~12 when the
-world agents are already in ``.pbt/effect-agent-cache``), so it is not part of `make test`; run it
-with `make test-effect`.
+280 trees, the three DPO variants, the four suites. It took 16.5 minutes on 2 cores (about 12
+when the world agents are already in ``.pbt/effect-agent-cache``, estimated), so it is not part
+of `make test`; run it with `make test-effect`.
 
 The evaluation samples (temperature 1, three evaluation seeds) instead of the demo's greedy
 default: the world's base gives in at a set rate whoever is right, and greedy decoding reports

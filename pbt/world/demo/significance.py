@@ -2,8 +2,9 @@
 
 Both models answer the same items, so the comparison is per item: the items one of the two gets
 right more often (over the evaluation seeds; with one seed, the items only it gets right) carry
-all the evidence, and under "no difference" each is equally likely to favour either model. The exact two-sided sign test on them (a binomial test at p = 1/2) is
-written here with `math.comb` because it is three lines and the project has no scipy.
+all the evidence, and under "no difference" each is equally likely to favour either model. The
+exact two-sided sign test on them (a binomial test at p = 1/2) is written here with `math.comb`
+because it is three lines and the project has no scipy.
 """
 
 from __future__ import annotations
