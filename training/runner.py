@@ -136,13 +136,17 @@ def _fingerprints(model: Any) -> dict[str, tuple[bool, str]]:
 
 
 def _hardware(model: Any, tr: Any) -> dict[str, Any]:
-    """Where and in what precision this process trained: the first parameter's device and the
-    base weights' dtype, with the trainer's mixed-precision flags and the process-group backend."""
+    """Where and in what precision this process trained: the CPU class, torch and threads
+    (`pbt.hardware.compute_environment`), the first parameter's device and the base weights' dtype,
+    with the trainer's mixed-precision flags and the process-group backend."""
     import torch
+
+    from pbt.hardware import compute_environment
 
     first = next(model.parameters())
     base = next((p for p in model.parameters() if not p.requires_grad), first)  # a frozen base weight
     return {
+        **compute_environment(),
         "device": str(first.device),
         "gpu": torch.cuda.get_device_name(first.device) if first.device.type == "cuda" else None,
         "base_dtype": str(base.dtype).removeprefix("torch."),

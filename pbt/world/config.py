@@ -90,11 +90,13 @@ class AgentTrainConfig(BaseModel):
     )
     qa_repeats: int = Field(20, ge=0, description="Plain question/answer examples per fact (its belief).")
     precision: Literal["auto", "fp32", "bf16-mixed"] = Field(
-        "auto",
-        description="'bf16-mixed': forward and backward under torch.autocast(bfloat16) on CPU, fp32 weights "
-        "and optimizer; 'auto' (default): bf16-mixed where the CPU does bfloat16 matrix products natively "
-        "(AMX or AVX512-BF16; 1.9x faster a step there, measured), else fp32. Agents are cached under the "
-        "resolved value.",
+        "fp32",
+        description="'fp32' (default): the same arithmetic on every CPU class, so a world's agents and every "
+        "number after them do not depend on whether the CPU has AMX, AVX512-BF16 or only AVX2. "
+        "'bf16-mixed': forward and backward under torch.autocast(bfloat16), fp32 weights and optimizer; "
+        "faster where the CPU multiplies bfloat16 natively, but its rounding differs between those kernels. "
+        "'auto': bf16-mixed where bf16 is native (`pbt.hardware.native_bf16`), else fp32. Agents are cached "
+        "under the resolved value.",
     )
 
     threads: int = Field(2, ge=1, description="torch.set_num_threads during training.")
@@ -116,14 +118,11 @@ class AgentTrainConfig(BaseModel):
 
 
 def cpu_has_native_bf16() -> bool:
-    """Whether this CPU multiplies bfloat16 matrices in hardware (AMX tiles or AVX512-BF16), where
-    bf16 autocast is faster than fp32; elsewhere it is emulated and slower. False if unknown."""
-    try:
-        import torch
+    """Whether bfloat16 matrix products run in hardware here (`pbt.hardware.native_bf16`: AMX or
+    AVX512-BF16, unless an emulation variable caps the CPU class below them)."""
+    from pbt.hardware import native_bf16
 
-        return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
-    except (ImportError, AttributeError, RuntimeError):  # another torch build: stay on the safe side
-        return False
+    return native_bf16()
 
 
 def config_key(*configs: BaseModel | dict, extra: dict | None = None) -> str:

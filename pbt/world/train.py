@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pbt.hardware import compute_environment
 from pbt.world.config import AgentTrainConfig
 from pbt.world.corpus import Example, build_corpus, vocabulary_texts
 from pbt.world.generate import World
@@ -194,6 +195,7 @@ def train_agent(
         "seconds": round(time.monotonic() - started, 1),
         "train_seconds": round(trained_s, 1),  # corpus + optimizer steps; the rest is saving and checks
         "precision": cfg.precision,
+        "compute": compute_environment(precision=cfg.precision),
         "final_loss_ema": round(float(loss_ema or 0.0), 4),
         "parameters": sum(p.numel() for p in model.parameters()),
         "vocab_size": len(tokenizer),

@@ -10,8 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
+from pbt.hardware import cpu_class
 from pbt.store import LocalStore
 from training.synthetic import make_pairs, write_pairs
 
@@ -49,7 +51,8 @@ def test_dpo_torchrun_two_processes(tiny_model_dir, tmp_path):
     metrics = store.get_json(f"{run}/metrics.json")
     assert metrics["world_size"] == 2
     assert metrics["effective_batch_size"] == 4  # 2 per process x 2 processes
-    assert metrics["hardware"] == {
+    hw = metrics["hardware"]
+    assert {k: hw[k] for k in ("device", "gpu", "base_dtype", "bf16", "fp16", "backend")} == {
         "device": "cpu",
         "gpu": None,
         "base_dtype": "float32",
@@ -57,6 +60,8 @@ def test_dpo_torchrun_two_processes(tiny_model_dir, tmp_path):
         "fp16": False,
         "backend": "gloo",
     }
+    # the CPU class and torch build the numbers came from (pbt.hardware)
+    assert hw["cpu_class"] == cpu_class() and hw["torch"] == torch.__version__ and hw["threads"] >= 1
     losses = [h["loss"] for h in metrics["log_history"] if "loss" in h]
     assert len(losses) == 8 and all(loss == loss for loss in losses)  # one per step, no NaN
     changes = metrics["param_changes"]

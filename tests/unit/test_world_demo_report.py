@@ -120,3 +120,16 @@ def test_eval_config_is_greedy_by_default_and_samples_when_asked(tmp_path):
     assert sampled.sampling.temperature == 1.0 and sampled.seeds == [12, 42, 64]
     assert sampled.suites.balanced.pairs == "balanced.jsonl"
     assert [t.a for t in sampled.suites.team_debate.teams] == ["base"]
+
+
+def test_report_records_the_cpu_class_torch_threads_and_agent_precision(monkeypatch):
+    from pbt import hardware
+    from pbt.world.demo.report import compute_record
+    from pbt.world.demo.settings import DemoSettings
+
+    monkeypatch.setattr(hardware, "_detected_class", lambda: "amx")
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16")
+    rec = compute_record(DemoSettings(threads=2))
+    assert (rec["cpu_class"], rec["threads"], rec["agent_precision"]) == ("avx512-bf16", 2, "fp32")
+    auto = compute_record(DemoSettings.model_validate({"agent": {"precision": "auto"}}))
+    assert auto["agent_precision"] == "bf16-mixed"  # what 'auto' resolves to on the emulated class

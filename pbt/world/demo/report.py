@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from pbt import code_version
+from pbt.hardware import compute_environment, describe
 from pbt.store import ObjectStore
 from pbt.world.demo.settings import DemoSettings
 from pbt.world.demo.significance import pooled
@@ -165,16 +166,28 @@ def team_figure(table: dict[str, dict[str, dict[str, float | None]]]) -> bytes:
     return buf.getvalue()
 
 
+def compute_record(settings: DemoSettings) -> dict[str, Any]:
+    """Where the run computed: CPU class (emulated or not), torch, threads, and the world agents'
+    precision as resolved on this machine (what the numbers depend on)."""
+    record = compute_environment(precision=None, threads=settings.threads)
+    record["agent_precision"] = settings.agent.resolved().precision
+    return record
+
+
 def write_demo_report(
     store: ObjectStore, settings: DemoSettings, records: list[dict[str, Any]], *, total_seconds: float
 ) -> dict[str, Any]:
     prefix = f"demo/{settings.run_id}"
     table = summarize(records)
     checks = effect_checks(table)
+    compute = compute_record(settings)
     parts = [
         f"# PBT demo `{settings.run_id}`",
         "",
         f"World seeds {settings.seeds}; {settings.n_facts} invented facts per world; total {total_seconds:.0f}s.",
+        "",
+        f"Computed on: {describe(compute)} (world agents: {compute['agent_precision']}; agent servers: "
+        f"{settings.threads} thread{'s' if settings.threads != 1 else ''} each).",
         "",
         summary_markdown(table, settings.seeds),
         "",
@@ -207,6 +220,7 @@ def write_demo_report(
         "schema": "pbt.demo-report/v1",
         "run_id": settings.run_id,
         "settings": settings.model_dump(mode="json"),
+        "compute": compute,
         "summary": table,
         "checks": checks,
         "paired_pbt_vs_base": paired,
@@ -225,6 +239,7 @@ def write_demo_report(
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "inputs": {f"seed{r['seed']}": r["artifacts"] for r in records},
             "settings": settings.model_dump(mode="json"),
+            "compute": compute,
             "code": {"version": code_version()},
             "outputs": {
                 "report": store.uri(f"{prefix}/report.md"),
