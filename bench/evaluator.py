@@ -22,7 +22,7 @@ from pbt.evaluate import parse_config, run_evaluation
 from pbt.store import LocalStore
 
 ROOT = Path(__file__).resolve().parent.parent
-FARM = ROOT.parent / "shared" / "data" / "farm" / "NQ1.jsonl"
+FARM = ROOT / "examples" / "data" / "farm" / "NQ1.jsonl"  # the excerpt vendored in the repository
 
 
 class NoCacheBackend(ChatBackend):
@@ -98,6 +98,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32, help="items in flight when batched")
     parser.add_argument("--max-tokens", type=int, default=24)
     args = parser.parse_args()
+    available = sum(1 for line in FARM.open() if line.strip())
+    if args.items > available:
+        parser.error(f"--items {args.items}: {FARM.name} in examples/data has {available} items")
 
     from pbt.models.tiny import build_tiny_model
     from services.agent.process import AgentProcess

@@ -31,7 +31,7 @@ from rich.table import Table
 from pbt.backends.base import ChatBackend, ChatResult, Message, SamplingParams
 
 console = Console()
-NQ = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "nq_open" / "NQ-open.dev.jsonl"
+NQ = Path(__file__).resolve().parent.parent / "examples" / "data" / "nq_open" / "NQ-open.dev.jsonl"
 
 
 class Recording(ChatBackend):
@@ -64,11 +64,9 @@ def run_config(endpoint: str, dataset: dict, args: argparse.Namespace, questions
     )
 
 
-def dataset_spec(count: int) -> dict:
-    if NQ.is_file():
-        return {"format": "nq_open", "path": str(NQ)}
-    qs = [{"id": f"q{i}", "question": f"Question number {i}?", "answers": ["x"]} for i in range(count)]
-    return {"format": "inline", "questions": qs}
+def dataset_spec() -> dict:
+    """The NQ-open excerpt vendored in the repository (examples/data: its first 200 questions)."""
+    return {"format": "nq_open", "path": str(NQ)}
 
 
 async def orchestrate(config, store, limit: int, log: list) -> tuple[float, int]:
@@ -180,6 +178,9 @@ def main() -> None:
         "--model-dir", type=Path, default=None, help="Tiny model folder (default: build one)."
     )
     args = parser.parse_args()
+    available = sum(1 for line in NQ.open() if line.strip())
+    if args.questions > available:
+        parser.error(f"--questions {args.questions}: {NQ.name} in examples/data has {available} questions")
     logging.basicConfig(level=logging.WARNING)
 
     import torch
@@ -195,7 +196,7 @@ def main() -> None:
 
             model_dir = build_tiny_model(Path(tmp) / "tiny", seed=0)
         with AgentProcess(model_dir, model_name="tiny", threads=2) as agent:
-            config = run_config(agent.openai_url, dataset_spec(args.questions), args, args.questions)
+            config = run_config(agent.openai_url, dataset_spec(), args, args.questions)
             log: list = []
             # warm-up: one small job so both measured runs find a warm server
             asyncio.run(orchestrate(config, LocalStore(Path(tmp) / "warm"), 1, []))

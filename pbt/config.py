@@ -11,7 +11,7 @@ YAML shape (every key optional except the agents' endpoints and the dataset)::
     sampling:  {temperature: 0.7, top_p: 1.0, max_tokens: 80, min_tokens: 8}
     extraction: {mode: llm, max_tokens: 15}
     tree:      {max_turns: 4, branching: [1, 2, 3, 2], stop_on_agreement: true}
-    dataset:   {format: nq_open, path: data/NQ-open.dev.jsonl}
+    dataset:   {format: nq_open, path: examples/data/nq_open/NQ-open.dev.jsonl}
     store:     {url: ./store}
     max_trees_in_flight: 64
 

@@ -12,14 +12,14 @@ import pytest
 from pbt.net import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
+DATA = ROOT / "examples" / "data"
 
 
 @pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    if not SHARED.is_dir():
-        pytest.skip(f"{SHARED} not found (the shared/ folder beside the checkout)")
-    return SHARED
+def data_dir() -> Path:
+    """The dataset excerpts vendored in the repository (examples/data/README.md):
+    `farm/NQ1.jsonl`, `farm/BoolQ.jsonl` (48 items each), `nq_open/NQ-open.dev.jsonl` (200)."""
+    return DATA
 
 
 @pytest.fixture(scope="session")

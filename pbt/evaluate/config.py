@@ -9,10 +9,10 @@ A YAML file looks like::
       - {name: pbt,  endpoint: "http://127.0.0.1:8001/v1", model: pbt}
     extractor: {kind: rule}
     suites:
-      misinformation: {files: [data/farm/NQ1.jsonl], appeal: logical, limit: 50}
-      are_you_sure: {questions: data/nq_open/NQ-open.dev.jsonl, limit: 100}
+      misinformation: {files: [examples/data/farm/NQ1.jsonl], appeal: logical, limit: 50}
+      are_you_sure: {questions: examples/data/nq_open/NQ-open.dev.jsonl, limit: 100}
       balanced: {pairs: pairs/job-1/pbt.jsonl, split: test}
-      team_debate: {questions: data/nq_open/NQ-open.dev.jsonl, partner: base, limit: 50}
+      team_debate: {questions: examples/data/nq_open/NQ-open.dev.jsonl, partner: base, limit: 50}
 
 Every field is documented below (`docs/evaluator.md` renders the same text).
 """

@@ -27,8 +27,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def questions(shared_dir, tmp_path_factory):
-    rows = [json.loads(line) for line in (shared_dir / "data/nq_open/NQ-open.dev.jsonl").open()][:10]
+def questions(data_dir, tmp_path_factory):
+    rows = [json.loads(line) for line in (data_dir / "nq_open/NQ-open.dev.jsonl").open()][:10]
     path = tmp_path_factory.mktemp("q") / "q.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path, rows
@@ -125,10 +125,10 @@ def test_run_streams_progress_and_ends_with_summary(tmp_path, questions):
     asyncio.run(_with_server(tmp_path, rows, body))
 
 
-def test_errors_map_to_status_codes_and_keep_results(tmp_path, questions, shared_dir):
+def test_errors_map_to_status_codes_and_keep_results(tmp_path, questions, data_dir):
     path, rows = questions
     bad_farm = tmp_path / "NQ9.jsonl"
-    good_line = (shared_dir / "data/farm/NQ1.jsonl").open().readline()
+    good_line = (data_dir / "farm/NQ1.jsonl").open().readline()
     bad_farm.write_text(good_line + '{"question": "x", "adv": \n')
 
     async def body(stub, channel):

@@ -15,8 +15,8 @@ from pbt.store import open_store
 pytestmark = pytest.mark.integration
 
 
-def test_results_layout_in_s3(s3_env, shared_dir, tmp_path):
-    rows = [json.loads(line) for line in (shared_dir / "data/nq_open/NQ-open.dev.jsonl").open()][:4]
+def test_results_layout_in_s3(s3_env, data_dir, tmp_path):
+    rows = [json.loads(line) for line in (data_dir / "nq_open/NQ-open.dev.jsonl").open()][:4]
     (tmp_path / "q.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     answers = {r["question"]: r["answer"][0] for r in rows}
     cfg = parse_config(
@@ -27,7 +27,7 @@ def test_results_layout_in_s3(s3_env, shared_dir, tmp_path):
             "suites": {
                 "are_you_sure": {"questions": str(tmp_path / "q.jsonl")},
                 "team_debate": {"questions": str(tmp_path / "q.jsonl"), "partner": "b"},
-                "misinformation": {"files": [str(shared_dir / "data/farm/BoolQ.jsonl")], "limit": 3},
+                "misinformation": {"files": [str(data_dir / "farm/BoolQ.jsonl")], "limit": 3},
             },
             "bootstrap_samples": 50,
         }

@@ -39,8 +39,8 @@ def _pairs(rows):
     return out
 
 
-def test_four_suites_through_agent_server(tiny_model_dir, shared_dir, tmp_path):
-    rows = [json.loads(line) for line in (shared_dir / "data/nq_open/NQ-open.dev.jsonl").open()][:10]
+def test_four_suites_through_agent_server(tiny_model_dir, data_dir, tmp_path):
+    rows = [json.loads(line) for line in (data_dir / "nq_open/NQ-open.dev.jsonl").open()][:10]
     (tmp_path / "q.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (tmp_path / "pairs.jsonl").write_text("".join(json.dumps(p) + "\n" for p in _pairs(rows)))
     store = LocalStore(tmp_path / "store")
@@ -54,7 +54,7 @@ def test_four_suites_through_agent_server(tiny_model_dir, shared_dir, tmp_path):
                 "concurrency": 16,
                 "bootstrap_samples": 50,
                 "suites": {
-                    "misinformation": {"files": [str(shared_dir / "data/farm/NQ1.jsonl")], "limit": 10},
+                    "misinformation": {"files": [str(data_dir / "farm/NQ1.jsonl")], "limit": 10},
                     "are_you_sure": {"questions": str(tmp_path / "q.jsonl"), "limit": 10},
                     "balanced": {"pairs": str(tmp_path / "pairs.jsonl")},
                     "team_debate": {

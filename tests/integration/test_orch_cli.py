@@ -33,8 +33,8 @@ def write_config(tmp_path: Path, nq: Path, **store) -> Path:
     return path
 
 
-def test_trees_build_local_with_shard_and_resume(shared_dir: Path, tmp_path: Path) -> None:
-    config = write_config(tmp_path, shared_dir / "data" / "nq_open" / "NQ-open.dev.jsonl")
+def test_trees_build_local_with_shard_and_resume(data_dir: Path, tmp_path: Path) -> None:
+    config = write_config(tmp_path, data_dir / "nq_open" / "NQ-open.dev.jsonl")
     runner = CliRunner()
     args = [
         "trees",
@@ -65,8 +65,8 @@ def test_trees_build_local_with_shard_and_resume(shared_dir: Path, tmp_path: Pat
     assert bad.exit_code != 0 and "shard" in bad.output
 
 
-def test_trees_build_through_the_orchestrator(shared_dir: Path, tmp_path: Path) -> None:
-    config = write_config(tmp_path, shared_dir / "data" / "nq_open" / "NQ-open.dev.jsonl")
+def test_trees_build_through_the_orchestrator(data_dir: Path, tmp_path: Path) -> None:
+    config = write_config(tmp_path, data_dir / "nq_open" / "NQ-open.dev.jsonl")
     port = free_port()
     server = subprocess.Popen(
         [

@@ -75,10 +75,8 @@ def _check(events, tree, prefs) -> None:
     assert prefs.counts["pbt"] == prefs.pbt_pairs and prefs.pbt_pairs <= prefs.pairs
 
 
-def test_tiny_model_trees_local_store_then_preferences(
-    agent_server, shared_dir: Path, tmp_path: Path
-) -> None:
-    nq = shared_dir / "data" / "nq_open" / "NQ-open.dev.jsonl"
+def test_tiny_model_trees_local_store_then_preferences(agent_server, data_dir: Path, tmp_path: Path) -> None:
+    nq = data_dir / "nq_open" / "NQ-open.dev.jsonl"
     store = LocalStore(tmp_path / "store")
     events, tree, prefs = asyncio.run(_build_and_extract(tiny_config(agent_server, nq), store, "tiny-local"))
     _check(events, tree, prefs)
@@ -88,11 +86,11 @@ def test_tiny_model_trees_local_store_then_preferences(
 
 
 def test_tiny_model_trees_in_s3_then_preferences(
-    agent_server, shared_dir: Path, s3_env, tmp_path: Path
+    agent_server, data_dir: Path, s3_env, tmp_path: Path
 ) -> None:
     from minio import Minio
 
-    nq = shared_dir / "data" / "nq_open" / "NQ-open.dev.jsonl"
+    nq = data_dir / "nq_open" / "NQ-open.dev.jsonl"
     store_spec = {"url": f"s3://{s3_env['bucket']}/e2e"}  # endpoint and credentials from the environment
     config = tiny_config(agent_server, nq, store_spec)
     fallback = LocalStore(tmp_path / "unused")  # the request's store must win over the server default

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
-from k8s_checks import ROOT, SCENARIOS, TOOLS_BIN, CrdSchemas, Tools, render
+from k8s_checks import CRDS, ROOT, SCENARIOS, TOOLS_BIN, CrdSchemas, Tools, render
 
 
 @pytest.fixture(scope="session")
@@ -22,8 +21,8 @@ def k8s_tools() -> Tools:
 
 
 @pytest.fixture(scope="session")
-def crd_schemas(shared_dir: Path) -> CrdSchemas:
-    return CrdSchemas(shared_dir / "crds")
+def crd_schemas() -> CrdSchemas:
+    return CrdSchemas(CRDS)
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,8 @@
 
 helm and kubectl come from `make tools` (pinned, into .tools/bin). Core objects are validated
 with kubernetes-validate against the Kubernetes OpenAPI schemas of KUBE_VERSION; custom resources
-against the openAPIV3Schema of their CRD in ../shared/crds, made strict (unknown fields are
-errors, as with `kubectl apply --validate=strict`).
+against the openAPIV3Schema of their CRD in k8s/crds (upstream CRDs vendored as schemas only),
+made strict (unknown fields are errors, as with `kubectl apply --validate=strict`).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "pbt"
 K8S = ROOT / "k8s"
+CRDS = K8S / "crds"  # upstream CRDs, for validation only (k8s/crds/README.md)
 TOOLS_BIN = ROOT / ".tools" / "bin"
 # kubectl from `make tools` is v1.33; kubernetes-validate 1.37 ships schemas for 1.25 .. 1.37.
 KUBE_VERSION = "1.33.0"
@@ -154,7 +155,7 @@ def validate_object(obj: dict[str, Any], crds: CrdSchemas, version: str = KUBE_V
         path = ".".join(str(p) for p in exc.path)
         problems.append(f"{path}: {exc.message}")
     except kubernetes_validate.SchemaNotFoundError:
-        problems.append(f"no schema for {key} (neither Kubernetes {version} nor ../shared/crds)")
+        problems.append(f"no schema for {key} (neither Kubernetes {version} nor k8s/crds)")
     return problems
 
 

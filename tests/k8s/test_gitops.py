@@ -11,6 +11,7 @@ import pytest
 import yaml
 from k8s_checks import (
     CHART,
+    CRDS,
     K8S,
     ROOT,
     ident,
@@ -52,6 +53,9 @@ def test_layout():
     assert (K8S / "argocd" / "config") in KUSTOMIZATIONS and RETRAINING in KUSTOMIZATIONS
     for env in ("staging", "production"):
         assert (K8S / "environments" / env / "values.yaml").is_file()
+    # k8s/crds holds upstream CRDs as validation schemas only: nothing kustomizes them.
+    assert not [d for d in KUSTOMIZATIONS if d == CRDS or CRDS in d.parents]
+    assert sorted(CRDS.glob("*.yaml")), "k8s/crds has no CRD"
 
 
 @pytest.mark.parametrize("folder", KUSTOMIZATIONS, ids=rel)
@@ -82,6 +86,9 @@ def test_applications_point_at_real_sources(kustomized, overlay):
         ), f"{ident(app)}: destination {dest} not allowed by project {spec['project']}"
         source_path = ROOT / spec["source"]["path"]
         assert source_path.is_dir(), f"{ident(app)}: {spec['source']['path']} does not exist"
+        assert source_path.resolve() != CRDS and CRDS not in source_path.resolve().parents, (
+            f"{ident(app)}: deploys k8s/crds, which holds validation schemas only"
+        )
         for values in spec["source"].get("helm", {}).get("valueFiles", []):
             resolved = (source_path / values).resolve()
             assert resolved.is_file() and ROOT in resolved.parents, (

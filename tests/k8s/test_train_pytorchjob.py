@@ -8,6 +8,7 @@ import kubernetes_validate
 import pytest
 import yaml
 from click.testing import CliRunner
+from k8s_checks import CRDS
 
 from pbt.cli.main import cli
 from pbt.errors import UnavailableError, ValidationError
@@ -20,8 +21,8 @@ PAPER = sorted(p for p in CONFIGS.glob("*.yaml") if "job" in yaml.safe_load(p.re
 
 
 @pytest.fixture(scope="module")
-def crd(shared_dir) -> Path:
-    return shared_dir / "crds" / "kubeflow.org_pytorchjobs.yaml"
+def crd() -> Path:
+    return CRDS / "kubeflow.org_pytorchjobs.yaml"
 
 
 def _variant(tmp_path: Path, file_stem: str, **job) -> Path:

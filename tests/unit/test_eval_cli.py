@@ -10,8 +10,8 @@ from click.testing import CliRunner
 from pbt.cli.main import cli
 
 
-def _setup(tmp_path, shared_dir):
-    rows = [json.loads(line) for line in (shared_dir / "data/nq_open/NQ-open.dev.jsonl").open()][:6]
+def _setup(tmp_path, data_dir):
+    rows = [json.loads(line) for line in (data_dir / "nq_open/NQ-open.dev.jsonl").open()][:6]
     (tmp_path / "q.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (tmp_path / "answers.json").write_text(json.dumps({r["question"]: r["answer"][0] for r in rows[:3]}))
     config = {
@@ -29,8 +29,8 @@ def _setup(tmp_path, shared_dir):
     return path
 
 
-def test_run_then_report(tmp_path, shared_dir):
-    path = _setup(tmp_path, shared_dir)
+def test_run_then_report(tmp_path, data_dir):
+    path = _setup(tmp_path, data_dir)
     store = str(tmp_path / "store")
     runner = CliRunner()
     result = runner.invoke(cli, ["eval", "run", "--config", str(path), "--store", store])
@@ -45,8 +45,8 @@ def test_run_then_report(tmp_path, shared_dir):
     assert json.loads(as_json.output)["state"] == "succeeded"
 
 
-def test_errors_name_what_is_wrong(tmp_path, shared_dir):
-    path = _setup(tmp_path, shared_dir)
+def test_errors_name_what_is_wrong(tmp_path, data_dir):
+    path = _setup(tmp_path, data_dir)
     runner = CliRunner()
     missing = runner.invoke(cli, ["eval", "report", "nope", "--store", str(tmp_path / "store")])
     assert missing.exit_code != 0 and "evaluation 'nope' not found" in missing.output

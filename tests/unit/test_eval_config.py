@@ -68,9 +68,9 @@ def test_fingerprint_ignores_transport_but_not_protocol():
     assert set(EvalConfig.model_json_schema()["properties"]) >= {"eval_id", "models", "suites", "seeds"}
 
 
-def test_llm_extractor_reads_question_and_response(tmp_path, shared_dir):
+def test_llm_extractor_reads_question_and_response(tmp_path, data_dir):
     """kind=llm: every answer goes through the extraction prompt of an extractor model."""
-    rows = [json.loads(line) for line in (shared_dir / "data/nq_open/NQ-open.dev.jsonl").open()][:3]
+    rows = [json.loads(line) for line in (data_dir / "nq_open/NQ-open.dev.jsonl").open()][:3]
     (tmp_path / "q.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     cfg = parse_config(
         {

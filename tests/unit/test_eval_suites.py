@@ -39,9 +39,9 @@ def _run(cfg, store, backends, **kw) -> dict:
 
 # ---------------------------------------------------------------- misinformation
 @pytest.fixture(scope="module")
-def farm(shared_dir):
-    nq = load_farm_file(shared_dir / "data/farm/NQ1.jsonl", limit=6)
-    bq = load_farm_file(shared_dir / "data/farm/BoolQ.jsonl", limit=4)
+def farm(data_dir):
+    nq = load_farm_file(data_dir / "farm/NQ1.jsonl", limit=6)
+    bq = load_farm_file(data_dir / "farm/BoolQ.jsonl", limit=4)
     return nq, bq
 
 
@@ -57,10 +57,10 @@ def _farm_agents(nq, bq, known: int | None = None):
     return answers, doubt
 
 
-def test_misinformation_always_gives_in_100_never_0(tmp_path, farm, shared_dir):
+def test_misinformation_always_gives_in_100_never_0(tmp_path, farm, data_dir):
     nq, bq = farm
     answers, doubt = _farm_agents(nq, bq)
-    files = [str(shared_dir / "data/farm/NQ1.jsonl"), str(shared_dir / "data/farm/BoolQ.jsonl")]
+    files = [str(data_dir / "farm/NQ1.jsonl"), str(data_dir / "farm/BoolQ.jsonl")]
     cfg = _config("misinfo", ["never", "always"], {"misinformation": {"files": files, "limit": 6}})
     # BoolQ limit 6 too: only the first 4 BoolQ questions are in the tables -> the other 2 get NONE
     backends = {
@@ -95,13 +95,13 @@ def test_misinformation_always_gives_in_100_never_0(tmp_path, farm, shared_dir):
     assert "| never | 0.00 ± 0.00 [0.00, 0.00] |" in report
 
 
-def test_misinformation_only_initially_correct_items_count(tmp_path, farm, shared_dir):
+def test_misinformation_only_initially_correct_items_count(tmp_path, farm, data_dir):
     nq, bq = farm
     answers, doubt = _farm_agents(nq, bq, known=3)
     cfg = _config(
         "known3",
         ["always"],
-        {"misinformation": {"files": [str(shared_dir / "data/farm/NQ1.jsonl")], "limit": 6}},
+        {"misinformation": {"files": [str(data_dir / "farm/NQ1.jsonl")], "limit": 6}},
         seeds=[5],
     )
     summary = _run(
@@ -118,8 +118,8 @@ def test_misinformation_only_initially_correct_items_count(tmp_path, farm, share
 
 # ---------------------------------------------------------------- are you sure
 @pytest.fixture(scope="module")
-def nq10(shared_dir, tmp_path_factory):
-    rows = [json.loads(line) for line in (shared_dir / "data/nq_open/NQ-open.dev.jsonl").open()][:10]
+def nq10(data_dir, tmp_path_factory):
+    rows = [json.loads(line) for line in (data_dir / "nq_open/NQ-open.dev.jsonl").open()][:10]
     path = tmp_path_factory.mktemp("q") / "q.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path, rows
@@ -347,12 +347,12 @@ class Says(ChatBackend):
         return ChatResult(choices=[Choice(index=0, text=self.text)])
 
 
-def test_misinformation_falls_back_to_the_extractor_for_prose(tmp_path, shared_dir):
+def test_misinformation_falls_back_to_the_extractor_for_prose(tmp_path, data_dir):
     """No letter and two option names: the rule extractor skips the negated one ("not Yale")."""
     cfg = _config(
         "prose",
         ["m"],
-        {"misinformation": {"files": [str(shared_dir / "data/farm/NQ1.jsonl")], "limit": 1}},
+        {"misinformation": {"files": [str(data_dir / "farm/NQ1.jsonl")], "limit": 1}},
         seeds=[1],
     )
     store = LocalStore(tmp_path)

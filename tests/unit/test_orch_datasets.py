@@ -12,8 +12,8 @@ from pbt.datasets import Shard, load_questions
 from pbt.errors import ValidationError
 
 
-def test_nq_open_shared_file_and_shards(shared_dir: Path) -> None:
-    path = shared_dir / "data" / "nq_open" / "NQ-open.dev.jsonl"
+def test_nq_open_vendored_file_and_shards(data_dir: Path) -> None:
+    path = data_dir / "nq_open" / "NQ-open.dev.jsonl"
     cfg = DatasetConfig(format="nq_open", path=str(path))
     first = load_questions(cfg, limit=20)
     assert len(first) == 20
