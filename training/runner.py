@@ -7,6 +7,9 @@ Order of work (every user-fixable problem is raised before the first optimizer s
 4. train (DDP/FSDP as torchrun or the PyTorchJob set up), uploading each checkpoint;
 5. evaluate the selected model on dev (and on the training pairs), then write adapter, merged
    model (optional), metrics.json, config.yaml, data_report.json and manifest.json (last).
+
+Under torchrun the process group outlives `run_training`: the caller ends it (``training.main``
+meets the other ranks at a barrier and exits the process).
 """
 
 from __future__ import annotations
@@ -320,8 +323,10 @@ def run_training(setup: TrainingSetup) -> RunResult:
     outputs: dict[str, str | None] = {}
     if rank0:
         outputs = _write_outputs(setup, store, run_prefix, final_dir, base, prepared, metrics, resumed_step)
-    if hasattr(trainer, "end"):
-        trainer.end()
+    # No trainer.end(): it destroys the process group on each rank on its own (rank 1 while rank 0
+    # still writes the outputs above), and then training.main found no group, skipped its final
+    # barrier and os._exit, and the rank tore gloo down in interpreter shutdown (SIGABRT,
+    # "terminate called without an active exception"). training.main ends distributed runs.
     return RunResult(
         run_id=run_id, run_prefix=run_prefix, store_url=store.url, metrics=metrics, outputs=outputs
     )
