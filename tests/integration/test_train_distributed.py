@@ -124,6 +124,8 @@ def test_dpo_torchrun_two_processes(tiny_model_dir, tmp_path):
     assert metrics["train_pairs"]["train_pairs_rewards/accuracies"] > 0.5
     assert metrics["dev"]["eval_rewards/accuracies"] == metrics["best_metric"]
     assert metrics["checkpoints_uploaded"] == [4, 8]
+    for step in (4, 8):  # each rank's files, uploaded after every rank wrote them
+        assert store.exists(f"{run}/checkpoints/checkpoint-{step}/rng_state_1.pth")
 
     # the saved adapter is a trained LoRA adapter (lora_B starts at zero)
     from safetensors.torch import load_file
@@ -183,6 +185,7 @@ def test_dpo_torchrun_fsdp_option(tiny_model_dir, tmp_path):
     assert config["fsdp"] is True and config["fsdp_config"]["reshard_after_forward"] is True
     # rank 0 holds full checkpoints (FULL_STATE_DICT), so the store copy is complete
     assert store.exists("training/fsdp-test/checkpoints/checkpoint-4/optimizer.pt")
+    assert store.exists("training/fsdp-test/checkpoints/checkpoint-4/rng_state_1.pth")
     from safetensors.torch import load_file
 
     store.get_file("training/fsdp-test/adapter/adapter_model.safetensors", tmp_path / "a.safetensors")
