@@ -275,6 +275,13 @@ def run_training(setup: TrainingSetup) -> RunResult:
         )
         callbacks.append(balanced)
     trainer, train_ds = _build_trainer(setup, model, tokenizer, prepared, callbacks)
+    if tr.fsdp and not getattr(trainer, "is_fsdp_enabled", False):
+        # accelerate 1.15 turns FSDP on for GPUs and other accelerators only; on CPU it uses DDP
+        log.warning(
+            "fsdp is set, but accelerate does not shard on %s: this run trains with %s",
+            tr.device.type,
+            trainer.accelerator.distributed_type.value,
+        )
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         # Keep DDP's reducer alive until training.main exits the rank with os._exit: freeing it
         # tears gloo down from the main thread while a gloo worker waits for the GIL (deadlock).

@@ -157,7 +157,11 @@ def test_dpo_torchrun_two_processes(tiny_model_dir, tmp_path):
 @pytest.mark.distributed
 @pytest.mark.slow
 def test_dpo_torchrun_fsdp_option(tiny_model_dir, tmp_path):
-    """The FSDP option (FSDP2, full shard, decoder layers wrapped) under torchrun on CPU."""
+    """The FSDP option (FSDP2, full shard, decoder layers wrapped) under torchrun on CPU.
+
+    accelerate does not shard on CPU, so the ranks train with DDP here (and say so): this checks
+    that the option is accepted, recorded and trains, not sharding (tests/gpu does not cover it).
+    """
     pairs = write_pairs(tmp_path / "pairs.jsonl", make_pairs(16, 4))
     store_dir = tmp_path / "store"
     fsdp_config = {
@@ -176,7 +180,8 @@ def test_dpo_torchrun_fsdp_option(tiny_model_dir, tmp_path):
         "--fsdp_config", json.dumps(fsdp_config), "--fsdp",
     ]  # fmt: skip
     env = dict(os.environ, OMP_NUM_THREADS="1", PBT_LOG_LEVEL="INFO")  # INFO: each rank logs its exit
-    _torchrun(args, tmp_path, env)
+    logs = _torchrun(args, tmp_path, env)
+    assert "fsdp is set, but accelerate does not shard on cpu: this run trains with MULTI_CPU" in logs[0]
     store = LocalStore(store_dir)
     metrics = store.get_json("training/fsdp-test/metrics.json")
     assert metrics["world_size"] == 2 and metrics["global_step"] == 4
