@@ -80,6 +80,10 @@ class StoreCheckpointCallback(TrainerCallback):
         self.uploaded: list[int] = []
 
     def on_save(self, args, state, control, **kwargs):
+        # Every rank calls on_save after its part of the checkpoint. Without this barrier rank 0
+        # uploaded (and marked COMPLETE) a folder that some runs lacked rng_state_1.pth in: rank 1
+        # writes its RNG state after rank 0 may already have got here.
+        _wait_for_all_ranks()
         if not state.is_world_process_zero:
             return control
         step = state.global_step
@@ -102,3 +106,11 @@ class StoreCheckpointCallback(TrainerCallback):
             time.monotonic() - started,
         )
         return control
+
+
+def _wait_for_all_ranks() -> None:
+    """A barrier over the default process group, when there is one with more than one rank."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        dist.barrier()

@@ -26,7 +26,11 @@ def configure_logging() -> None:
 
 
 def main(stage: str, argv: list[str] | None = None) -> int:
-    """Parse, train, and turn user errors into one clear line and exit status 2."""
+    """Parse, train, and turn user errors into one clear line and exit status 2.
+
+    Under torchrun the rank does not return: `_exit_distributed` ends it (status 0 after every
+    rank finished, 2 for a user error, 1 for any other failure, its traceback logged first).
+    """
     configure_logging()
     from training.launch import prepare_launch
 
@@ -34,34 +38,64 @@ def main(stage: str, argv: list[str] | None = None) -> int:
     from training.args import parse_setup
     from training.runner import run_training
 
+    log = logging.getLogger("training")
     try:
         setup = parse_setup(stage, argv)
         result = run_training(setup)
     except PbtError as exc:
-        logging.getLogger("training").error("%s", exc)
+        log.error("%s", exc)
         return _exit_distributed(2)
+    except Exception:
+        if not _distributed():
+            raise
+        log.exception("training failed on this rank")
+        return _exit_distributed(1)
     if result.outputs:
-        logging.getLogger("training").info("outputs: %s", result.outputs)
+        log.info("outputs: %s", result.outputs)
     return _exit_distributed(0)
 
 
-def _exit_distributed(code: int) -> int:
-    """Leave a torch.distributed run without tearing gloo down from Python's garbage collector.
-
-    Seen here (torch 2.13, gloo, 2 CPU ranks): when DDP's reducer is freed at the end of the run,
-    the main thread holds the GIL while joining a gloo worker thread that waits for the GIL to
-    free a finished all-gather's tensor, and the rank hangs forever after training has finished.
-    So the ranks meet at a barrier (after success only: a failed rank must not wait for the
-    others) and exit at once; every output is already in the store.
-    """
+def _distributed() -> bool:
     try:
         import torch.distributed as dist
     except ImportError:  # pragma: no cover - torch is a dependency
+        return False
+    return dist.is_available() and dist.is_initialized()
+
+
+def _exit_distributed(code: int) -> int:
+    """End a torch.distributed rank: meet the others at a barrier, then `os._exit`.
+
+    Returns `code` only when no process group is up (a single-process run). The group must still
+    be up here: nothing before this may destroy it (`run_training` does not call `trainer.end()`).
+
+    Why no ``destroy_process_group`` and no interpreter shutdown (torch 2.13, gloo, CPython 3.11):
+    freeing DDP's reducer at the end of a run deadlocked here (the main thread holds the GIL while
+    joining a gloo worker that waits for the GIL to free a finished all-gather's tensor); and a
+    gloo thread that wants the GIL while the interpreter shuts down is ended by CPython with
+    ``pthread_exit``, whose unwinding through a ``noexcept`` C++ frame calls ``std::terminate``
+    ("terminate called without an active exception": the likely cause of the SIGABRT seen on
+    rank 1 of the FSDP-option torchrun test while `trainer.end()` let ranks get to interpreter
+    shutdown; not reproduced on demand). So after success every
+    rank waits at a barrier until all ranks are done (rank 0 writes the outputs to the store
+    before it gets there, so no rank leaves while another still works) and then exits at once;
+    every output is already in the store. A failed rank does not wait: it exits with its status
+    and torchrun stops the others.
+    """
+    if not _distributed():
         return code
-    if not (dist.is_available() and dist.is_initialized()):
-        return code
+    import torch.distributed as dist
+
+    log = logging.getLogger("training")
+    rank, world = dist.get_rank(), dist.get_world_size()
     if code == 0:
-        dist.barrier()
+        try:
+            dist.barrier()
+        except Exception:  # another rank failed or left: report it and exit with a failure
+            log.exception("rank %d of %d: final barrier failed", rank, world)
+            code = 1
+        else:
+            log.info("rank %d of %d passed the final barrier; exiting", rank, world)
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -7,6 +7,9 @@ Order of work (every user-fixable problem is raised before the first optimizer s
 4. train (DDP/FSDP as torchrun or the PyTorchJob set up), uploading each checkpoint;
 5. evaluate the selected model on dev (and on the training pairs), then write adapter, merged
    model (optional), metrics.json, config.yaml, data_report.json and manifest.json (last).
+
+Under torchrun the process group outlives `run_training`: the caller ends it (``training.main``
+meets the other ranks at a barrier and exits the process).
 """
 
 from __future__ import annotations
@@ -276,6 +279,13 @@ def run_training(setup: TrainingSetup) -> RunResult:
         )
         callbacks.append(balanced)
     trainer, train_ds = _build_trainer(setup, model, tokenizer, prepared, callbacks)
+    if tr.fsdp and not getattr(trainer, "is_fsdp_enabled", False):
+        # accelerate 1.15 turns FSDP on for GPUs and other accelerators only; on CPU it uses DDP
+        log.warning(
+            "fsdp is set, but accelerate does not shard on %s: this run trains with %s",
+            tr.device.type,
+            trainer.accelerator.distributed_type.value,
+        )
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         # Keep DDP's reducer alive until training.main exits the rank with os._exit: freeing it
         # tears gloo down from the main thread while a gloo worker waits for the GIL (deadlock).
@@ -324,8 +334,10 @@ def run_training(setup: TrainingSetup) -> RunResult:
     outputs: dict[str, str | None] = {}
     if rank0:
         outputs = _write_outputs(setup, store, run_prefix, final_dir, base, prepared, metrics, resumed_step)
-    if hasattr(trainer, "end"):
-        trainer.end()
+    # No trainer.end(): it destroys the process group on each rank on its own (rank 1 while rank 0
+    # still writes the outputs above), and then training.main found no group, skipped its final
+    # barrier and os._exit, and the rank tore gloo down in interpreter shutdown (SIGABRT,
+    # "terminate called without an active exception"). training.main ends distributed runs.
     return RunResult(
         run_id=run_id, run_prefix=run_prefix, store_url=store.url, metrics=metrics, outputs=outputs
     )
