@@ -329,16 +329,17 @@ class RunConfig(_Strict):
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> RunConfig:
+        from pbt.safeload import load_yaml, read_text
+
         path = Path(path)
+        if not path.exists():
+            raise ValidationError(f"config file not found: {path}", field="config")
         try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ValidationError(f"config file not found: {path}", field="config") from None
-        try:
-            data = yaml.safe_load(text)
-            lines = yaml_lines(text)
-        except yaml.YAMLError as exc:
-            raise ValidationError(f"not valid YAML: {exc}", location=str(path)) from None
+            text = read_text(path, "config file")
+        except ValidationError as exc:
+            raise ValidationError(exc.message, field="config") from None
+        data = load_yaml(text, str(path))
+        lines = yaml_lines(text)
         if not isinstance(data, dict):
             raise ValidationError("expected a mapping at the top level", location=str(path))
         config = cls.from_dict(data, source=str(path), lines=lines)
@@ -454,7 +455,9 @@ def yaml_lines(text: str) -> dict:
                 out[i] = (item.start_mark.line + 1, walk(item))
         return out
 
-    root = yaml.compose(text)
+    from pbt.safeload import _NoAliasLoader
+
+    root = yaml.compose(text, Loader=_NoAliasLoader)
     return walk(root) if root is not None else {}
 
 

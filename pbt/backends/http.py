@@ -82,6 +82,9 @@ class HttpBackend(ChatBackend):
         max_attempts / max_retry_s: give up after this many attempts or this long retrying.
         backoff_initial / backoff_max: exponential backoff base and cap (seconds), with full jitter.
         transport: an httpx transport to use instead of the network (tests, custom TLS).
+        relay_errors: put the server's error message into the exceptions raised (the default, for
+            the command line); servers set False: the message is logged, and exceptions only say
+            which status came back (a request cannot read what an internal URL answered).
 
     Use one instance inside one event loop at a time (it re-creates its client if the loop changes).
     """
@@ -100,6 +103,7 @@ class HttpBackend(ChatBackend):
         backoff_initial: float = 0.5,
         backoff_max: float = 8.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        relay_errors: bool = True,
     ) -> None:
         if max_concurrency < 1:
             raise ValidationError("must be >= 1", field="max_concurrency")
@@ -116,6 +120,7 @@ class HttpBackend(ChatBackend):
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.transport = transport
+        self.relay_errors = relay_errors
         self._client: httpx.AsyncClient | None = None
         self._semaphore: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -145,13 +150,17 @@ class HttpBackend(ChatBackend):
         client, semaphore, _ = self._ensure_client()
         async with semaphore:
             response = await client.request(method, path, json=body)
-        if response.status_code in RETRY_STATUS:
-            raise _RetryableStatus(response.status_code, _server_message(response))
-        if response.status_code == 404:
-            raise NotFoundError(f"{self.base_url}{path}: 404 {_server_message(response)}")
         if response.status_code >= 400:
+            message = _server_message(response)
+            if not self.relay_errors:
+                log.warning("%s%s answered %d: %s", self.base_url, path, response.status_code, message[:500])
+                message = "(the answer is in the server log)"
+            if response.status_code in RETRY_STATUS:
+                raise _RetryableStatus(response.status_code, message)
+            if response.status_code == 404:
+                raise NotFoundError(f"{self.base_url}{path}: 404 {message}")
             raise ValidationError(
-                f"{self.base_url}{path} rejected the request ({response.status_code}): {_server_message(response)}"
+                f"{self.base_url}{path} rejected the request ({response.status_code}): {message}"
             )
         try:
             return response.json()

@@ -25,7 +25,6 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
@@ -283,20 +282,22 @@ def parse_config_text(
 ) -> EvalConfig:
     """Parse YAML (or JSON) text into an `EvalConfig`; field errors point at ``source:line``."""
     from pbt.config import yaml_lines
+    from pbt.safeload import load_yaml
 
-    try:
-        data = yaml.safe_load(text) if text.strip() else {}
-        lines = yaml_lines(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        loc = f"{source}:{mark.line + 1}" if mark is not None else source
-        raise ValidationError(f"not valid YAML: {exc}", location=loc) from None
+    data = load_yaml(text, source) if text.strip() else {}
+    lines = yaml_lines(text)
     return parse_config(data or {}, source=source, overrides=overrides, lines=lines)
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> EvalConfig:
     """Read an evaluation YAML file (see the module docstring); `overrides` replace top-level keys."""
+    from pbt.safeload import read_text
+
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise ValidationError(f"config file not found: {path}", field="config")
-    return parse_config_text(path.read_text(encoding="utf-8"), source=str(path), overrides=overrides)
+    try:
+        text = read_text(path, "config file")
+    except ValidationError as exc:
+        raise ValidationError(exc.message, field="config") from None
+    return parse_config_text(text, source=str(path), overrides=overrides)
