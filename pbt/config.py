@@ -321,7 +321,9 @@ class RunConfig(_Strict):
                 config.persona_set  # noqa: B018 - validate persona names early with the request's path
             except ValidationError as exc:
                 raise ValidationError(
-                    exc.message, field=f"{prefix}{exc.field}", location=exc.location
+                    exc.message,
+                    field=f"{prefix}{exc.field or 'personas.file'}",
+                    location=exc.location,
                 ) from None
         else:
             config.persona_set  # noqa: B018

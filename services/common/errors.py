@@ -121,6 +121,9 @@ def _is_passthrough(exc: BaseException) -> bool:
 def _wrap_unary(behavior: Callable[..., Awaitable[Any]], method: str) -> Callable[..., Awaitable[Any]]:
     async def wrapper(request_or_iterator: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
+            bad = _undecodable(request_or_iterator)
+            if bad is not None:
+                raise bad
             return await behavior(request_or_iterator, context)
         except Exception as exc:
             if _is_passthrough(exc):
@@ -136,6 +139,9 @@ def _wrap_stream(behavior: Callable[..., Any], method: str) -> Callable[..., Any
 
     async def wrapper(request_or_iterator: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         try:
+            bad = _undecodable(request_or_iterator)
+            if bad is not None:
+                raise bad
             async for item in behavior(request_or_iterator, context):
                 yield item
         except Exception as exc:
@@ -146,6 +152,33 @@ def _wrap_stream(behavior: Callable[..., Any], method: str) -> Callable[..., Any
     return wrapper
 
 
+class UndecodableRequest:
+    """What `_tolerant` deserializers hand the servicer instead of raising: grpc would answer
+    bytes that are no valid message with UNKNOWN/INTERNAL, the wrapped handler with INVALID_ARGUMENT."""
+
+    def __init__(self, error: BaseException):
+        self.error = error
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except Exception as exc:  # noqa: BLE001 - DecodeError, RecursionError (deeply nested bytes)
+            return UndecodableRequest(exc)
+
+    return deserialize
+
+
+def _undecodable(request: Any) -> ValidationError | None:
+    if isinstance(request, UndecodableRequest):
+        return ValidationError(f"the request is not a valid message ({type(request.error).__name__})")
+    return None
+
+
 def wrap_handler(
     handler: grpc.RpcMethodHandler,
     method: str,
@@ -154,7 +187,7 @@ def wrap_handler(
 ) -> grpc.RpcMethodHandler:
     """Rebuild a method handler with its behaviour wrapped (unary or streaming response)."""
     ser = {
-        "request_deserializer": handler.request_deserializer,
+        "request_deserializer": _tolerant(handler.request_deserializer),
         "response_serializer": handler.response_serializer,
     }
     if handler.unary_unary:
