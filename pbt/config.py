@@ -126,7 +126,7 @@ class SamplingConfig(_Strict):
 
     temperature: float = Field(0.7, ge=0.0, le=5.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
-    top_k: int | None = Field(None, description="None or -1: no top-k.")
+    top_k: int | None = Field(None, ge=-1, le=1_000_000, description="None or -1: no top-k.")
     max_tokens: int = Field(80, ge=1, le=32768)
     min_tokens: int = Field(8, ge=0)
     seed: int | None = None

@@ -59,8 +59,6 @@ class EvaluatorServicer(pb_grpc.EvaluatorServiceServicer):
         policy.check_path(config.personas, f"{prefix}personas")
         suites = config.suites
         if suites.misinformation is not None:
-            if not suites.misinformation.files:
-                raise ValidationError("name at least one file", field=f"{prefix}suites.misinformation.files")
             for i, f in enumerate(suites.misinformation.files):
                 policy.check_path(f, f"{prefix}suites.misinformation.files[{i}]")
         for name, attr in (("are_you_sure", "questions"), ("balanced", "pairs"), ("balanced", "trees")):

@@ -30,6 +30,9 @@ def files(tmp_path: Path) -> dict[str, str]:
     (tmp_path / "list.yaml").write_text("- a\n- b\n")
     (tmp_path / "folder").mkdir()
     (tmp_path / "secret.yaml").write_text("SECRET-CONTENT: [\n")
+    (tmp_path / "nofiles.yaml").write_text(
+        "eval_id: e\nmodels: [{name: m, endpoint: 'scripted:'}]\nsuites: {misinformation: {files: []}}\n"
+    )
     return {p.stem: str(p) for p in tmp_path.iterdir()} | {"out": str(tmp_path / "out" / "p.jsonl")}
 
 
@@ -72,6 +75,7 @@ CASES = [
     ("eval-run-deep", lambda f: ["eval", "run", "--config", f["deep"]], "nested"),
     ("eval-run-list", lambda f: ["eval", "run", "--config", f["list"]], "mapping"),
     ("eval-run-secret", lambda f: ["eval", "run", "--config", f["secret"]], "YAML"),
+    ("eval-run-no-files", lambda f: ["eval", "run", "--config", f["nofiles"]], "misinformation.files"),
 ]
 
 
