@@ -202,10 +202,15 @@ class HttpBackend(ChatBackend):
         _, _, lock = self._ensure_client()
         async with lock:
             if not self.model:
-                data = (await self.request("GET", "/models")).get("data") or []
+                listing = await self.request("GET", "/models")
+                try:
+                    data = listing.get("data") or []
+                    if data:
+                        self.model = str(data[0]["id"])
+                except (KeyError, TypeError, AttributeError, IndexError) as exc:
+                    raise self._malformed("model listing", exc) from exc
                 if not data:
                     raise NotFoundError(f"{self.base_url}/models lists no model")
-                self.model = str(data[0]["id"])
         return self.model
 
     # -- ChatBackend -------------------------------------------------------------------------
@@ -242,8 +247,16 @@ class HttpBackend(ChatBackend):
         data = await self.request("POST", "/completions", body)
         return self._result(data, lambda c: c.get("text") or "")
 
+    def _malformed(self, what: str, exc: BaseException) -> UnavailableError:
+        detail = f": {exc!r}"[:300] if self.relay_errors else " (details in the server log)"
+        if not self.relay_errors:
+            log.warning("%s: malformed %s: %r", self.base_url, what, exc)
+        return UnavailableError(f"malformed {what}{detail}", endpoint=self.base_url)
+
     def _result(self, data: dict[str, Any], text_of: Any) -> ChatResult:
         try:
+            if not isinstance(data, dict):
+                raise TypeError(f"expected a JSON object, got {type(data).__name__}")
             choices = [
                 Choice(
                     index=int(c.get("index", i)),
@@ -253,17 +266,17 @@ class HttpBackend(ChatBackend):
                 )
                 for i, c in enumerate(data["choices"])
             ]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise UnavailableError(f"malformed completion response: {exc!r}", endpoint=self.base_url) from exc
-        usage = data.get("usage") or {}
-        return ChatResult(
-            choices=sorted(choices, key=lambda c: c.index),
-            usage=Usage(
-                prompt_tokens=int(usage.get("prompt_tokens") or 0),
-                completion_tokens=int(usage.get("completion_tokens") or 0),
-            ),
-            model=str(data.get("model") or self.model or ""),
-        )
+            usage = data.get("usage") or {}
+            return ChatResult(
+                choices=sorted(choices, key=lambda c: c.index),
+                usage=Usage(
+                    prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                    completion_tokens=int(usage.get("completion_tokens") or 0),
+                ),
+                model=str(data.get("model") or self.model or ""),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise self._malformed("completion response", exc) from exc
 
     async def candidate_logprobs(self, messages: Sequence[Message], candidates: Sequence[str]) -> list[float]:
         """Uses the agent server's ``POST /pbt/candidate_logprobs`` extension; other servers lack it."""
@@ -278,7 +291,10 @@ class HttpBackend(ChatBackend):
             raise NotImplementedError(
                 f"{self.base_url} has no /pbt/candidate_logprobs route (only the pbt agent server scores candidates)"
             ) from exc
-        return [float(x) for x in data["logprobs"]]
+        try:
+            return [float(x) for x in data["logprobs"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise self._malformed("candidate_logprobs response", exc) from exc
 
     async def aclose(self) -> None:
         if self._client is not None:
