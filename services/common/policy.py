@@ -46,7 +46,7 @@ from pbt.store.base import PrefixedStore, check_key
 
 ENV_PREFIX = "PBT_POLICY_"
 MAX_URL_CHARS = 2048
-_SAFE_URL = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no spaces or control characters
+_SAFE_URL = re.compile(r"^[\x21-\x5b\x5d-\x7e]+$")  # printable ASCII but '\\'; no spaces or controls
 _LOCAL_SCHEMES = ("local:", "scripted:", "scripted")
 
 
@@ -57,7 +57,7 @@ def check_url(url: str, field: str) -> str:
         raise ValidationError(f"URL longer than {MAX_URL_CHARS} characters", field=field)
     if not _SAFE_URL.match(url):
         raise ValidationError(
-            f"URL {shorten(url)} contains spaces, control or non-ASCII characters", field=field
+            f"URL {shorten(url)} contains spaces, control, backslash or non-ASCII characters", field=field
         )
     try:
         parts = urlsplit(url)

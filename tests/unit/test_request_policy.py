@@ -45,6 +45,8 @@ def test_agents_resolve_by_name_or_allowed_url_with_the_operators_key(monkeypatc
         ("http://h/v1\r\nX-Injected: 1", "agents.a.endpoint", "control"),
         ("http://" + "h" * 1_000_000, "agents.a.endpoint", "longer than"),
         ("http://user:pw@127.0.0.1:1/v1", "agents.a.endpoint", "user:password"),
+        ("http://127.0.0.1:80@evil.example/v1", "agents.a.endpoint", "user:password"),
+        ("http://127.0.0.1:8080\\@evil.example/v1", "agents.a.endpoint", "control"),
         ("scripted:/etc/passwd", "agents.a.endpoint", "--allow-local-backends"),
         ("local:/models/secret", "agents.a.endpoint", "--allow-local-backends"),
         ("ftp://127.0.0.1/", "agents.a.endpoint", "http(s)"),
