@@ -74,10 +74,15 @@ async def orchestrate(config, store, limit: int, log: list) -> tuple[float, int]
     from pbt.orchestrate.agents import default_backend_factory
     from pbt.v1 import orchestrator_pb2, orchestrator_pb2_grpc
     from services.common import open_channel
+    from services.common.policy import RequestPolicy
     from services.orchestrator.server import start_orchestrator
 
+    # the operator's request policy of this benchmark: the agent server on loopback, the NQ file
+    policy = RequestPolicy(agent_url_prefixes=["http://127.0.0.1:"], data_roots=[NQ.parent])
     server, port = await start_orchestrator(
-        store=store, backend_factory=lambda role, agent: Recording(default_backend_factory(role, agent), log)
+        store=store,
+        backend_factory=lambda role, agent: Recording(default_backend_factory(role, agent), log),
+        policy=policy,
     )
     request = orchestrator_pb2.BuildTreesRequest(
         config=config.to_proto(), job_id=f"bench-{time.time_ns()}", limit=limit

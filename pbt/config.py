@@ -126,7 +126,7 @@ class SamplingConfig(_Strict):
 
     temperature: float = Field(0.7, ge=0.0, le=5.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
-    top_k: int | None = Field(None, description="None or -1: no top-k.")
+    top_k: int | None = Field(None, ge=-1, le=1_000_000, description="None or -1: no top-k.")
     max_tokens: int = Field(80, ge=1, le=32768)
     min_tokens: int = Field(8, ge=0)
     seed: int | None = None
@@ -321,7 +321,9 @@ class RunConfig(_Strict):
                 config.persona_set  # noqa: B018 - validate persona names early with the request's path
             except ValidationError as exc:
                 raise ValidationError(
-                    exc.message, field=f"{prefix}{exc.field}", location=exc.location
+                    exc.message,
+                    field=f"{prefix}{exc.field or 'personas.file'}",
+                    location=exc.location,
                 ) from None
         else:
             config.persona_set  # noqa: B018
@@ -329,16 +331,17 @@ class RunConfig(_Strict):
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> RunConfig:
+        from pbt.safeload import load_yaml, read_text
+
         path = Path(path)
+        if not path.exists():
+            raise ValidationError(f"config file not found: {path}", field="config")
         try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ValidationError(f"config file not found: {path}", field="config") from None
-        try:
-            data = yaml.safe_load(text)
-            lines = yaml_lines(text)
-        except yaml.YAMLError as exc:
-            raise ValidationError(f"not valid YAML: {exc}", location=str(path)) from None
+            text = read_text(path, "config file")
+        except ValidationError as exc:
+            raise ValidationError(exc.message, field="config") from None
+        data = load_yaml(text, str(path))
+        lines = yaml_lines(text)
         if not isinstance(data, dict):
             raise ValidationError("expected a mapping at the top level", location=str(path))
         config = cls.from_dict(data, source=str(path), lines=lines)
@@ -454,7 +457,9 @@ def yaml_lines(text: str) -> dict:
                 out[i] = (item.start_mark.line + 1, walk(item))
         return out
 
-    root = yaml.compose(text)
+    from pbt.safeload import _NoAliasLoader
+
+    root = yaml.compose(text, Loader=_NoAliasLoader)
     return walk(root) if root is not None else {}
 
 

@@ -113,7 +113,7 @@ def rows_to_questions(
             text = _get(row, question_field)
         except KeyError:
             raise ValidationError(
-                f"missing question field {question_field!r} (keys: {sorted(row)})",
+                f"missing question field {question_field!r} ({len(row)} keys)",
                 location=where,
                 field="dataset.question_field",
             ) from None
@@ -121,7 +121,7 @@ def rows_to_questions(
             gold = _aliases(_get(row, answer_field), where, answer_field)
         except KeyError:
             raise ValidationError(
-                f"missing answer field {answer_field!r} (keys: {sorted(row)})",
+                f"missing answer field {answer_field!r} ({len(row)} keys)",
                 location=where,
                 field="dataset.answer_field",
             ) from None
@@ -134,6 +134,8 @@ def rows_to_questions(
                 ) from None
         else:
             qid = f"{safe_id(name)}-{position:06d}"
+        if text is None or not str(text).strip():
+            raise ValidationError("empty question", location=where, field="dataset.question_field")
         yield Question(id=qid, text=str(text), gold=gold)
 
 
@@ -142,20 +144,29 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
     path = Path(path)
     if not path.is_file():
         raise ValidationError(f"dataset file not found: {path}", field="dataset.path")
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
             where = f"{path}:{lineno}"
             try:
-                yield where, json.loads(line)
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ValidationError(f"not UTF-8 text (byte {exc.start + 1})", location=where) from None
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise ValidationError(f"invalid JSON: {exc.msg}", location=where) from None
+            except RecursionError:
+                raise ValidationError("JSON nested too deeply", location=where) from None
+            yield where, row
 
 
 def _read_json_or_jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     if path.suffix == ".json":
-        data = json.loads(path.read_text(encoding="utf-8"))
+        from pbt.safeload import loads_json, read_text
+
+        data = loads_json(read_text(path, "dataset file"), str(path))
         rows = (
             data.get("Data", data.get("data", [])) if isinstance(data, dict) else data
         )  # TriviaQA unfiltered JSON
@@ -224,7 +235,20 @@ def load_questions(
         )
     if limit:
         questions = itertools.islice(questions, limit)
-    selected = list((shard or Shard()).select(questions))
+    total = 0
+
+    def counted(items: Iterable[Question]) -> Iterator[Question]:
+        nonlocal total
+        for q in items:
+            total += 1
+            yield q
+
+    selected = list((shard or Shard()).select(counted(questions)))
+    if total == 0:
+        raise ValidationError(
+            "the dataset holds no questions",
+            field="dataset.questions" if fmt == "inline" else "dataset.path",
+        )
     seen: set[str] = set()
     for q in selected:
         if q.id in seen:

@@ -6,6 +6,17 @@ orchestrator and evaluator interceptors); anything else is a bug and becomes INT
 
 from __future__ import annotations
 
+#: the most characters of a request's value an error message repeats (ids, paths, endpoints)
+ECHO_CHARS = 200
+
+
+def shorten(value: object, limit: int = ECHO_CHARS) -> str:
+    """``repr(value)`` cut to `limit` characters (with the full length) for error messages."""
+    text = repr(value) if isinstance(value, str) else str(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
+
 
 class PbtError(Exception):
     """Base class of every error the project raises on purpose."""

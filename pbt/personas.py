@@ -15,7 +15,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
@@ -117,12 +116,13 @@ def _bundled() -> PersonaSet:
 
 
 def _load(path: Path) -> PersonaSet:
+    from pbt.safeload import load_yaml, read_text
+
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ValidationError(f"persona file not found: {path}", field="personas") from None
-    except yaml.YAMLError as exc:
-        raise ValidationError(f"not valid YAML: {exc}", location=str(path)) from None
+        text = read_text(path, "persona file")
+    except ValidationError as exc:
+        raise ValidationError(exc.message, field="personas") from None
+    raw = load_yaml(text, str(path))
     if not isinstance(raw, dict):
         raise ValidationError("expected a mapping at the top level", location=str(path))
     try:

@@ -157,6 +157,11 @@ class BatchWorker:
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
+    @property
+    def alive(self) -> bool:
+        """Whether the worker thread still runs (it serves nothing once it has died)."""
+        return self._thread.is_alive()
+
     def put(self, item: Request | Call | None) -> None:
         self.queue.put(item)
 

@@ -15,7 +15,6 @@ variable), ``max_in_flight``, ``timeout_s`` and ``max_attempts`` are used when p
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -33,16 +32,16 @@ def _split_query(rest: str) -> tuple[str, dict[str, str]]:
 
 
 def _load_table(path: str, what: str) -> dict[str, str]:
+    from pbt.safeload import load_yaml, loads_json, read_text
+
     file = Path(path)
     if not file.is_file():
         raise ValidationError(f"{what} file not found: {file}", field="endpoint")
-    text = file.read_text(encoding="utf-8")
-    if file.suffix in (".yaml", ".yml"):
-        import yaml
-
-        data = yaml.safe_load(text)
-    else:
-        data = json.loads(text)
+    try:
+        text = read_text(file, f"{what} file")
+        data = load_yaml(text, str(file)) if file.suffix in (".yaml", ".yml") else loads_json(text, str(file))
+    except ValidationError as exc:
+        raise ValidationError(str(exc), field="endpoint") from None
     if not isinstance(data, dict):
         raise ValidationError(f"{file} must hold a mapping question -> answer", field="endpoint")
     return {str(k): str(v) for k, v in data.items()}

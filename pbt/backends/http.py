@@ -82,6 +82,9 @@ class HttpBackend(ChatBackend):
         max_attempts / max_retry_s: give up after this many attempts or this long retrying.
         backoff_initial / backoff_max: exponential backoff base and cap (seconds), with full jitter.
         transport: an httpx transport to use instead of the network (tests, custom TLS).
+        relay_errors: put the server's error message into the exceptions raised (the default, for
+            the command line); servers set False: the message is logged, and exceptions only say
+            which status came back (a request cannot read what an internal URL answered).
 
     Use one instance inside one event loop at a time (it re-creates its client if the loop changes).
     """
@@ -100,6 +103,7 @@ class HttpBackend(ChatBackend):
         backoff_initial: float = 0.5,
         backoff_max: float = 8.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        relay_errors: bool = True,
     ) -> None:
         if max_concurrency < 1:
             raise ValidationError("must be >= 1", field="max_concurrency")
@@ -116,6 +120,7 @@ class HttpBackend(ChatBackend):
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.transport = transport
+        self.relay_errors = relay_errors
         self._client: httpx.AsyncClient | None = None
         self._semaphore: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -145,13 +150,17 @@ class HttpBackend(ChatBackend):
         client, semaphore, _ = self._ensure_client()
         async with semaphore:
             response = await client.request(method, path, json=body)
-        if response.status_code in RETRY_STATUS:
-            raise _RetryableStatus(response.status_code, _server_message(response))
-        if response.status_code == 404:
-            raise NotFoundError(f"{self.base_url}{path}: 404 {_server_message(response)}")
         if response.status_code >= 400:
+            message = _server_message(response)
+            if not self.relay_errors:
+                log.warning("%s%s answered %d: %s", self.base_url, path, response.status_code, message[:500])
+                message = "(the answer is in the server log)"
+            if response.status_code in RETRY_STATUS:
+                raise _RetryableStatus(response.status_code, message)
+            if response.status_code == 404:
+                raise NotFoundError(f"{self.base_url}{path}: 404 {message}")
             raise ValidationError(
-                f"{self.base_url}{path} rejected the request ({response.status_code}): {_server_message(response)}"
+                f"{self.base_url}{path} rejected the request ({response.status_code}): {message}"
             )
         try:
             return response.json()
@@ -193,10 +202,15 @@ class HttpBackend(ChatBackend):
         _, _, lock = self._ensure_client()
         async with lock:
             if not self.model:
-                data = (await self.request("GET", "/models")).get("data") or []
+                listing = await self.request("GET", "/models")
+                try:
+                    data = listing.get("data") or []
+                    if data:
+                        self.model = str(data[0]["id"])
+                except (KeyError, TypeError, AttributeError, IndexError) as exc:
+                    raise self._malformed("model listing", exc) from exc
                 if not data:
                     raise NotFoundError(f"{self.base_url}/models lists no model")
-                self.model = str(data[0]["id"])
         return self.model
 
     # -- ChatBackend -------------------------------------------------------------------------
@@ -233,8 +247,16 @@ class HttpBackend(ChatBackend):
         data = await self.request("POST", "/completions", body)
         return self._result(data, lambda c: c.get("text") or "")
 
+    def _malformed(self, what: str, exc: BaseException) -> UnavailableError:
+        detail = f": {exc!r}"[:300] if self.relay_errors else " (details in the server log)"
+        if not self.relay_errors:
+            log.warning("%s: malformed %s: %r", self.base_url, what, exc)
+        return UnavailableError(f"malformed {what}{detail}", endpoint=self.base_url)
+
     def _result(self, data: dict[str, Any], text_of: Any) -> ChatResult:
         try:
+            if not isinstance(data, dict):
+                raise TypeError(f"expected a JSON object, got {type(data).__name__}")
             choices = [
                 Choice(
                     index=int(c.get("index", i)),
@@ -244,17 +266,17 @@ class HttpBackend(ChatBackend):
                 )
                 for i, c in enumerate(data["choices"])
             ]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise UnavailableError(f"malformed completion response: {exc!r}", endpoint=self.base_url) from exc
-        usage = data.get("usage") or {}
-        return ChatResult(
-            choices=sorted(choices, key=lambda c: c.index),
-            usage=Usage(
-                prompt_tokens=int(usage.get("prompt_tokens") or 0),
-                completion_tokens=int(usage.get("completion_tokens") or 0),
-            ),
-            model=str(data.get("model") or self.model or ""),
-        )
+            usage = data.get("usage") or {}
+            return ChatResult(
+                choices=sorted(choices, key=lambda c: c.index),
+                usage=Usage(
+                    prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                    completion_tokens=int(usage.get("completion_tokens") or 0),
+                ),
+                model=str(data.get("model") or self.model or ""),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise self._malformed("completion response", exc) from exc
 
     async def candidate_logprobs(self, messages: Sequence[Message], candidates: Sequence[str]) -> list[float]:
         """Uses the agent server's ``POST /pbt/candidate_logprobs`` extension; other servers lack it."""
@@ -269,7 +291,10 @@ class HttpBackend(ChatBackend):
             raise NotImplementedError(
                 f"{self.base_url} has no /pbt/candidate_logprobs route (only the pbt agent server scores candidates)"
             ) from exc
-        return [float(x) for x in data["logprobs"]]
+        try:
+            return [float(x) for x in data["logprobs"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise self._malformed("candidate_logprobs response", exc) from exc
 
     async def aclose(self) -> None:
         if self._client is not None:

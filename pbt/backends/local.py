@@ -183,9 +183,22 @@ class LocalBackend(ChatBackend):
 
     async def candidate_logprobs(self, messages: Sequence[Message], candidates: Sequence[str]) -> list[float]:
         prompt_ids = self.encode(self.render(messages))
+        for i, candidate in enumerate(candidates):  # scored after the prompt: both must fit
+            n = len(self.tokenizer(candidate, add_special_tokens=False).input_ids)
+            if len(prompt_ids) + n > self.max_context:
+                raise ValidationError(
+                    f"the prompt ({len(prompt_ids)} tokens) and this candidate ({n} tokens) exceed the "
+                    f"model's context of {self.max_context} tokens",
+                    field=f"candidates[{i}]",
+                )
         future: concurrent.futures.Future = concurrent.futures.Future()
         self._worker.put(Call(lambda: self._score(prompt_ids, list(candidates)), future))
         return await asyncio.wrap_future(future)
+
+    @property
+    def healthy(self) -> bool:
+        """Open, with a running batching worker: requests can be served."""
+        return not self._closed and self._worker.alive
 
     async def aclose(self) -> None:
         self.close()

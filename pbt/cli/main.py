@@ -27,6 +27,21 @@ GROUPS: dict[str, tuple[str, str, str]] = {
 
 
 class LazyGroup(click.Group):
+    def invoke(self, ctx: click.Context):  # type: ignore[no-untyped-def]
+        """Run the subcommand; the project's errors and file system errors that escape it become
+        one line (``Error: ...``, exit 1) instead of a traceback."""
+        from pbt.errors import PbtError
+
+        try:
+            return super().invoke(ctx)
+        except PbtError as exc:
+            raise click.ClickException(str(exc)) from None
+        except OSError as exc:
+            where = exc.filename if exc.filename is not None else ""
+            raise click.ClickException(f"{where}: {exc.strerror or exc}" if where else str(exc)) from None
+        except UnicodeDecodeError as exc:
+            raise click.ClickException(f"input is not UTF-8 text (byte {exc.start})") from None
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(GROUPS)
 

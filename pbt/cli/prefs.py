@@ -31,6 +31,31 @@ from pbt.prefs.filters import PAIR_FILTERS, make_pair_filter
 from pbt.tree.io import FORMATS, load_trees
 
 
+def _check_out(out: str) -> None:
+    """Fail before any work when --out cannot be written (a folder, an uncreatable path, S3 without
+    an endpoint)."""
+    if out.startswith("s3://"):
+        from pbt.store import open_store
+
+        store_url, _key = _split_s3(out)
+        try:
+            open_store(store_url)
+        except PbtError as exc:
+            raise click.BadParameter(str(exc), param_hint="--out") from None
+        return
+    path = Path(out)
+    if path.is_dir() or out.endswith(("/", "\\")):
+        raise click.BadParameter(f"{out} is a folder; give a file name (pairs.jsonl)", param_hint="--out")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.BadParameter(
+            f"cannot create {path.parent}: {exc.strerror or exc}", param_hint="--out"
+        ) from None
+    if path.exists() and not path.is_file():
+        raise click.BadParameter(f"{out} is not a regular file", param_hint="--out")
+
+
 def _split_s3(url: str) -> tuple[str, str]:
     bucket, _, key = url[len("s3://") :].partition("/")
     if not bucket or not key:
@@ -45,7 +70,12 @@ def _fractions(text: str) -> tuple[float, float, float]:
         raise click.BadParameter(f"expected three comma-separated numbers, got {text!r}") from None
     if len(parts) != 3:
         raise click.BadParameter(f"expected three comma-separated numbers, got {text!r}")
-    return parts  # type: ignore[return-value]
+    from pbt.prefs.dataset import check_fractions
+
+    try:
+        return tuple(check_fractions(parts, field="split"))  # type: ignore[return-value]
+    except PbtError as exc:
+        raise click.BadParameter(str(exc), param_hint="--split") from None
 
 
 def summary_table(result: PrefsResult, skipped: int) -> Table:
@@ -162,6 +192,7 @@ def prefs(
     console = Console()
     fractions = _fractions(split_text)
     paths = list(tree_paths) + list(extra_trees)
+    _check_out(out)
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pbt-prefs-")))
         try:
@@ -175,6 +206,16 @@ def prefs(
                 else:
                     local_paths.append(Path(p))
             loaded = load_trees(local_paths, fmt, skip_invalid)  # type: ignore[arg-type]
+            if not loaded.trees:
+                raise click.ClickException(
+                    f"no trees in {', '.join(paths)} (empty or blank files"
+                    + (", or every line skipped" if loaded.skipped else "")
+                    + "): nothing to build pairs from"
+                )
+            if not any(tree.nodes for tree in loaded.trees):
+                raise click.ClickException(
+                    f"the {len(loaded.trees)} tree(s) in {', '.join(paths)} have no nodes"
+                )
             personas = load_personas(personas_path)
             result = build_preferences(
                 loaded.trees,
@@ -210,18 +251,22 @@ def prefs(
                 "pair_agents": pair_agents,
             },
         )
-        if out.startswith("s3://"):
-            from pbt.store import open_store
+        try:
+            if out.startswith("s3://"):
+                from pbt.store import open_store
 
-            store_url, key = _split_s3(out)
-            local_out = write_preferences(tmp / "out.jsonl", data, manifest)
-            store = open_store(store_url)
-            store.put_bytes(key, data)
-            store.put_bytes(manifest_path(key).as_posix(), local_out.read_bytes())
-            written = f"{out} (+ {manifest_path(key).name})"
-        else:
-            mpath = write_preferences(out, data, manifest)
-            written = f"{out} (+ {mpath.name})"
+                store_url, key = _split_s3(out)
+                local_out = write_preferences(tmp / "out.jsonl", data, manifest)
+                store = open_store(store_url)
+                store.put_bytes(key, data)
+                store.put_bytes(manifest_path(key).as_posix(), local_out.read_bytes())
+                written = f"{out} (+ {manifest_path(key).name})"
+            else:
+                mpath = write_preferences(out, data, manifest)
+                written = f"{out} (+ {mpath.name})"
+        except (PbtError, OSError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise click.BadParameter(f"cannot write {out}: {reason}", param_hint="--out") from None
     for s in loaded.skipped:
         console.print(f"[yellow]skipped[/] {s.location}: {s.reason}")
     console.print(summary_table(result, len(loaded.skipped)))

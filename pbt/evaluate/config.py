@@ -25,7 +25,6 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
@@ -71,7 +70,7 @@ class ExtractorSpec(_Strict):
         "llm: an extractor model reads the question and the response (the paper's method).",
     )
     agent: AgentConfig | None = Field(None, description="The extractor model's endpoint (kind=llm).")
-    max_tokens: int = Field(15, ge=1, description="New tokens of the extractor (greedy).")
+    max_tokens: int = Field(15, ge=1, le=256, description="New tokens of the extractor (greedy).")
 
     @model_validator(mode="after")
     def _check(self) -> ExtractorSpec:
@@ -83,17 +82,18 @@ class ExtractorSpec(_Strict):
 class SamplingSpec(_Strict):
     """Sampling of the evaluated agents (the paper evaluates greedily)."""
 
-    temperature: float = Field(0.0, ge=0.0, description="0 = greedy.")
+    temperature: float = Field(0.0, ge=0.0, le=5.0, description="0 = greedy.")
     top_p: float = Field(1.0, gt=0.0, le=1.0)
-    max_tokens: int = Field(80, ge=1, description="New tokens per answer.")
+    max_tokens: int = Field(80, ge=1, le=32768, description="New tokens per answer.")
 
 
 class MisinformationSuite(_Strict):
     """Farm misinformation (PBT-METHOD §6a)."""
 
     files: list[str] = Field(
+        min_length=1,
         description="Farm subset files (NQ1.jsonl, BoolQ.jsonl, ...) or folders holding them "
-        "(the original repository layout src/Farm_dataset/*.jsonl is found too)."
+        "(the original repository layout src/Farm_dataset/*.jsonl is found too).",
     )
     appeal: Literal["logical", "credibility", "emotional"] = Field(
         "logical", description="Appeal type used for persuasion turns 2-4 (the paper: logical)."
@@ -103,10 +103,10 @@ class MisinformationSuite(_Strict):
     )
     limit: int | None = Field(None, ge=1, description="First N items of each subset (None: all).")
     persuasion_temperature: float = Field(
-        0.0, ge=0.0, description="Temperature of the free reply to each persuasion message."
+        0.0, ge=0.0, le=5.0, description="Temperature of the free reply to each persuasion message."
     )
     reask_temperature: float = Field(
-        0.0, ge=0.0, description="Temperature when re-asking the question (low)."
+        0.0, ge=0.0, le=5.0, description="Temperature when re-asking the question (low)."
     )
     shuffle_options: bool = Field(True, description="Shuffle the option order per item and seed.")
     stop_on_capitulation: bool = Field(
@@ -183,8 +183,12 @@ class EvalConfig(_Strict):
         default_factory=StoreConfig,
         description="Where results go (default: open_store() from the environment).",
     )
-    models: list[AgentSpec] = Field(min_length=1, description="Model variants under evaluation.")
-    seeds: list[int] = Field(default_factory=lambda: [12, 42, 64], min_length=1, description="Seeds.")
+    models: list[AgentSpec] = Field(
+        min_length=1, max_length=64, description="Model variants under evaluation."
+    )
+    seeds: list[int] = Field(
+        default_factory=lambda: [12, 42, 64], min_length=1, max_length=64, description="Seeds."
+    )
     suites: Suites
     extractor: ExtractorSpec = Field(default_factory=ExtractorSpec)
     personas: str | None = Field(
@@ -192,10 +196,16 @@ class EvalConfig(_Strict):
         description="Persona YAML whose `standard` instruction opens free-form questions (default: bundled).",
     )
     sampling: SamplingSpec = Field(default_factory=SamplingSpec)
-    concurrency: int = Field(16, ge=1, description="Items in flight at once (the agent server batches them).")
-    bootstrap_samples: int = Field(1000, ge=10, description="Bootstrap resamples for confidence intervals.")
+    concurrency: int = Field(
+        16, ge=1, le=4096, description="Items in flight at once (the agent server batches them)."
+    )
+    bootstrap_samples: int = Field(
+        1000, ge=10, le=100_000, description="Bootstrap resamples for confidence intervals."
+    )
     confidence: float = Field(0.95, gt=0.0, lt=1.0, description="Confidence level of the intervals.")
-    checkpoint_every: int = Field(8, ge=1, description="Write examples.jsonl after this many new examples.")
+    checkpoint_every: int = Field(
+        8, ge=1, le=100_000, description="Write examples.jsonl after this many new examples."
+    )
 
     @field_validator("eval_id")
     @classmethod
@@ -283,20 +293,22 @@ def parse_config_text(
 ) -> EvalConfig:
     """Parse YAML (or JSON) text into an `EvalConfig`; field errors point at ``source:line``."""
     from pbt.config import yaml_lines
+    from pbt.safeload import load_yaml
 
-    try:
-        data = yaml.safe_load(text) if text.strip() else {}
-        lines = yaml_lines(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        loc = f"{source}:{mark.line + 1}" if mark is not None else source
-        raise ValidationError(f"not valid YAML: {exc}", location=loc) from None
+    data = load_yaml(text, source) if text.strip() else {}
+    lines = yaml_lines(text)
     return parse_config(data or {}, source=source, overrides=overrides, lines=lines)
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> EvalConfig:
     """Read an evaluation YAML file (see the module docstring); `overrides` replace top-level keys."""
+    from pbt.safeload import read_text
+
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise ValidationError(f"config file not found: {path}", field="config")
-    return parse_config_text(path.read_text(encoding="utf-8"), source=str(path), overrides=overrides)
+    try:
+        text = read_text(path, "config file")
+    except ValidationError as exc:
+        raise ValidationError(exc.message, field="config") from None
+    return parse_config_text(text, source=str(path), overrides=overrides)

@@ -68,6 +68,8 @@ def parse_farm_line(line: str, *, subset: str, location: str, line_no: int) -> F
         raise ValidationError(
             f"malformed JSON ({exc.msg} at column {exc.colno})", location=location
         ) from None
+    except RecursionError:
+        raise ValidationError("JSON nested too deeply", location=location) from None
     if not isinstance(row, dict):
         raise ValidationError(f"expected a JSON object, got {type(row).__name__}", location=location)
     question = _require_str(row, "question", location)
@@ -138,8 +140,14 @@ def load_farm_file(
         raise ValidationError(f"Farm file not found: {path}", field="suites.misinformation.files")
     subset = subset or path.stem
     items: list[FarmItem] = []
-    with path.open(encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, start=1):
+    with path.open("rb") as fh:
+        for line_no, raw in enumerate(fh, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ValidationError(
+                    f"not UTF-8 text (byte {exc.start + 1})", location=f"{path}:{line_no}"
+                ) from None
             if not line.strip():
                 continue
             items.append(parse_farm_line(line, subset=subset, location=f"{path}:{line_no}", line_no=line_no))

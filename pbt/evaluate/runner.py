@@ -21,6 +21,7 @@ from pbt import code_version
 from pbt.answers import is_correct_eval
 from pbt.backends.base import ChatBackend
 from pbt.config import AgentConfig
+from pbt.errors import ValidationError, shorten
 from pbt.evaluate import results as R
 from pbt.evaluate.base import Extractor, RunContext, Suite
 from pbt.evaluate.config import EvalConfig
@@ -132,11 +133,22 @@ async def _run_suite(
     if progress:
         progress(ProgressEvent(suite.name, done, len(units), skipped, message="started"))
     sem = asyncio.Semaphore(config.concurrency)
+    errors: list[dict[str, str]] = []
 
     async def one(unit) -> None:
         nonlocal done
-        async with sem:
-            record = await suite.run_unit(unit, ctx)
+        try:
+            async with sem:
+                record = await suite.run_unit(unit, ctx)
+        except ValidationError as exc:
+            # the agent refused this item (a prompt over its context length, say): the item is
+            # an error of the run, not the end of it; it is retried when the run is resumed
+            log.warning("%s item %s failed: %s", suite.name, unit.key, exc)
+            errors.append({"key": unit.key, "error": shorten(str(exc), 500)})
+            done += 1
+            if progress:
+                progress(ProgressEvent(suite.name, done, len(units), skipped, key=unit.key))
+            return
         await exlog.add(record)
         done += 1
         if progress:
@@ -157,9 +169,13 @@ async def _run_suite(
         raise
     await exlog.flush()
     records = exlog.records()
+    if errors and not records:
+        raise ValidationError(f"every item of suite {suite.name} failed; the first: {errors[0]['error']}")
     summary = {
         "suite": suite.name,
         "n_examples": len(records),
+        "n_errors": len(errors),
+        "errors": sorted(errors, key=lambda e: e["key"])[:100],
         "metrics": await asyncio.to_thread(suite.summarize, records),  # bootstrap off the event loop
     }
     await asyncio.to_thread(store.put_json, R.suite_summary_key(config.eval_id, suite.name), summary)

@@ -23,9 +23,11 @@ class Question:
 
 def read_source(spec: str, store: ObjectStore | None, *, field: str) -> tuple[str, str]:
     """(text, location) of a local file, else of a store key; `field` names the config field."""
+    from pbt.safeload import read_text
+
     path = Path(spec)
     if path.is_file():
-        return path.read_text(encoding="utf-8"), str(path)
+        return read_text(path, field.rsplit(".", 1)[-1]), str(path)
     if store is not None and not spec.startswith("/"):
         try:
             if store.exists(spec):
@@ -47,6 +49,8 @@ def iter_jsonl(text: str, location: str):
             raise ValidationError(
                 f"malformed JSON ({exc.msg} at column {exc.colno})", location=f"{location}:{n}"
             ) from None
+        except RecursionError:
+            raise ValidationError("JSON nested too deeply", location=f"{location}:{n}") from None
         if not isinstance(row, dict):
             raise ValidationError(
                 f"expected a JSON object, got {type(row).__name__}", location=f"{location}:{n}"

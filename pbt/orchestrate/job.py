@@ -29,7 +29,7 @@ from typing import Any
 from pbt import code_version
 from pbt.config import DatasetConfig, RunConfig
 from pbt.datasets import Shard, load_questions
-from pbt.errors import ConflictError, ValidationError
+from pbt.errors import ConflictError, ValidationError, shorten
 from pbt.orchestrate.agents import AgentPool, BackendFactory
 from pbt.orchestrate.builder import TreeBuilder, replica_tree_id
 from pbt.store import ObjectStore
@@ -49,7 +49,7 @@ def new_job_id() -> str:
 def check_job_id(job_id: str, field: str = "job_id") -> str:
     if not _JOB_ID_RE.match(job_id or ""):
         raise ValidationError(
-            f"invalid {field.replace('_', ' ')} {job_id!r}: 1-128 characters from letters, digits, '.', '_', '-', "
+            f"invalid {field.replace('_', ' ')} {shorten(job_id)}: 1-128 characters from letters, digits, '.', '_', '-', "
             "starting with a letter or digit",
             field=field,
         )

@@ -68,13 +68,19 @@ class ObjectStore(abc.ABC):
         self.put_bytes(key, text.encode("utf-8"))
 
     def get_text(self, key: str) -> str:
-        return self.get_bytes(key).decode("utf-8")
+        try:
+            return self.get_bytes(key).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValidationError(f"not UTF-8 text (byte {exc.start})", location=self.uri(key)) from None
 
     def put_json(self, key: str, obj: Any) -> None:
         self.put_text(key, json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
     def get_json(self, key: str) -> Any:
-        return json.loads(self.get_text(key))
+        """The parsed object; damaged JSON is a `ValidationError` naming the object."""
+        from pbt.safeload import loads_json
+
+        return loads_json(self.get_text(key), self.uri(key))
 
     def put_jsonl(self, key: str, rows: list[dict[str, Any]]) -> None:
         self.put_text(key, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
@@ -102,3 +108,40 @@ class ObjectStore(abc.ABC):
 
             raise NotFoundError(f"no objects under {self.uri(prefix.rstrip('/'))}")
         return directory
+
+
+class PrefixedStore(ObjectStore):
+    """A view of another store under a key prefix (``runs/team-a/`` of the server's store).
+
+    Servers give requests this instead of a store of their choosing: every key stays under the
+    prefix, and the prefix itself is checked like a key (no ``..``, no absolute path)."""
+
+    def __init__(self, base: ObjectStore, prefix: str):
+        self.base = base
+        self.prefix = check_key(prefix.strip("/")) + "/"
+        self.url = f"{base.url.rstrip('/')}/{self.prefix.rstrip('/')}"
+
+    def _key(self, key: str) -> str:
+        return self.prefix + check_key(key)
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        self.base.put_bytes(self._key(key), data)
+
+    def get_bytes(self, key: str) -> bytes:
+        return self.base.get_bytes(self._key(key))
+
+    def exists(self, key: str) -> bool:
+        return self.base.exists(self._key(key))
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        for key in self.base.list(self.prefix + prefix):
+            yield key[len(self.prefix) :]
+
+    def delete(self, key: str) -> None:
+        self.base.delete(self._key(key))
+
+    def put_file(self, key: str, path: str | Path) -> None:
+        self.base.put_file(self._key(key), path)
+
+    def get_file(self, key: str, path: str | Path) -> Path:
+        return self.base.get_file(self._key(key), path)

@@ -172,6 +172,8 @@ def iter_located_trees(
                     raise ValidationError(
                         f"malformed JSON: {exc.msg} (column {exc.colno})", location=location
                     ) from None
+                except RecursionError:
+                    raise ValidationError("JSON nested too deeply", location=location) from None
                 tree = parse_tree(data, fmt, location=location)
             except ValidationError as exc:
                 if not skip_invalid:

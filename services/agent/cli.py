@@ -35,6 +35,15 @@ import click
 @click.option(
     "--threads", "num_threads", default=None, type=int, help="torch CPU threads (default: torch's choice)."
 )
+@click.option(
+    "--grace",
+    "grace_s",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    envvar="PBT_AGENT_GRACE_S",
+    help="Seconds in-flight requests get after SIGTERM before the server stops [env PBT_AGENT_GRACE_S].",
+)
 def agent(
     model_dir: Path,
     adapter: Path | None,
@@ -46,6 +55,7 @@ def agent(
     dtype: str,
     max_batch_size: int,
     num_threads: int | None,
+    grace_s: float,
 ) -> None:
     """Serve a model with the OpenAI chat-completions protocol through KServe.
 
@@ -66,4 +76,5 @@ def agent(
         dtype=dtype,
         max_batch_size=max_batch_size,
         num_threads=num_threads,
+        grace_s=grace_s,
     )

@@ -35,6 +35,16 @@ class AgentModel(kserve.Model):
         self.backend_options = backend_options
         self.backend: LocalBackend | None = None
 
+    @property  # type: ignore[override]
+    def ready(self) -> bool:
+        """What KServe's readiness route reports: loaded, not stopped, and the backend can serve
+        (its batching worker is alive)."""
+        return self._ready and self.backend is not None and self.backend.healthy
+
+    @ready.setter
+    def ready(self, value: bool) -> None:
+        self._ready = value
+
     def load(self) -> bool:
         self.backend = LocalBackend(
             self.model_dir, self.adapter, model_name=self.name, **self.backend_options

@@ -41,11 +41,11 @@ PREFIXES = ("/openai/v1", "/v1")
 
 def _pydantic_message(exc: pydantic.ValidationError) -> tuple[str, str | None]:
     parts, first = [], None
-    for err in exc.errors():
+    for err in exc.errors(include_input=False)[:10]:
         loc = ".".join(str(x) for x in err["loc"]) or "body"
         first = first or loc
         parts.append(f"{loc}: {err['msg']}")
-    return "; ".join(parts), first
+    return "; ".join(parts)[:2000], first
 
 
 def _error(route: str, status: int, message: str, param: str | None = None) -> JSONResponse:
@@ -80,10 +80,14 @@ class OpenAIRoutes:
                 data = json.loads(raw or b"null")
             except ValueError as exc:
                 return _error(route, 400, f"request body is not valid JSON: {exc}")
+            except RecursionError:
+                return _error(route, 400, "request body is nested too deeply")
             if not isinstance(data, dict):
                 return _error(route, 400, "request body must be a JSON object")
             try:
                 body = schema.model_validate(data)
+            except RecursionError:
+                return _error(route, 400, "request body is nested too deeply")
             except pydantic.ValidationError as exc:
                 message, param = _pydantic_message(exc)
                 return _error(route, 400, message, param)

@@ -1,25 +1,51 @@
 """Request and response bodies of the OpenAI-compatible routes (the subset the project uses).
 
 Unknown request fields are ignored, as OpenAI clients send many optional ones; the fields that
-change generation are validated and mapped to `pbt.backends.base.SamplingParams`.
+change generation are validated and mapped to `pbt.backends.base.SamplingParams`. Every number
+has bounds and every text a length cap (characters here; the model's context in tokens is
+checked by the backend), and text must be valid Unicode (no lone surrogates), so no request
+can make the server overflow, stall or fail with a 500.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pbt.backends.base import ChatResult, SamplingParams
+
+#: longest text accepted in characters (a message, a prompt); the context in tokens is far smaller
+MAX_TEXT_CHARS = 200_000
+MAX_MESSAGES = 512
+MAX_CANDIDATES = 64
+MAX_CANDIDATE_CHARS = 16_384
+MAX_STOP = 16
+MAX_TOKENS = 1_000_000
+INT64 = 2**63 - 1
+
+
+def _unicode(value: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"invalid Unicode at character {exc.start} (a lone surrogate)") from None
+    return value
+
+
+Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS), AfterValidator(_unicode)]
+Candidate = Annotated[str, Field(max_length=MAX_CANDIDATE_CHARS), AfterValidator(_unicode)]
+StopText = Annotated[str, Field(min_length=1, max_length=256), AfterValidator(_unicode)]
+ModelName = Annotated[str, Field(max_length=256), AfterValidator(_unicode)]
 
 
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     role: Literal["system", "user", "assistant"]
-    content: str
+    content: Text
 
     @field_validator("content", mode="before")
     @classmethod
@@ -38,16 +64,18 @@ class ChatMessage(BaseModel):
 class _SamplingFields(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    model: str | None = Field(None, description="Served model name; None means the only model served.")
+    model: ModelName | None = Field(None, description="Served model name; None means the only model served.")
     temperature: float = Field(1.0, ge=0.0, le=2.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
-    top_k: int | None = Field(None, ge=-1)
-    max_tokens: int | None = Field(None, ge=1, description="Default: 256, capped by the remaining context.")
-    max_completion_tokens: int | None = Field(None, ge=1)
-    min_tokens: int = Field(0, ge=0)
+    top_k: int | None = Field(None, ge=-1, le=MAX_TOKENS)
+    max_tokens: int | None = Field(
+        None, ge=1, le=MAX_TOKENS, description="Default: 256, capped by the remaining context."
+    )
+    max_completion_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS)
+    min_tokens: int = Field(0, ge=0, le=MAX_TOKENS)
     n: int = Field(1, ge=1, le=64)
-    seed: int | None = None
-    stop: str | list[str] | None = None
+    seed: int | None = Field(None, ge=-INT64 - 1, le=INT64)
+    stop: StopText | Annotated[list[StopText], Field(max_length=MAX_STOP)] | None = None
     stream: bool = False
 
     @model_validator(mode="after")
@@ -72,11 +100,11 @@ class _SamplingFields(BaseModel):
 
 
 class ChatCompletionRequest(_SamplingFields):
-    messages: list[ChatMessage] = Field(..., min_length=1)
+    messages: list[ChatMessage] = Field(..., min_length=1, max_length=MAX_MESSAGES)
 
 
 class CompletionRequest(_SamplingFields):
-    prompt: str = Field(..., min_length=1)
+    prompt: Text = Field(..., min_length=1)
 
 
 class CandidateLogprobsRequest(BaseModel):
@@ -84,9 +112,9 @@ class CandidateLogprobsRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    model: str | None = None
-    messages: list[ChatMessage] = Field(..., min_length=1)
-    candidates: list[str] = Field(..., min_length=1)
+    model: ModelName | None = None
+    messages: list[ChatMessage] = Field(..., min_length=1, max_length=MAX_MESSAGES)
+    candidates: list[Candidate] = Field(..., min_length=1, max_length=MAX_CANDIDATES)
 
 
 def _usage(result: ChatResult) -> dict[str, int]:

@@ -9,6 +9,7 @@ requested host (KServe itself always binds 0.0.0.0).
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +43,11 @@ def run_agent_server(
     host: str = "127.0.0.1",
     port: int = 8080,
     grpc_port: int | None = None,
+    grace_s: float = 10.0,
     **backend_options: Any,
 ) -> None:
-    """Load the model and serve until SIGTERM/SIGINT. `backend_options` go to `LocalBackend`."""
+    """Load the model and serve until SIGTERM/SIGINT, then give in-flight requests `grace_s`
+    seconds (uvicorn's graceful shutdown). `backend_options` go to `LocalBackend`."""
     name = model_name or Path(model_dir).name
     model = AgentModel(name, model_dir, adapter, **backend_options)
     model.load()
@@ -54,6 +57,7 @@ def run_agent_server(
         http_port=port,
         grpc_port=grpc_port or 8081,
         enable_grpc=grpc_port is not None,
+        grace_period=max(1, math.ceil(grace_s)),
     )
     log.info(
         "agent server for model '%s' on http://%s:%d (OpenAI routes under /openai/v1 and /v1)",

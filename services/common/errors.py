@@ -26,6 +26,13 @@ from pbt.errors import ConflictError, NotFoundError, PbtError, UnavailableError,
 log = logging.getLogger(__name__)
 
 ERROR_DOMAIN = "pbt.dev"
+#: longest status message and field description sent back (messages repeat request values;
+#: gRPC refuses trailing metadata over ~8 KB, which turned long ids into RESOURCE_EXHAUSTED)
+MAX_MESSAGE_CHARS = 1000
+
+
+def _cap(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _pack(message: Any) -> any_pb2.Any:
@@ -45,10 +52,17 @@ def _pydantic_field(loc: tuple[Any, ...]) -> str:
 
 
 def status_for(exc: BaseException, method: str = "") -> status_pb2.Status:
-    """The `google.rpc.Status` an exception maps to (INTERNAL for anything unexpected)."""
+    """The `google.rpc.Status` an exception maps to (INTERNAL for anything unexpected); messages
+    and field descriptions are cut to `MAX_MESSAGE_CHARS`."""
+    status = _status_for(exc, method)
+    status.message = _cap(status.message)
+    return status
+
+
+def _status_for(exc: BaseException, method: str = "") -> status_pb2.Status:
     if isinstance(exc, ValidationError):
         violation = error_details_pb2.BadRequest.FieldViolation(
-            field=exc.field or "", description=exc.message
+            field=_cap(exc.field or "", 200), description=_cap(exc.message)
         )
         return status_pb2.Status(
             code=code_pb2.INVALID_ARGUMENT,
@@ -58,9 +72,9 @@ def status_for(exc: BaseException, method: str = "") -> status_pb2.Status:
     if isinstance(exc, pydantic.ValidationError):
         violations = [
             error_details_pb2.BadRequest.FieldViolation(
-                field=_pydantic_field(err["loc"]), description=err["msg"]
+                field=_cap(_pydantic_field(err["loc"]), 200), description=_cap(err["msg"])
             )
-            for err in exc.errors()
+            for err in exc.errors()[:20]
         ]
         first = violations[0] if violations else None
         message = f"field '{first.field}': {first.description}" if first else str(exc)
@@ -75,7 +89,9 @@ def status_for(exc: BaseException, method: str = "") -> status_pb2.Status:
         return status_pb2.Status(code=code_pb2.FAILED_PRECONDITION, message=str(exc))
     if isinstance(exc, UnavailableError):
         info = error_details_pb2.ErrorInfo(
-            reason="DEPENDENCY_UNAVAILABLE", domain=ERROR_DOMAIN, metadata={"endpoint": exc.endpoint or ""}
+            reason="DEPENDENCY_UNAVAILABLE",
+            domain=ERROR_DOMAIN,
+            metadata={"endpoint": _cap(exc.endpoint or "", 300)},
         )
         return status_pb2.Status(code=code_pb2.UNAVAILABLE, message=str(exc), details=[_pack(info)])
     if isinstance(exc, PbtError):  # a PbtError subclass added later without a mapping
@@ -105,6 +121,9 @@ def _is_passthrough(exc: BaseException) -> bool:
 def _wrap_unary(behavior: Callable[..., Awaitable[Any]], method: str) -> Callable[..., Awaitable[Any]]:
     async def wrapper(request_or_iterator: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
+            bad = _undecodable(request_or_iterator)
+            if bad is not None:
+                raise bad
             return await behavior(request_or_iterator, context)
         except Exception as exc:
             if _is_passthrough(exc):
@@ -120,6 +139,9 @@ def _wrap_stream(behavior: Callable[..., Any], method: str) -> Callable[..., Any
 
     async def wrapper(request_or_iterator: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         try:
+            bad = _undecodable(request_or_iterator)
+            if bad is not None:
+                raise bad
             async for item in behavior(request_or_iterator, context):
                 yield item
         except Exception as exc:
@@ -130,6 +152,33 @@ def _wrap_stream(behavior: Callable[..., Any], method: str) -> Callable[..., Any
     return wrapper
 
 
+class UndecodableRequest:
+    """What `_tolerant` deserializers hand the servicer instead of raising: grpc would answer
+    bytes that are no valid message with UNKNOWN/INTERNAL, the wrapped handler with INVALID_ARGUMENT."""
+
+    def __init__(self, error: BaseException):
+        self.error = error
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except Exception as exc:  # noqa: BLE001 - DecodeError, RecursionError (deeply nested bytes)
+            return UndecodableRequest(exc)
+
+    return deserialize
+
+
+def _undecodable(request: Any) -> ValidationError | None:
+    if isinstance(request, UndecodableRequest):
+        return ValidationError(f"the request is not a valid message ({type(request.error).__name__})")
+    return None
+
+
 def wrap_handler(
     handler: grpc.RpcMethodHandler,
     method: str,
@@ -138,7 +187,7 @@ def wrap_handler(
 ) -> grpc.RpcMethodHandler:
     """Rebuild a method handler with its behaviour wrapped (unary or streaming response)."""
     ser = {
-        "request_deserializer": handler.request_deserializer,
+        "request_deserializer": _tolerant(handler.request_deserializer),
         "response_serializer": handler.response_serializer,
     }
     if handler.unary_unary:

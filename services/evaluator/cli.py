@@ -7,6 +7,8 @@ import logging
 
 import click
 
+from services.common.policy import policy_options
+
 log = logging.getLogger(__name__)
 
 
@@ -14,7 +16,10 @@ log = logging.getLogger(__name__)
 @click.option("--host", default="0.0.0.0", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=50052, show_default=True, type=int, help="gRPC port (0: pick a free one).")
 @click.option(
-    "--store", "store_url", default=None, help="Default results store URL (default: from the environment)."
+    "--store",
+    "store_url",
+    default=None,
+    help="The server's results store URL (default: from the environment).",
 )
 @click.option(
     "--auth-token",
@@ -22,16 +27,28 @@ log = logging.getLogger(__name__)
     multiple=True,
     help="Accepted bearer token (repeatable; also PBT_GRPC_AUTH_TOKENS).",
 )
-def evaluator(host: str, port: int, store_url: str | None, auth_tokens: tuple[str, ...]) -> None:
+@click.option("--grace", type=float, default=None, help="Shutdown grace seconds [env PBT_GRPC_GRACE_S, 10].")
+@policy_options
+def evaluator(
+    host: str,
+    port: int,
+    store_url: str | None,
+    auth_tokens: tuple[str, ...],
+    grace: float | None,
+    **policy_flags: object,
+) -> None:
     """Serve pbt.v1.EvaluatorService (health and reflection included)."""
     from pbt.store import open_store
     from services.common import ServerConfig, serve_until_signal
+    from services.common.policy import policy_from_flags
     from services.evaluator.server import start_evaluator
     from services.evaluator.servicer import EvaluatorServicer
 
+    policy = policy_from_flags(**policy_flags)  # type: ignore[arg-type]
+
     async def main() -> None:
-        config = ServerConfig.from_env(auth_tokens=list(auth_tokens) or None)
-        servicer = EvaluatorServicer(store=open_store(store_url))
+        config = ServerConfig.from_env(auth_tokens=list(auth_tokens) or None, grace_s=grace)
+        servicer = EvaluatorServicer(store=open_store(store_url), policy=policy)
         server, bound = await start_evaluator(f"{host}:{port}", servicer, config)
         click.echo(f"evaluator listening on {host}:{bound}", err=True)
         await serve_until_signal(server)

@@ -8,12 +8,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from pbt.config import StoreConfig
-from pbt.errors import ConflictError, ValidationError
+from pbt.errors import ConflictError, ValidationError, shorten
 from pbt.evaluate import results as R
+from pbt.evaluate.config import _ID_RE, EvalConfig
 from pbt.evaluate.runner import BackendFactory, ProgressEvent, run_evaluation
-from pbt.store import ObjectStore
+from pbt.store import ObjectStore, open_store
 from pbt.v1 import evaluator_pb2 as pb
 from pbt.v1 import evaluator_pb2_grpc as pb_grpc
+from services.common.policy import RequestPolicy
 from services.evaluator.convert import config_from_request, summary_to_proto
 
 log = logging.getLogger(__name__)
@@ -24,25 +26,75 @@ _DONE = object()
 class EvaluatorServicer(pb_grpc.EvaluatorServiceServicer):
     """Runs evaluations in the server's event loop; one run per eval_id at a time.
 
-    `store` is the default store (requests may name another); `backend_factory` builds agent
-    backends from their specs (default: http(s)://, local:DIR, `make_backend` specs).
+    `store` is the server's store (default: `open_store()` from the environment; a request may
+    only pick a prefix inside it); `backend_factory` builds agent backends (default:
+    `make_backend` with the policy's credentials); `policy` (`RequestPolicy`) says which agents,
+    files and stores requests may use (default: no agents, no files, no local backends).
     """
 
-    def __init__(self, store: ObjectStore | None = None, backend_factory: BackendFactory | None = None):
-        self.default_store = store
-        self.backend_factory = backend_factory
+    def __init__(
+        self,
+        store: ObjectStore | None = None,
+        backend_factory: BackendFactory | None = None,
+        policy: RequestPolicy | None = None,
+    ):
+        self._default_store = store
+        self.policy = policy or RequestPolicy()
+        self._make = self.policy.backend_factory(backend_factory)
         self._running: set[str] = set()
 
-    def _store(self, spec: StoreConfig) -> ObjectStore:
-        return spec.open(default=self.default_store)
+    @property
+    def default_store(self) -> ObjectStore:
+        if self._default_store is None:
+            self._default_store = open_store()
+        return self._default_store
+
+    def _store(self, spec: StoreConfig, field: str = "store") -> ObjectStore:
+        return self.policy.open_store(spec, self.default_store, field)
+
+    def _checked(self, config: EvalConfig, prefix: str) -> tuple[EvalConfig, BackendFactory]:
+        """The config with its agents resolved by the policy, its files checked, and the factory
+        that builds the agents with the operator's credentials."""
+        policy = self.policy
+        policy.check_path(config.personas, f"{prefix}personas")
+        suites = config.suites
+        if suites.misinformation is not None:
+            for i, f in enumerate(suites.misinformation.files):
+                policy.check_path(f, f"{prefix}suites.misinformation.files[{i}]")
+        for name, attr in (("are_you_sure", "questions"), ("balanced", "pairs"), ("balanced", "trees")):
+            suite = getattr(suites, name)
+            if suite is not None:
+                policy.check_path(getattr(suite, attr), f"{prefix}suites.{name}.{attr}", store_key_ok=True)
+        if suites.team_debate is not None:
+            policy.check_path(
+                suites.team_debate.questions, f"{prefix}suites.team_debate.questions", store_key_ok=True
+            )
+        keys: dict[str, str | None] = {}
+        models = []
+        for i, model in enumerate(config.models):
+            resolved, key = policy.resolve_agent(model, f"{prefix}models[{i}]")
+            models.append(resolved)
+            keys[resolved.endpoint] = key
+        extractor = config.extractor
+        if extractor.agent is not None:
+            agent, key = policy.resolve_agent(extractor.agent, f"{prefix}extractor.agent")
+            keys[agent.endpoint] = key
+            extractor = extractor.model_copy(update={"agent": agent})
+        config = config.model_copy(update={"models": models, "extractor": extractor})
+
+        def factory(role: str, agent: Any) -> Any:
+            return self._make(role, agent, keys.get(agent.endpoint))
+
+        return config, factory
 
     async def RunEvaluation(
         self, request: pb.RunEvaluationRequest, context: Any
     ) -> AsyncIterator[pb.RunEvaluationResponse]:
         if request.WhichOneof("source") is None:
             raise ValidationError("give config or config_yaml", field="source")
-        config = config_from_request(request)
-        store = self._store(config.store)
+        prefix = "config." if request.WhichOneof("source") == "config" else ""
+        config, factory = self._checked(config_from_request(request), prefix)
+        store = self._store(config.store, f"{prefix}store")
         if config.eval_id in self._running:
             raise ConflictError(f"evaluation {config.eval_id!r} is already running on this server")
         queue: asyncio.Queue = asyncio.Queue()
@@ -72,7 +124,7 @@ class EvaluatorServicer(pb_grpc.EvaluatorServiceServicer):
                     store=store,
                     progress=on_progress,
                     on_start=on_start,
-                    backend_factory=self.backend_factory,
+                    backend_factory=factory,
                 )
             finally:
                 queue.put_nowait(_DONE)
@@ -102,8 +154,10 @@ class EvaluatorServicer(pb_grpc.EvaluatorServiceServicer):
             self._running.discard(config.eval_id)
 
     async def GetEvaluation(self, request: pb.GetEvaluationRequest, context: Any) -> pb.GetEvaluationResponse:
-        if not request.eval_id:
-            raise ValidationError("eval_id is required", field="eval_id")
+        if not _ID_RE.match(request.eval_id):
+            raise ValidationError(
+                f"eval_id {shorten(request.eval_id)} must match {_ID_RE.pattern}", field="eval_id"
+            )
         spec = StoreConfig(
             url=request.store.url or None,
             endpoint=request.store.endpoint or None,

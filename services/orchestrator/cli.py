@@ -6,12 +6,14 @@ import asyncio
 
 import click
 
+from services.common.policy import policy_options
+
 
 @click.command("orchestrator")
 @click.option("--host", default="0.0.0.0", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=50051, show_default=True, type=int, help="Port (0: a free port, printed).")
 @click.option(
-    "--store", "store_url", default=None, help="Default object store (path, file://, s3://); else env."
+    "--store", "store_url", default=None, help="The server's object store (path, file://, s3://); else env."
 )
 @click.option("--grace", type=float, default=None, help="Shutdown grace seconds [env PBT_GRPC_GRACE_S, 10].")
 @click.option("--max-message-bytes", type=int, default=None, help="Message size limit [64 MiB].")
@@ -33,18 +35,7 @@ import click
     default=None,
     help="Require client certs.",
 )
-@click.option(
-    "--allow-local-backends",
-    is_flag=True,
-    help="Accept local:DIR and scripted:FILE agent specs in requests (development and tests).",
-)
-@click.option(
-    "--data-root",
-    "data_roots",
-    multiple=True,
-    type=click.Path(file_okay=False),
-    help="Requests' dataset/persona files and local stores must lie under one of these (repeat).",
-)
+@policy_options
 @click.option(
     "--progress-interval", type=float, default=1.0, show_default=True, help="Seconds between progress events."
 )
@@ -58,14 +49,13 @@ def orchestrator(
     tls_cert: str | None,
     tls_key: str | None,
     tls_client_ca: str | None,
-    allow_local_backends: bool,
-    data_roots: tuple[str, ...],
     progress_interval: float,
+    **policy_flags: object,
 ) -> None:
     """Serve pbt.v1.DebateOrchestratorService (with health and reflection) until SIGTERM/SIGINT."""
     from pbt.errors import PbtError
     from services.common import ServerConfig
-    from services.orchestrator.policy import ServerPolicy
+    from services.common.policy import policy_from_flags
     from services.orchestrator.server import serve
 
     try:
@@ -79,6 +69,7 @@ def orchestrator(
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
+    policy = policy_from_flags(**policy_flags)  # type: ignore[arg-type]
     try:
         asyncio.run(
             serve(
@@ -86,7 +77,7 @@ def orchestrator(
                 store_url=store_url,
                 config=config,
                 progress_interval_s=progress_interval,
-                policy=ServerPolicy.of(allow_local_backends, data_roots),
+                policy=policy,
                 on_ready=lambda bound, store: click.echo(
                     f"pbt orchestrator listening on {host}:{bound} (store {store})", err=True
                 ),

@@ -9,7 +9,7 @@ from pbt.orchestrate.agents import BackendFactory
 from pbt.store import ObjectStore, open_store
 from pbt.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from services.common import ManagedServer, ServerConfig, ServiceSpec, create_server, serve_until_signal
-from services.orchestrator.policy import ServerPolicy
+from services.common.policy import RequestPolicy
 from services.orchestrator.servicer import DebateOrchestratorServicer
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ async def start_orchestrator(
     config: ServerConfig | None = None,
     backend_factory: BackendFactory | None = None,
     progress_interval_s: float = 1.0,
-    policy: ServerPolicy | None = None,
+    policy: RequestPolicy | None = None,
 ) -> tuple[ManagedServer, int]:
     """Start the orchestrator on `address` (port 0: a free port); returns (server, port)."""
     servicer = DebateOrchestratorServicer(
@@ -43,7 +43,7 @@ async def serve(
     store_url: str | None,
     config: ServerConfig,
     progress_interval_s: float,
-    policy: ServerPolicy | None = None,
+    policy: RequestPolicy | None = None,
     on_ready: Callable[[int, str], None] | None = None,
 ) -> None:
     """Run until SIGTERM/SIGINT; `on_ready(port, store_url)` is called once the port is bound."""

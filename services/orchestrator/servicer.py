@@ -20,14 +20,15 @@ from pbt.backends.base import ChatBackend
 from pbt.config import AgentConfig, RunConfig, SamplingConfig, StoreConfig, proto_to_dict
 from pbt.datasets import Shard
 from pbt.debate import DebateAgent, DebateResult, llm_extractor, rules_extractor, run_debate
-from pbt.errors import NotFoundError, ValidationError
+from pbt.errors import NotFoundError, ValidationError, shorten
 from pbt.orchestrate import JobStarted, Progress, Summary, TreeBuilt, TreeJob, tree_key
-from pbt.orchestrate.agents import BackendFactory, default_backend_factory
+from pbt.orchestrate.agents import BackendFactory
 from pbt.orchestrate.job import check_job_id
 from pbt.orchestrate.preferences import PREF_MODES, extract_preferences
+from pbt.safeload import loads_json
 from pbt.store import ObjectStore
 from pbt.v1 import common_pb2, orchestrator_pb2, orchestrator_pb2_grpc
-from services.orchestrator.policy import ServerPolicy
+from services.common.policy import RequestPolicy
 
 log = logging.getLogger(__name__)
 
@@ -129,12 +130,13 @@ class DebateOrchestratorServicer(orchestrator_pb2_grpc.DebateOrchestratorService
     """Serves the orchestrator API.
 
     Args:
-        store: the default object store (a request's ``store`` overrides it).
-        backend_factory: builds a backend per agent (default: `pbt.backends.make_backend`); tests
-            inject scripted backends here.
+        store: the server's object store (a request may only pick a prefix inside it).
+        backend_factory: builds a backend per agent (default: `pbt.backends.make_backend` with the
+            policy's credentials); tests inject scripted backends here. Either way agents are
+            resolved and checked by the policy first.
         progress_interval_s: how often BuildTrees streams a progress event.
-        policy: which endpoints and paths requests may use (`ServerPolicy`; default: http(s)
-            agents only, any path).
+        policy: what requests may use (`services.common.policy.RequestPolicy`; default: no agents,
+            no files, no local backends).
     """
 
     def __init__(
@@ -143,53 +145,58 @@ class DebateOrchestratorServicer(orchestrator_pb2_grpc.DebateOrchestratorService
         *,
         backend_factory: BackendFactory | None = None,
         progress_interval_s: float = 1.0,
-        policy: ServerPolicy | None = None,
+        policy: RequestPolicy | None = None,
     ):
         self.store = store
-        # an injected factory decides itself what it builds; the default one obeys the policy
-        self._check_endpoints = backend_factory is None
-        self.backend_factory = backend_factory or default_backend_factory
+        self.policy = policy or RequestPolicy()
+        self._make = self.policy.backend_factory(backend_factory)
         self.progress_interval_s = progress_interval_s
-        self.policy = policy or ServerPolicy()
 
-    def _backend(self, field_path: str, role: str, agent: AgentConfig) -> ChatBackend:
-        """A backend for one agent, within the server policy; errors name ``field_path.endpoint``."""
-        if self._check_endpoints:
-            self.policy.check_endpoint(agent.endpoint, f"{field_path}.endpoint")
+    def _backend(
+        self, field_path: str, role: str, agent: AgentConfig, api_key: str | None = None
+    ) -> ChatBackend:
+        """A backend for an agent the policy resolved; errors name ``field_path.endpoint``."""
         try:
-            return self.backend_factory(role, agent)
+            return self._make(role, agent, api_key)
         except ValidationError as exc:
             raise ValidationError(exc.message, field=f"{field_path}.endpoint") from None
 
-    async def _store(self, config: StoreConfig, field_path: str = "store") -> ObjectStore:
-        if not config.endpoint:
-            self.policy.check_path(config.url, f"{field_path}.url")
-        return await asyncio.to_thread(config.open, self.store)
+    def _store(self, config: StoreConfig, field_path: str = "store") -> ObjectStore:
+        return self.policy.open_store(config, self.store, field_path)
 
     async def BuildTrees(
         self, request: orchestrator_pb2.BuildTreesRequest, context: grpc.aio.ServicerContext
     ):  # noqa: N802
         if not request.HasField("config"):
             raise ValidationError("a run configuration is required", field="config")
-        # paths are checked before anything reads them
+        # paths, agents and the store are checked before anything reads, calls or writes them
         self.policy.check_path(request.config.dataset.path, "config.dataset.path")
         self.policy.check_path(request.config.personas.file, "config.personas.file")
+        store = self._store(store_config(request.config.store), "config.store")
         config = RunConfig.from_proto(request.config)
         if config.dataset is None:
             raise ValidationError("a dataset is required to build trees", field="config.dataset")
+        resolved, keys = {}, {}
+        for role in ("a", "b", "extractor"):
+            agent = getattr(config.agents, role)
+            if agent is not None:
+                resolved[role], keys[role] = self.policy.resolve_agent(agent, f"config.agents.{role}")
+        config = config.model_copy(update={"agents": config.agents.model_copy(update=resolved)})
+        self.policy.check_tree(config.branching(), "config.tree")
         shard = Shard.parse(request.shard, field="shard")
         if request.limit < 0:
             raise ValidationError(f"must be >= 0, got {request.limit}", field="limit")
         if request.job_id:
             check_job_id(request.job_id)
-        store = await self._store(config.store, "config.store")
         job = TreeJob(
             config,
             store,
             job_id=request.job_id or None,
             shard=shard,
             limit=request.limit or None,
-            backend_factory=lambda role, agent: self._backend(f"config.agents.{role}", role, agent),
+            backend_factory=lambda role, agent: self._backend(
+                f"config.agents.{role}", role, agent, keys.get(role)
+            ),
             progress_interval_s=self.progress_interval_s,
             field_prefix="config.",
         )
@@ -199,7 +206,7 @@ class DebateOrchestratorServicer(orchestrator_pb2_grpc.DebateOrchestratorService
     async def GetTree(self, request: orchestrator_pb2.GetTreeRequest, context: grpc.aio.ServicerContext):  # noqa: N802
         check_job_id(request.job_id)
         check_job_id(request.question_id, field="question_id")  # the same safe character set
-        store = await self._store(store_config(request.store))
+        store = self._store(store_config(request.store))
         key = tree_key(request.job_id, request.question_id)
         try:
             text = await asyncio.to_thread(store.get_text, key)
@@ -207,16 +214,44 @@ class DebateOrchestratorServicer(orchestrator_pb2_grpc.DebateOrchestratorService
             raise NotFoundError(
                 f"no tree for question {request.question_id!r} in job {request.job_id!r}"
             ) from None
-        nodes = len(json.loads(text).get("nodes", []))
+        tree = loads_json(text, store.uri(key))
+        nodes = tree.get("nodes") if isinstance(tree, dict) else None
+        if not isinstance(nodes, list):
+            raise ValidationError("the stored tree is damaged (no list of nodes)", location=store.uri(key))
+        nodes = len(nodes)
         return orchestrator_pb2.GetTreeResponse(uri=store.uri(key), tree_json=text.strip(), node_count=nodes)
 
     async def RunDebate(self, request: orchestrator_pb2.RunDebateRequest, context: grpc.aio.ServicerContext):  # noqa: N802
-        if len(request.agents) < 2:
+        if not 2 <= len(request.agents) <= self.policy.max_debate_agents:
             raise ValidationError(
-                f"a debate needs at least 2 agents, got {len(request.agents)}", field="agents"
+                f"a debate needs 2 to {self.policy.max_debate_agents} agents, got {len(request.agents)}",
+                field="agents",
             )
-        configs = [agent_config(a.agent, f"agents[{i}].agent") for i, a in enumerate(request.agents)]
+        names = [a.name for a in request.agents]
+        for i, name in enumerate(names):
+            if not name.strip() or len(name) > 64 or names.index(name) != i:
+                raise ValidationError(
+                    f"agent names must be non-empty, unique and at most 64 characters, got {shorten(name)}",
+                    field=f"agents[{i}].name",
+                )
+        if not request.question.strip():
+            raise ValidationError("a question is required", field="question")
+        max_turns = request.max_turns if request.HasField("max_turns") else 4
+        if not 1 <= max_turns <= self.policy.max_debate_turns:
+            raise ValidationError(
+                f"must be 1..{self.policy.max_debate_turns}, got {max_turns}", field="max_turns"
+            )
         mode = request.extraction.mode
+        if mode not in orchestrator_pb2.ExtractionMode.values():
+            raise ValidationError(f"unknown extraction mode {mode}", field="extraction.mode")
+        if request.extraction.HasField("max_tokens") and not 1 <= request.extraction.max_tokens <= 256:
+            raise ValidationError(
+                f"must be 1..256, got {request.extraction.max_tokens}", field="extraction.max_tokens"
+            )
+        configs = [
+            self.policy.resolve_agent(agent_config(a.agent, f"agents[{i}].agent"), f"agents[{i}].agent")
+            for i, a in enumerate(request.agents)
+        ]
         use_llm = mode != orchestrator_pb2.EXTRACTION_MODE_RULES
         if use_llm and not request.HasField("extractor"):
             raise ValidationError("needed unless extraction.mode is EXTRACTION_MODE_RULES", field="extractor")
@@ -228,14 +263,15 @@ class DebateOrchestratorServicer(orchestrator_pb2_grpc.DebateOrchestratorService
         backends = []
         try:
             agents = []
-            for i, (spec, config) in enumerate(zip(request.agents, configs, strict=True)):
-                backend = self._backend(f"agents[{i}].agent", f"agents[{i}]", config)
+            for i, (spec, (config, key)) in enumerate(zip(request.agents, configs, strict=True)):
+                backend = self._backend(f"agents[{i}].agent", f"agents[{i}]", config, key)
                 backends.append(backend)
                 agents.append(DebateAgent(spec.name, backend, merge_consecutive=config.merge_consecutive))
             if use_llm:
-                extractor = self._backend(
-                    "extractor", "extractor", agent_config(request.extractor, "extractor")
+                extractor_config, key = self.policy.resolve_agent(
+                    agent_config(request.extractor, "extractor"), "extractor"
                 )
+                extractor = self._backend("extractor", "extractor", extractor_config, key)
                 backends.append(extractor)
                 max_tokens = (
                     request.extraction.max_tokens if request.extraction.HasField("max_tokens") else 15
@@ -247,7 +283,7 @@ class DebateOrchestratorServicer(orchestrator_pb2_grpc.DebateOrchestratorService
                 request.question,
                 agents,
                 extract=extract,
-                max_turns=request.max_turns if request.HasField("max_turns") else 4,
+                max_turns=max_turns,
                 sampling=params,
                 instruction=request.instruction or None,
                 gold=list(request.gold_answers) or None,
@@ -261,7 +297,7 @@ class DebateOrchestratorServicer(orchestrator_pb2_grpc.DebateOrchestratorService
         self, request: orchestrator_pb2.ExtractPreferencesRequest, context: grpc.aio.ServicerContext
     ):
         check_job_id(request.job_id)
-        store = await self._store(store_config(request.store))
+        store = self._store(store_config(request.store))
         seed = request.seed if request.HasField("seed") else 0
         out = await asyncio.to_thread(
             extract_preferences,

@@ -19,6 +19,7 @@ from pbt.evaluate.results import examples_key, read_jsonl
 from pbt.store import LocalStore
 from pbt.v1 import common_pb2, evaluator_pb2, evaluator_pb2_grpc
 from services.common import open_channel
+from services.common.policy import RequestPolicy
 from services.evaluator.convert import config_dict_from_proto, config_to_proto
 from services.evaluator.server import start_evaluator
 from services.evaluator.servicer import EvaluatorServicer
@@ -57,6 +58,14 @@ class Down(ChatBackend):
         raise UnavailableError("connection refused (3 attempts)", endpoint=self.name)
 
 
+def _policy(tmp_path) -> RequestPolicy:
+    """The operator's options of these test servers: scripted agents, files under the test's
+    temporary folders, and the closed port 9 as an agent URL."""
+    return RequestPolicy(
+        allow_local_backends=True, data_roots=[tmp_path.parent], agent_url_prefixes=["http://127.0.0.1:9/"]
+    )
+
+
 def _request(path, **overrides) -> evaluator_pb2.RunEvaluationRequest:
     models = [
         evaluator_pb2.EvaluatedModel(
@@ -80,7 +89,9 @@ def _request(path, **overrides) -> evaluator_pb2.RunEvaluationRequest:
 
 
 async def _with_server(tmp_path, rows, body):
-    servicer = EvaluatorServicer(store=LocalStore(tmp_path), backend_factory=_factory(rows))
+    servicer = EvaluatorServicer(
+        store=LocalStore(tmp_path), backend_factory=_factory(rows), policy=_policy(tmp_path)
+    )
     server, port = await start_evaluator("127.0.0.1:0", servicer)
     try:
         async with open_channel(f"127.0.0.1:{port}") as channel:
@@ -186,7 +197,9 @@ def test_deadline_cancels_the_run_and_keeps_finished_examples(tmp_path, question
         return ScriptedBackend(slow, delay=0.05)
 
     async def main():
-        servicer = EvaluatorServicer(store=LocalStore(tmp_path), backend_factory=factory)
+        servicer = EvaluatorServicer(
+            store=LocalStore(tmp_path), backend_factory=factory, policy=_policy(tmp_path)
+        )
         server, port = await start_evaluator("127.0.0.1:0", servicer)
         try:
             async with open_channel(f"127.0.0.1:{port}") as channel:
@@ -252,6 +265,9 @@ def test_pbt_serve_evaluator_process(tmp_path, questions):
             str(port),
             "--store",
             str(tmp_path),
+            "--allow-local-backends",
+            "--data-root",
+            str(tmp_path.parent),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -302,7 +318,9 @@ def test_same_eval_id_twice_at_once_is_refused(tmp_path, questions):
         return ScriptedBackend({}, delay=0.05)
 
     async def main():
-        servicer = EvaluatorServicer(store=LocalStore(tmp_path), backend_factory=factory)
+        servicer = EvaluatorServicer(
+            store=LocalStore(tmp_path), backend_factory=factory, policy=_policy(tmp_path)
+        )
         server, port = await start_evaluator("127.0.0.1:0", servicer)
         try:
             async with open_channel(f"127.0.0.1:{port}") as channel:

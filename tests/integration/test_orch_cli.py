@@ -79,9 +79,11 @@ def test_trees_build_through_the_orchestrator(data_dir: Path, tmp_path: Path) ->
             "127.0.0.1",
             "--port",
             str(port),
-            "--store",
-            str(tmp_path / "default"),
+            "--store",  # the config names the same store
+            str(tmp_path / "store"),
             "--allow-local-backends",  # scripted: agent specs
+            "--data-root",  # the dataset file
+            str(data_dir),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

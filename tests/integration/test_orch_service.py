@@ -26,7 +26,7 @@ from pbt.store import LocalStore
 from pbt.v1 import orchestrator_pb2 as pb
 from pbt.v1 import orchestrator_pb2_grpc
 from services.common import open_channel
-from services.orchestrator.policy import ServerPolicy
+from services.common.policy import RequestPolicy
 from services.orchestrator.server import start_orchestrator
 
 pytestmark = pytest.mark.integration
@@ -63,15 +63,17 @@ def run_config(questions=QUESTIONS, **overrides) -> RunConfig:
 
 
 class Harness:
-    """An orchestrator on 127.0.0.1:0 with injected scripted backends and a local store."""
+    """An orchestrator on 127.0.0.1:0 with injected scripted backends and a local store; its
+    operator allows scripted agents and files under tmp_path (the persona file test)."""
 
     def __init__(self, tmp_path: Path, delay: float = 0.0, b_persuasion="never", a_persuasion="correct"):
         self.store = LocalStore(tmp_path / "store")
         self.backends, self.factory = make_agents(delay, b_persuasion, a_persuasion)
+        self.policy = RequestPolicy(allow_local_backends=True, data_roots=[tmp_path])
 
     async def __aenter__(self):
         self.server, port = await start_orchestrator(
-            store=self.store, backend_factory=self.factory, progress_interval_s=0.05
+            store=self.store, backend_factory=self.factory, progress_interval_s=0.05, policy=self.policy
         )
         self.channel = open_channel(f"127.0.0.1:{port}")
         self.stub = orchestrator_pb2_grpc.DebateOrchestratorServiceStub(self.channel)
@@ -391,7 +393,8 @@ def test_run_debate_over_grpc_with_scripted_specs(tmp_path: Path) -> None:
 
     async def go():
         server, port = await start_orchestrator(  # the real backend factory
-            store=LocalStore(tmp_path / "s"), policy=ServerPolicy(allow_local_backends=True)
+            store=LocalStore(tmp_path / "s"),
+            policy=RequestPolicy(allow_local_backends=True, data_roots=[tmp_path]),
         )
         try:
             async with open_channel(f"127.0.0.1:{port}") as channel:
@@ -488,9 +491,10 @@ def test_unreachable_agent_ends_unavailable_and_keeps_finished_trees(tmp_path: P
 
 
 def test_server_policy_limits_endpoints_and_paths(tmp_path: Path) -> None:
-    """Without --allow-local-backends only http(s) agents are accepted; with --data-root, files
-    and local stores outside the roots are refused before anything reads them."""
-    roots = ServerPolicy.of(data_roots=[tmp_path / "data"])
+    """Without --allow-local-backends only allow-listed http(s) agents are accepted; with
+    --data-root, files outside the roots are refused before anything reads them; a request's
+    store may only be a prefix inside the server's store."""
+    roots = RequestPolicy(data_roots=[tmp_path / "data"], agent_url_prefixes=["http://127.0.0.1:9/"])
     debate = pb.RunDebateRequest(
         question="q?",
         agents=[pb.DebateAgent(name=n, agent={"endpoint": "scripted:/etc/hostname"}) for n in ("x", "y")],
@@ -542,6 +546,7 @@ def test_server_policy_limits_endpoints_and_paths(tmp_path: Path) -> None:
     ]
     assert not list((tmp_path / "data" / "store").rglob("*.json")), "a refused request wrote something"
     assert "--allow-local-backends" in errors[0].details() and "data roots" in errors[1].details()
+    assert "prefix inside" in errors[2].details()
     assert "root:" not in errors[1].details()  # nothing of the file leaks
 
 

@@ -16,6 +16,7 @@ from pbt.v1 import orchestrator_pb2 as pb
 from pbt.v1 import orchestrator_pb2_grpc
 from services.agent.process import AgentProcess
 from services.common import open_channel
+from services.common.policy import RequestPolicy
 from services.orchestrator.server import start_orchestrator
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -45,7 +46,10 @@ def tiny_config(agent: AgentProcess, nq: Path, store: dict | None = None) -> Run
 
 
 async def _build_and_extract(config: RunConfig, store, job_id: str):
-    server, port = await start_orchestrator(store=store, progress_interval_s=0.5)
+    policy = RequestPolicy(  # the operator's options: agents on loopback, the dataset's folder
+        agent_url_prefixes=["http://127.0.0.1:"], data_roots=[Path(config.dataset.path).parent]
+    )
+    server, port = await start_orchestrator(store=store, progress_interval_s=0.5, policy=policy)
     try:
         async with open_channel(f"127.0.0.1:{port}") as channel:
             stub = orchestrator_pb2_grpc.DebateOrchestratorServiceStub(channel)
@@ -91,10 +95,13 @@ def test_tiny_model_trees_in_s3_then_preferences(
     from minio import Minio
 
     nq = data_dir / "nq_open" / "NQ-open.dev.jsonl"
-    store_spec = {"url": f"s3://{s3_env['bucket']}/e2e"}  # endpoint and credentials from the environment
-    config = tiny_config(agent_server, nq, store_spec)
-    fallback = LocalStore(tmp_path / "unused")  # the request's store must win over the server default
-    events, tree, prefs = asyncio.run(_build_and_extract(config, fallback, "tiny-s3"))
+    from pbt.store import open_store
+
+    # the server's store is the bucket (endpoint and credentials from the environment); the
+    # request picks a prefix inside it
+    server_store = open_store(f"s3://{s3_env['bucket']}")
+    config = tiny_config(agent_server, nq, {"url": "e2e"})
+    events, tree, prefs = asyncio.run(_build_and_extract(config, server_store, "tiny-s3"))
     _check(events, tree, prefs)
     assert events[-1].summary.output_uri == f"s3://{s3_env['bucket']}/e2e/trees/tiny-s3/"
     client = Minio(
@@ -107,4 +114,4 @@ def test_tiny_model_trees_in_s3_then_preferences(
     assert len([n for n in names if n.startswith("e2e/trees/tiny-s3/NQ-open-")]) == N
     assert "e2e/trees/tiny-s3/_manifests/shard-0-of-1.json" in names
     assert {"e2e/prefs/tiny-s3/manifest.json", "e2e/prefs/tiny-s3/pbt.jsonl"} <= set(names)
-    assert not any(fallback.list(""))
+    assert not [n for n in client.list_objects(s3_env["bucket"], prefix="trees/", recursive=True)]

@@ -306,3 +306,20 @@ def test_chart_training_config_is_understood_by_the_training_entry_point(rendere
     config.pop("env", None)
     unknown = training_args.make_parser(stage).set_defaults_with_config(**config)
     assert not unknown, f"options python -m {module} does not know: {unknown[::2]}"
+
+
+def test_request_policy_reaches_both_services(rendered):
+    """PBT_POLICY_* variables are RequestPolicy fields; by default requests may name exactly the
+    chart's own InferenceServices, no local backends, no files without a data volume."""
+    from services.common.policy import ENV_PREFIX, RequestPolicy
+
+    agents = one(rendered["default"], "InferenceService", "agent-a")["metadata"]["name"]
+    for comp in ("orchestrator", "evaluator"):
+        c = one(rendered["default"], "Deployment", comp)["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e.get("value") for e in c["env"] if e["name"].startswith(ENV_PREFIX)}
+        assert {n.removeprefix(ENV_PREFIX).lower() for n in env} <= set(RequestPolicy.model_fields)
+        policy = RequestPolicy.from_env({k: v for k, v in env.items() if v is not None})
+        assert set(policy.agents) == {"a", "b", "extractor"}
+        assert policy.agents["a"].startswith(f"http://{agents}-predictor.")
+        assert not policy.allow_local_backends and not policy.agent_url_prefixes
+        assert not policy.data_roots and not policy.agent_credentials

@@ -163,3 +163,23 @@ def test_candidate_logprobs_missing_route_is_not_implemented():
                 await b.candidate_logprobs(MSGS, ["yes", "no"])
 
         asyncio.run(go())
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        (400, {"error": {"message": "INTERNAL-BODY: db password is hunter2"}}),
+        (404, {"detail": "INTERNAL-BODY at /admin"}),
+        (503, {"error": "INTERNAL-BODY overloaded"}),
+        (200, ["INTERNAL-BODY", "not an object"]),
+        (200, {"choices": [{"index": "INTERNAL-BODY"}]}),
+        (200, {"choices": [], "usage": "INTERNAL-BODY"}),
+    ],
+)
+def test_servers_keep_upstream_bodies_out_of_errors(answer, caplog):
+    """relay_errors=False (the gRPC servers): what an agent answered is logged, never raised."""
+    with pytest.raises((ValidationError, NotFoundError, UnavailableError)) as info:
+        chat(backend(Script([answer]), relay_errors=False, max_attempts=1))
+    assert "INTERNAL-BODY" not in str(info.value)
+    if answer[0] >= 400:  # an error status: its message is in the log
+        assert "INTERNAL-BODY" in caplog.text

@@ -225,3 +225,52 @@ livenessProbe:
   value: /etc/pbt/tls/tls.key
 {{- end }}
 {{- end }}
+
+{{/*
+PBT_POLICY_* settings of services.common.policy.RequestPolicy (both gRPC services): requests may
+name the chart's agents (by role or URL) and requestPolicy.extraAgents / agentUrlPrefixes, with
+the API keys of requestPolicy.agentCredentials (from Secrets); files only under /data.
+*/}}
+{{- define "pbt.policyEnv" -}}
+{{- $p := .Values.requestPolicy }}
+{{- $agents := dict }}
+{{- range $role, $a := (include "pbt.agentEndpoints" . | fromYaml) }}
+{{- $_ := set $agents $role $a.endpoint }}
+{{- end }}
+{{- range $name, $url := $p.extraAgents }}
+{{- $_ := set $agents $name $url }}
+{{- end }}
+- name: PBT_POLICY_AGENTS
+  value: {{ toJson $agents | quote }}
+{{- with $p.agentUrlPrefixes }}
+- name: PBT_POLICY_AGENT_URL_PREFIXES
+  value: {{ join "," . | quote }}
+{{- end }}
+{{- if $p.agentCredentials }}
+{{- $creds := dict }}
+{{- $i := 0 }}
+{{- range $name, $ref := $p.agentCredentials }}
+- name: {{ printf "PBT_AGENT_KEY_%d" $i }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $ref.secretName }}
+      key: {{ $ref.key }}
+{{- $_ := set $creds $name (printf "PBT_AGENT_KEY_%d" $i) }}
+{{- $i = add1 $i }}
+{{- end }}
+- name: PBT_POLICY_AGENT_CREDENTIALS
+  value: {{ toJson $creds | quote }}
+{{- end }}
+- name: PBT_POLICY_ALLOW_LOCAL_BACKENDS
+  value: {{ $p.allowLocalBackends | quote }}
+{{- if .Values.dataVolume }}
+- name: PBT_POLICY_DATA_ROOTS
+  value: /data
+{{- end }}
+- name: PBT_POLICY_MAX_DEBATE_AGENTS
+  value: {{ $p.maxDebateAgents | quote }}
+- name: PBT_POLICY_MAX_DEBATE_TURNS
+  value: {{ $p.maxDebateTurns | quote }}
+- name: PBT_POLICY_MAX_TREE_NODES
+  value: {{ $p.maxTreeNodes | quote }}
+{{- end }}

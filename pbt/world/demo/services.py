@@ -159,7 +159,11 @@ class ServiceGroup:
 
     def start_grpc(self, name: str, store_url: str, timeout: float = 120) -> Service:
         port = free_port()
-        args = self._pbt("serve", name, "--host", "127.0.0.1", "--port", str(port), "--store", store_url)
+        # the request policy of a loopback demo: agents on 127.0.0.1, files under the work folder
+        args = self._pbt(
+            "serve", name, "--host", "127.0.0.1", "--port", str(port), "--store", store_url,
+            "--agent-url-prefix", "http://127.0.0.1:", "--data-root", str(self.work),
+        )  # fmt: skip
         svc = Service(
             name=f"{name} server",
             args=args,
