@@ -130,11 +130,14 @@ class DemoSettings(BaseModel):
 
     @classmethod
     def fast(cls, **overrides: object) -> DemoSettings:
-        """The reduced run: a 40-fact world, short agent training, 2 trees on each of its 28 train
-        questions, short DPO."""
+        """The reduced run: a 40-fact world, 2 trees on each of its 28 train questions, short DPO.
+
+        Its agents train 400 steps: the stance link (an agent that says "You are right" names the
+        pushed city, `pbt.world.check.reply_consistency`) forms between 160 and 360 steps on this
+        world, and without it accept pairs come out by luck (docs/demo.md, "The reduced run")."""
         base: dict = {
             "n_facts": 40,
-            "agent": AgentTrainConfig(steps=160),
+            "agent": AgentTrainConfig(steps=400),
             "questions": None,
             "eval_questions": 10,
             "dpo": DpoSettings(epochs=2.0, batch_size=4),
