@@ -28,7 +28,7 @@ def test_set_overrides_nested_settings_on_top_of_the_preset(captured, tmp_path):
     s = captured["settings"]
     assert s.agent.precision == "bf16-mixed" and s.pbt_balance == "position"
     assert s.dpo.epochs == 3.0 and s.eval_seeds == [1, 2]
-    assert s.agent.steps == 160 and s.n_facts == 40 and s.dpo.batch_size == 4  # the rest of --fast stays
+    assert s.agent.steps == 400 and s.n_facts == 40 and s.dpo.batch_size == 4  # the rest of --fast stays
 
 
 @pytest.mark.parametrize(
