@@ -47,6 +47,7 @@ ul.tree li { margin: 6px 0; }
 .code { font-weight: 600; }
 .outcome-pair { background: var(--chosen); } .outcome-filtered { background: #fff8c5; }
 .outcome-skipped { color: var(--dim); }
+tr.outcome-pair.unlabelled { background: var(--bg); }
 .msg { border-left: 3px solid var(--line); padding: 2px 8px; margin: 4px 0; white-space: pre-wrap; }
 .msg.role-user { border-color: #8250df; } .msg.role-assistant { border-color: #bf8700; }
 .msg.role-system { border-color: var(--dim); color: var(--dim); }

@@ -124,7 +124,7 @@ def comparisons_html(view: Mapping[str, Any]) -> str:
             if c.get("files"):
                 result += f" (in {', '.join(c['files'])})"
         rows.append(
-            f'<tr class="outcome-{e(c["outcome"])}" data-outcome="{e(c["outcome"])}" data-reason="{e(c["reason"] or "")}">'
+            f'<tr class="outcome-{e(c["outcome"])}{"" if c.get("code") or c["outcome"] == "skipped" else " unlabelled"}" data-outcome="{e(c["outcome"])}" data-reason="{e(c["reason"] or "")}">'
             f"<td>{e(c['parent'] if c['parent'] is not None else '(roots)')}</td><td>{e(c['speaker'])}, depth {c['depth']}</td>"
             f"<td>{pair}</td><td>{e(result)}</td><td>{e(c['why'])}</td></tr>"
         )
