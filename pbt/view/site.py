@@ -20,8 +20,6 @@ blocked.
 
 from __future__ import annotations
 
-import json
-import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,8 +30,6 @@ from pbt.store import ObjectStore, atomic_write_bytes
 from pbt.view import model as M
 from pbt.view import render as R
 from pbt.view.assets import CSS, JS_INDEX
-
-log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
 PAIRS_PER_PAGE = 200
@@ -53,6 +49,7 @@ class Site:
 
 def _write(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+    path.chmod(0o644)  # (the atomic write's temporary file is private; a site is for reading)
 
 
 def write_assets(root: Path) -> None:
@@ -563,7 +560,3 @@ def publish(store: ObjectStore, site: Site, prefix: str) -> str:
     rel = site.index.relative_to(site.out).as_posix()
     site.store_uri = store.uri(f"{prefix.rstrip('/')}/{rel}")
     return site.store_uri
-
-
-def describe(site: Site) -> str:
-    return json.dumps({"index": str(site.index), "files": site.files, "store": site.store_uri})
