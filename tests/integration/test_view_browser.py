@@ -293,3 +293,48 @@ def test_index_of_10000_trees_is_small_and_draws_in_under_2_seconds(tmp_path):
     drawn_ms = int(re.search(r'data-drawn-ms="(\d+)"', html).group(1))
     assert drawn_ms < 2000, f"the index page took {drawn_ms} ms to draw its first rows"
     print(f"10,000-tree index: {size} bytes of data, first rows drawn {drawn_ms} ms after navigation start")
+
+
+def broken_links(site: Path) -> list[str]:
+    """Every relative href/src of every page of `site` that names no file of the site."""
+    broken = []
+    for page in site.rglob("*.html"):
+        for link in re.findall(r'(?:href|src)="([^"#]+)[^"]*"', page.read_text()):
+            if "://" in link or link.startswith(("mailto:", "data:")):
+                continue
+            if not (page.parent / link).resolve().is_file():
+                broken.append(f"{page.relative_to(site)} -> {link}")
+    return broken
+
+
+def test_every_relative_link_of_the_sites_resolves(sites):
+    tmp, store = sites
+    for folder in (tmp / "prefs", tmp / "eval"):
+        assert broken_links(folder) == []
+    assert broken_links(Path(store.root) / "results/ev/site") == []  # the copy pbt eval run put in the store
+
+
+def test_site_into_an_s3_store_and_back(s3_env, tmp_path):
+    """`pbt view prefs --to-store` against S3 (moto on loopback, through the minio SDK): the site's
+    objects land under prefs/<id>/site/, and the folder downloaded from there is whole."""
+    from pbt.orchestrate.preferences import extract_preferences
+    from pbt.store import open_store
+    from pbt.tree.io import read_trees, tree_to_json_line
+
+    store = open_store()
+    for tree in read_trees(ROOT / "examples/trees.reference.jsonl", fmt="reference"):
+        store.put_text(f"trees/ex/{tree.id}.json", tree_to_json_line(tree) + "\n")
+    extract_preferences(store, "ex", output_id="ex", seed=0)
+    made = CliRunner().invoke(cli, ["view", "prefs", "ex", "--to-store", "--quiet"])
+    assert made.exit_code == 0, made.output
+    assert made.output.strip() == f"s3://{s3_env['bucket']}/prefs/ex/site/index.html"
+    keys = set(store.list("prefs/ex/site/"))
+    assert {
+        "prefs/ex/site/index.html",
+        "prefs/ex/site/trees.html",
+        "prefs/ex/site/trees/index-data.js",
+    } <= keys
+    assert "prefs/ex/site/trees/ex_mona_lisa.html" in keys and "prefs/ex/site/assets/view.css" in keys
+    local = store.get_dir("prefs/ex/site", tmp_path / "site")
+    assert broken_links(local) == []
+    assert 'data-roles="chosen"' in (local / "trees/ex_mona_lisa.html").read_text()
