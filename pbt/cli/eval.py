@@ -77,7 +77,7 @@ def run_cmd(
                 doc, report = _run_local(config, on_progress)
         except PbtError as exc:
             raise _fail(exc) from None
-    site_uri = _write_site(config, doc) if site else None
+    site_uri = _write_site(config, doc, remote=bool(server)) if site else None
     if quiet:
         click.echo(doc["results_uri"])
         return
@@ -92,13 +92,27 @@ def run_cmd(
         click.echo("site: not written (see the warning above)")
 
 
-def _write_site(config, doc: dict) -> str | None:
-    """The viewer site of the evaluation, in its results store (None when it cannot be written)."""
+def _write_site(config, doc: dict, remote: bool) -> str | None:
+    """The viewer site of the evaluation, in its results store (None when it cannot be written).
+
+    In-process the store is the config's; after a run on a server it is the one its results URI
+    names, when this machine can reach it (a file:// store that is not here is left alone)."""
+    from pathlib import Path
+
     from pbt.store import open_store
     from pbt.view.terminal import write_site_to_store
 
     try:
-        store = open_store(config.store.url)
+        if not remote:
+            store = config.store.open()
+        else:
+            uri = (doc.get("results_uri") or "").rstrip("/")
+            suffix = f"/results/{doc['eval_id']}"
+            base = uri[: -len(suffix)] if uri.endswith(suffix) else ""
+            if not base or (base.startswith("file://") and not Path(base[len("file://") :]).is_dir()):
+                click.echo(f"site: the results store {base or uri!r} is not reachable from here", err=True)
+                return None
+            store = open_store(base)
     except PbtError as exc:
         click.echo(f"site: cannot open the results store: {exc}", err=True)
         return None
