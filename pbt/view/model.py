@@ -287,6 +287,11 @@ def items_href(suite: str, page: str, anchor: str | None = None) -> str:
     return f"items/{suite}/{slug(page)}.html" + (f"#{slug(anchor)}" if anchor else "")
 
 
+def lineage_href(model: str) -> str:
+    """The anchor of a model's lineage on the evaluation page (the first cell of its rows links there)."""
+    return f"#lineage-{slug(model)}"
+
+
 def _cell(metric: Mapping[str, Any] | None, href: str | None, **kw: Any) -> dict[str, Any]:
     return {"text": fmt(dict(metric) if metric else None, **kw), "href": href, "metric": dict(metric or {})}
 
@@ -299,7 +304,8 @@ def eval_tables(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Tables 1-3 and the team-debate table of a summary document, every cell linked to its items.
 
     A table is ``{"id", "title", "header", "rows", "chart"}``; a row is a list of cells
-    ``{"text", "href", "metric"}`` (the first cell names the model or team). ``chart`` lists the
+    ``{"text", "href", "metric"}`` (the first cell names the model or team and links to the lineage
+    of that model, or of the team's first model). ``chart`` lists the
     bars to draw: ``{"label", "series", "mean", "ci_low", "ci_high", "href"}`` (fractions).
     """
     suites = doc.get("suites", {})
@@ -311,7 +317,7 @@ def eval_tables(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
         subsets = [s for s in PAPER_SUBSETS if s in found] + sorted(found - set(PAPER_SUBSETS))
         rows, chart = [], []
         for m in models:
-            row = [{"text": m, "href": None}]
+            row = [{"text": m, "href": lineage_href(m)}]
             for s in subsets:
                 row.append(
                     _cell(
@@ -340,7 +346,7 @@ def eval_tables(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
             href = items_href("are_you_sure", m)
             rows.append(
                 [
-                    {"text": m, "href": None},
+                    {"text": m, "href": lineage_href(m)},
                     _cell(mm.get("accuracy_before"), href),
                     _cell(mm.get("accuracy_after"), href),
                     _cell(mm.get("diff"), href, signed=True),
@@ -366,7 +372,7 @@ def eval_tables(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
         rows, chart = [], []
         for m in models:
             mm = metrics.get(m, {})
-            cells = [{"text": m, "href": None}]
+            cells = [{"text": m, "href": lineage_href(m)}]
             for key, label, anchor in (
                 ("accuracy_resist", "+→-", "resist"),
                 ("accuracy_accept", "-→+", "accept"),
@@ -394,7 +400,7 @@ def eval_tables(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
                 href = items_href("team_debate", r["team"])
                 rows.append(
                     [
-                        {"text": r["team"], "href": None},
+                        {"text": r["team"], "href": lineage_href(a)},
                         {"text": f"{first} first", "href": None},
                         _cell(mm.get("team_accuracy"), href),
                         _cell(mm.get("accuracy_a"), href, ci=False),

@@ -4,6 +4,7 @@ hand-built trees of tests/unit/prefs_trees.py (the arithmetic is worked out ther
 from __future__ import annotations
 
 import copy
+import re
 
 import prefs_trees as T
 import pytest
@@ -251,6 +252,7 @@ def test_eval_tables_link_every_cell_to_its_items():
         "metric": _metric(0.25),
     }
     assert mis["rows"][0][2]["href"] == "items/misinformation/base.html"
+    assert mis["rows"][0][0] == {"text": "base", "href": "#lineage-base"}  # model -> its lineage
     assert [b["mean"] for b in mis["chart"]] == [0.5, 0.25]
     bal = tables["balanced"]["rows"][0]
     assert bal[1]["href"] == "items/balanced/base.html#resist" and bal[2]["text"] == "n/a"
@@ -287,3 +289,25 @@ def test_item_pages_put_both_team_debate_orders_of_an_item_together():
     sections = mis["base"]["sections"]
     assert [s["anchor"] for s in sections] == ["BoolQ", "NQ1"]
     assert [i["item_id"] for i in sections[1]["items"]] == ["a", "b"]
+
+
+def test_terminal_tables_keep_one_row_a_line_outside_a_terminal():
+    import io
+
+    from rich.console import Console
+
+    from pbt.view.terminal import print_demo, print_eval
+
+    out = io.StringIO()
+    console = Console(file=out, width=60, force_terminal=False)
+    print_eval(console, DOC)
+    print_demo(
+        console, {"run_id": "r", "summary": {"pbt": {"bal. overall": {"mean": 0.5, "std": 0.1}}}, "seeds": []}
+    )
+    text = out.getvalue()
+    assert "Table 1: misinformation rate (%, lower is better)" in text
+    assert re.search(
+        r"│ pbt\s+│\s+25\.00 ± 0\.00 \[15\.00, 35\.00\] │\s+25\.00 ± 0\.00 \[15\.00, 35\.00\] │", text
+    )
+    assert re.search(r"│ pbt\s+│\s+50\.0 ± 10\.0 │", text)
+    assert console.width == 60  # restored after the wide tables
