@@ -448,17 +448,20 @@ def write_eval_site(
 
 
 # --------------------------------------------------------------------------------------- demo
-def _job_of(uri: str | None) -> str | None:
-    """``.../trees/<job>/...`` -> job."""
-    if not uri or "/trees/" not in uri:
-        return None
-    return uri.split("/trees/", 1)[1].split("/", 1)[0] or None
+def _id_under(store: ObjectStore, uri: str | None, top: str) -> str | None:
+    """``<store>/<top>/<id>/...`` -> id (None when the URI is not of this store or not under `top`)."""
+    key = key_of(store, uri)
+    parts = key.split("/") if key else []
+    return parts[1] if len(parts) > 1 and parts[0] == top and parts[1] else None
 
 
-def _prefs_of(uri: str | None) -> str | None:
-    if not uri or "/prefs/" not in uri:
-        return None
-    return uri.split("/prefs/", 1)[1].split("/", 1)[0] or None
+def _seed_counts(rec: Mapping[str, Any]) -> str:
+    trees = rec.get("trees") if isinstance(rec.get("trees"), dict) else {}
+    pairs = rec.get("pairs") if isinstance(rec.get("pairs"), dict) else {}
+    text = f"Trees: {trees.get('trees', '?')} ({trees.get('nodes', '?')} nodes)."
+    if pairs:
+        text += " Pairs: " + ", ".join(f"{m} {pairs[m]}" for m in PREF_FILES if m in pairs) + "."
+    return text
 
 
 def write_demo_site(store: ObjectStore, run_id: str, out: Path, *, progress: Progress | None = None) -> Site:
@@ -473,8 +476,8 @@ def write_demo_site(store: ObjectStore, run_id: str, out: Path, *, progress: Pro
     for rec in doc.get("seeds", []):
         seed = rec.get("seed")
         arts = rec.get("artifacts") or {}
-        job = _job_of((rec.get("trees") or {}).get("uri") or arts.get("trees"))
-        prefs_id = _prefs_of(arts.get("pairs"))
+        job = _id_under(store, (rec.get("trees") or {}).get("uri") or arts.get("trees"), "trees")
+        prefs_id = _id_under(store, arts.get("pairs"), "prefs")
         base = f"seed{seed}"
         links: dict[tuple[str, str], str] = {}
         if prefs_id:
@@ -523,7 +526,8 @@ def write_demo_site(store: ObjectStore, run_id: str, out: Path, *, progress: Pro
                 f'<li>{R.e(mode)} variant: <a href="{base}/eval/index.html#lineage-{R.e(mode)}">adapter → training run → pairs → trees</a></li>'
             )
         seed_parts.append(
-            f"<h2>Seed {R.e(seed)}</h2><p>World: <code>{R.e(rec.get('world'))}</code>. Trees: {R.e(rec.get('trees'))}.</p><ul>{''.join(items)}</ul>"
+            f"<h2>Seed {R.e(seed)}</h2><p>World: <code>{R.e(rec.get('world'))}</code>. {R.e(_seed_counts(rec))}</p>"
+            f"<ul>{''.join(items)}</ul>"
         )
     summary = doc.get("summary") or {}
     cols = list(next(iter(summary.values()), {}).keys()) if summary else []
