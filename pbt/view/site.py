@@ -211,7 +211,7 @@ def write_prefs_site(
     for mode, recs in records.items():
         counts = (summary.get("modes", {}).get(mode) or {}).get("counts", {})
         per_split = counts.get("pairs_written", {})
-        for split, by_code in per_split.items():
+        for split, by_code in sorted(per_split.items(), key=lambda kv: _split_order(kv[0])):
             rows.append(
                 [mode, split, by_code.get("accept", 0), by_code.get("resist", 0), by_code.get("none", 0)]
             )
@@ -276,6 +276,11 @@ def write_prefs_site(
     if not trees:
         write_assets(out if not root else (out / root).resolve())
     return site
+
+
+def _split_order(split: str) -> tuple[int, str]:
+    order = ("train", "dev", "test")
+    return (order.index(split) if split in order else len(order), split)
 
 
 def _pairs_page(
@@ -445,6 +450,44 @@ def write_eval_site(
     write_assets(out if not root else (out / root).resolve())
     site.files += 1
     return site
+
+
+def publish_eval_site(
+    store: ObjectStore, eval_id: str, *, prefix: str | None = None, progress: Progress | None = None
+) -> str:
+    """Write an evaluation's site into the store (``results/<id>/site/``) with its models' lineage
+    linked to the pairs and trees sites beside it in the store (``prefs/<id>/site/``, written first
+    when missing), by relative links, so they work from a local store folder and from a bucket
+    served over HTTP alike. Returns the URI of the entry page."""
+    import posixpath
+    import tempfile
+
+    from pbt.evaluate.results import load_summary
+
+    prefix = (prefix or f"results/{eval_id}/site").rstrip("/")
+    doc = load_summary(store, eval_id)
+    recorded = (doc.get("lineage") or {}).get("models") or {}
+    links: dict[tuple[str, str], str] = {}
+    with tempfile.TemporaryDirectory(prefix="pbt-view-") as tmp:
+        for m in doc.get("models", []):
+            for step in model_lineage(store, m["name"], recorded.get(m["name"]), {}, {}):
+                pid = _id_under(store, step.get("uri"), "prefs") if step["kind"] == "pairs" else None
+                if not pid or ("prefs", pid) in links or not store.exists(f"prefs/{pid}/manifest.json"):
+                    continue
+                pkey = f"prefs/{pid}/site"
+                if not store.exists(f"{pkey}/index.html"):
+                    publish(
+                        store,
+                        write_prefs_site(store, pid, Path(tmp) / "prefs" / pid, progress=progress),
+                        pkey,
+                    )
+                rel = posixpath.relpath(pkey, prefix)
+                links[("prefs", pid)] = f"{rel}/index.html"
+                job = store.get_json(f"prefs/{pid}/manifest.json").get("job_id")
+                if job:
+                    links[("trees", job)] = f"{rel}/trees.html"
+        site = write_eval_site(store, eval_id, Path(tmp) / "eval", links=links, progress=progress)
+        return publish(store, site, prefix)
 
 
 # --------------------------------------------------------------------------------------- demo

@@ -96,11 +96,14 @@ def print_demo(console: Console, doc: Mapping[str, Any]) -> None:
 def write_site_to_store(store: ObjectStore, kind: str, item_id: str) -> str | None:
     """Write the site of an evaluation (``eval``) or demo run (``demo``) beside its report.md in the
     store (``results/<id>/site/``, ``demo/<id>/site/``); returns the entry page's URI, or None (logged)
-    when it could not be written (the run's results stay as they are)."""
+    when it could not be written (the run's results stay as they are). An evaluation's lineage links
+    to the pairs and trees sites in the store (`pbt.view.site.publish_eval_site`)."""
     from pbt.cli.view import build_site, default_prefix
-    from pbt.view.site import publish
+    from pbt.view.site import publish, publish_eval_site
 
     try:
+        if kind == "eval":  # with links to the pairs and trees sites of its lineage in the store
+            return publish_eval_site(store, item_id, prefix=default_prefix(kind, item_id))
         with tempfile.TemporaryDirectory(prefix="pbt-view-") as tmp:
             site = build_site(store, kind, item_id, Path(tmp))
             return publish(store, site, default_prefix(kind, item_id))

@@ -312,7 +312,15 @@ def test_every_relative_link_of_the_sites_resolves(sites):
     tmp, store = sites
     for folder in (tmp / "prefs", tmp / "eval"):
         assert broken_links(folder) == []
-    assert broken_links(Path(store.root) / "results/ev/site") == []  # the copy pbt eval run put in the store
+    # the site pbt eval run put in the store: its lineage links to the pairs and trees sites it wrote
+    # beside it (prefs/ex/site/), by relative links that also work from a bucket served over HTTP
+    stored = Path(store.root) / "results/ev/site"
+    assert broken_links(stored) == []
+    pbt = (stored / "index.html").read_text().split('id="lineage-pbt"', 1)[1]
+    assert '<a href="../../../prefs/ex/site/index.html">ex/pbt</a>' in pbt
+    assert '<a href="../../../prefs/ex/site/trees.html">tree job ex</a>' in pbt
+    html = dom(stored / "index.html", tmp)
+    assert 'href="../../../prefs/ex/site/trees.html"' in html
 
 
 def test_site_into_an_s3_store_and_back(s3_env, tmp_path):
