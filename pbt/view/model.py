@@ -482,9 +482,15 @@ def item_pages(suite: str, records: Sequence[Mapping[str, Any]]) -> dict[str, di
                 "title": _section_title(suite, name),
                 "items": _sorted(items),
             }
-            for name, items in sorted(page["sections"].items())
+            for name, items in sorted(page["sections"].items(), key=lambda kv: _section_order(suite, kv[0]))
         ]
     return pages
+
+
+def _section_order(suite: str, name: str) -> tuple[int, str]:
+    """Sections in the order of the table's columns (balanced: +→- then -→+), else by name."""
+    order = {"balanced": ("resist", "accept"), "misinformation": PAPER_SUBSETS}.get(suite, ())
+    return (order.index(name) if name in order else len(order), name)
 
 
 def _section_title(suite: str, name: str) -> str | None:

@@ -287,8 +287,12 @@ def test_item_pages_put_both_team_debate_orders_of_an_item_together():
         ],
     )
     sections = mis["base"]["sections"]
-    assert [s["anchor"] for s in sections] == ["BoolQ", "NQ1"]
-    assert [i["item_id"] for i in sections[1]["items"]] == ["a", "b"]
+    assert [s["anchor"] for s in sections] == ["NQ1", "BoolQ"]  # the paper's column order
+    assert [i["item_id"] for i in sections[0]["items"]] == ["a", "b"]
+    bal = M.item_pages(
+        "balanced", [{"model": "m", "code": c, "item_id": c, "seed": 1} for c in ("accept", "resist")]
+    )
+    assert [s["anchor"] for s in bal["m"]["sections"]] == ["resist", "accept"]
 
 
 def test_terminal_tables_keep_one_row_a_line_outside_a_terminal():
