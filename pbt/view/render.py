@@ -20,6 +20,13 @@ def e(value: Any) -> str:
     return escape("" if value is None else str(value), quote=True)
 
 
+def plain(value: Any) -> str:
+    """A value as text: dicts and lists as compact JSON, the rest as str."""
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+    return "" if value is None else str(value)
+
+
 def layout(
     title: str, body: str, *, root: str = "", nav: Sequence[tuple[str, str]] = (), scripts: Sequence[str] = ()
 ) -> str:
@@ -371,7 +378,7 @@ def lineage_html(chain: Sequence[Mapping[str, Any]]) -> str:
         if step.get("href"):
             title = f'<a href="{e(step["href"])}">{title}</a>'
         facts = "; ".join(
-            f"{e(k)}: {e(v)}" for k, v in (step.get("facts") or {}).items() if v not in (None, "")
+            f"{e(k)}: {e(plain(v))}" for k, v in (step.get("facts") or {}).items() if v not in (None, "")
         )
         uri = f" <code>{e(step['uri'])}</code>" if step.get("uri") else ""
         items.append(

@@ -569,13 +569,14 @@ def write_demo_site(store: ObjectStore, run_id: str, out: Path, *, progress: Pro
                 f'<li>{R.e(mode)} variant: <a href="{base}/eval/index.html#lineage-{R.e(mode)}">adapter → training run → pairs → trees</a></li>'
             )
         seed_parts.append(
-            f"<h2>Seed {R.e(seed)}</h2><p>World: <code>{R.e(rec.get('world'))}</code>. {R.e(_seed_counts(rec))}</p>"
+            f"<h2>Seed {R.e(seed)}</h2><p>World: <code>{R.e(R.plain(rec.get('world')))}</code>. {R.e(_seed_counts(rec))}</p>"
             f"<ul>{''.join(items)}</ul>"
         )
     summary = doc.get("summary") or {}
-    cols = list(next(iter(summary.values()), {}).keys()) if summary else []
+    models, cols = M.demo_summary_order(summary)
     rows = []
-    for model, by_col in summary.items():
+    for model in models:
+        by_col = summary[model]
         cells = [R.e(model)]
         for c in cols:
             v = by_col.get(c) or {}

@@ -62,7 +62,7 @@ def print_eval(console: Console, doc: Mapping[str, Any]) -> None:
 def demo_rich_table(doc: Mapping[str, Any]) -> Table:
     """The demo's cross-seed summary (%, mean ± std over seeds)."""
     summary = doc.get("summary") or {}
-    cols = list(next(iter(summary.values()), {}).keys()) if summary else []
+    models, cols = M.demo_summary_order(summary)
     table = Table(
         title=f"Summary over world seeds (%, mean ± std over seeds): {doc.get('run_id')}",
         title_justify="left",
@@ -70,7 +70,8 @@ def demo_rich_table(doc: Mapping[str, Any]) -> Table:
     table.add_column("model", no_wrap=True)
     for c in cols:
         table.add_column(c, justify="right")
-    for model, by_col in summary.items():
+    for model in models:
+        by_col = summary[model]
         cells = []
         for c in cols:
             v = by_col.get(c) or {}

@@ -315,3 +315,13 @@ def test_terminal_tables_keep_one_row_a_line_outside_a_terminal():
     )
     assert re.search(r"│ pbt\s+│\s+50\.0 ± 10\.0 │", text)
     assert console.width == 60  # restored after the wide tables
+
+
+def test_demo_summary_in_the_report_order():
+    summary = {
+        m: {"order dependence": {}, "misinfo rate": {}, "zeta": {}}
+        for m in ("resist", "accept", "pbt", "base")
+    }
+    models, cols = M.demo_summary_order(summary)
+    assert models == ["base", "accept", "resist", "pbt"]
+    assert cols == ["misinfo rate", "order dependence", "zeta"]
