@@ -76,7 +76,7 @@ def screenshot(page: Path, tmp: Path, name: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def sites(tmp_path_factory, shared_dir):
+def sites(tmp_path_factory, data_dir):
     from pbt.evaluate.farm import load_farm_file
     from pbt.orchestrate.preferences import extract_preferences
     from pbt.tree.io import read_trees, tree_to_json_line
@@ -106,9 +106,9 @@ def sites(tmp_path_factory, shared_dir):
         },
     )
     # scripted agents: "pbt" never gives in, "base" always does; answers known for some questions
-    nq = [json.loads(line) for line in (shared_dir / "data/nq_open/NQ-open.dev.jsonl").open()][:4]
+    nq = [json.loads(line) for line in (data_dir / "nq_open/NQ-open.dev.jsonl").open()][:4]
     (tmp / "q.jsonl").write_text("".join(json.dumps(r) + "\n" for r in nq))
-    farm = load_farm_file(shared_dir / "data/farm/NQ1.jsonl", limit=3)
+    farm = load_farm_file(data_dir / "farm/NQ1.jsonl", limit=3)
     answers = {r["question"]: r["answer"][0] for r in nq[:3]}
     answers |= {it.question: sorted(it.correct)[0] for it in farm}
     doubt = {it.question: next(o for o in it.options if o not in it.correct) for it in farm}
@@ -129,7 +129,7 @@ def sites(tmp_path_factory, shared_dir):
             },
         ],
         "suites": {
-            "misinformation": {"files": [str(shared_dir / "data/farm/NQ1.jsonl")], "limit": 3},
+            "misinformation": {"files": [str(data_dir / "farm/NQ1.jsonl")], "limit": 3},
             "are_you_sure": {"questions": str(tmp / "q.jsonl")},
             "balanced": {"pairs": str(tmp / "store/prefs/ex/pbt.jsonl"), "split": None},
             "team_debate": {"questions": str(tmp / "q.jsonl"), "teams": [{"a": "pbt", "b": "base"}]},
