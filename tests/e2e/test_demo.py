@@ -22,7 +22,7 @@ from pbt.world.check import is_hedged
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = ROOT / ".pbt" / "test-agent-cache"
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1200)]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1560)]
 
 
 #: the reduced demo runs as on a CPU with AVX2 only (no AVX512, no native bfloat16), the class every
@@ -41,7 +41,7 @@ def demo_run(tmp_path_factory):
         "--work", str(root / "work"), "--store", str(store_dir), "--agent-cache", str(CACHE),
     ]  # fmt: skip
     env = {**os.environ, **AVX2}
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=1140, cwd=ROOT, env=env)
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=1500, cwd=ROOT, env=env)
     assert proc.returncode == 0, (
         f"pbt demo failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
     )
@@ -140,7 +140,7 @@ def test_the_demo_runs_on_s3_when_s3_endpoint_is_set(s3_env, tmp_path):
         "--work", str(tmp_path / "work"), "--agent-cache", str(CACHE),
     ]  # fmt: skip
     proc = subprocess.run(
-        args, capture_output=True, text=True, timeout=840, cwd=tmp_path, env=dict(os.environ)
+        args, capture_output=True, text=True, timeout=1500, cwd=tmp_path, env=dict(os.environ)
     )
     assert proc.returncode == 0, f"pbt demo on S3 failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
     store = open_store()
