@@ -334,8 +334,6 @@ class RunConfig(_Strict):
         from pbt.safeload import load_yaml, read_text
 
         path = Path(path)
-        if not path.exists():
-            raise ValidationError(f"config file not found: {path}", field="config")
         try:
             text = read_text(path, "config file")
         except ValidationError as exc:
@@ -457,9 +455,9 @@ def yaml_lines(text: str) -> dict:
                 out[i] = (item.start_mark.line + 1, walk(item))
         return out
 
-    from pbt.safeload import _NoAliasLoader
+    from pbt.safeload import NoAliasLoader
 
-    root = yaml.compose(text, Loader=_NoAliasLoader)
+    root = yaml.compose(text, Loader=NoAliasLoader)
     return walk(root) if root is not None else {}
 
 

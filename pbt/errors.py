@@ -10,12 +10,14 @@ from __future__ import annotations
 ECHO_CHARS = 200
 
 
+def cap(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, saying how long it was."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 def shorten(value: object, limit: int = ECHO_CHARS) -> str:
-    """``repr(value)`` cut to `limit` characters (with the full length) for error messages."""
-    text = repr(value) if isinstance(value, str) else str(value)
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}... ({len(text)} characters)"
+    """``repr(value)`` (str() for non-strings) cut by `cap`, for error messages."""
+    return cap(repr(value) if isinstance(value, str) else str(value), limit)
 
 
 class PbtError(Exception):

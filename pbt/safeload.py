@@ -20,7 +20,9 @@ from pbt.errors import ValidationError
 MAX_DEPTH = 64
 
 
-class _NoAliasLoader(yaml.SafeLoader):
+class NoAliasLoader(yaml.SafeLoader):
+    """`yaml.SafeLoader` that refuses aliases and nesting deeper than `MAX_DEPTH`."""
+
     def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
@@ -59,7 +61,7 @@ def _depth(value: Any) -> int:
 def load_yaml(text: str, source: str | None = None) -> Any:
     """`yaml.safe_load` without aliases and with a depth bound; errors name ``source:line``."""
     try:
-        return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if source and mark is not None else source

@@ -21,7 +21,7 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from pbt.errors import ConflictError, NotFoundError, PbtError, UnavailableError, ValidationError
+from pbt.errors import ConflictError, NotFoundError, PbtError, UnavailableError, ValidationError, cap
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +29,6 @@ ERROR_DOMAIN = "pbt.dev"
 #: longest status message and field description sent back (messages repeat request values;
 #: gRPC refuses trailing metadata over ~8 KB, which turned long ids into RESOURCE_EXHAUSTED)
 MAX_MESSAGE_CHARS = 1000
-
-
-def _cap(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _pack(message: Any) -> any_pb2.Any:
@@ -55,14 +51,14 @@ def status_for(exc: BaseException, method: str = "") -> status_pb2.Status:
     """The `google.rpc.Status` an exception maps to (INTERNAL for anything unexpected); messages
     and field descriptions are cut to `MAX_MESSAGE_CHARS`."""
     status = _status_for(exc, method)
-    status.message = _cap(status.message)
+    status.message = cap(status.message, MAX_MESSAGE_CHARS)
     return status
 
 
 def _status_for(exc: BaseException, method: str = "") -> status_pb2.Status:
     if isinstance(exc, ValidationError):
         violation = error_details_pb2.BadRequest.FieldViolation(
-            field=_cap(exc.field or "", 200), description=_cap(exc.message)
+            field=cap(exc.field or "", 200), description=cap(exc.message, MAX_MESSAGE_CHARS)
         )
         return status_pb2.Status(
             code=code_pb2.INVALID_ARGUMENT,
@@ -72,7 +68,7 @@ def _status_for(exc: BaseException, method: str = "") -> status_pb2.Status:
     if isinstance(exc, pydantic.ValidationError):
         violations = [
             error_details_pb2.BadRequest.FieldViolation(
-                field=_cap(_pydantic_field(err["loc"]), 200), description=_cap(err["msg"])
+                field=cap(_pydantic_field(err["loc"]), 200), description=cap(err["msg"], MAX_MESSAGE_CHARS)
             )
             for err in exc.errors()[:20]
         ]
@@ -91,7 +87,7 @@ def _status_for(exc: BaseException, method: str = "") -> status_pb2.Status:
         info = error_details_pb2.ErrorInfo(
             reason="DEPENDENCY_UNAVAILABLE",
             domain=ERROR_DOMAIN,
-            metadata={"endpoint": _cap(exc.endpoint or "", 300)},
+            metadata={"endpoint": cap(exc.endpoint or "", 300)},
         )
         return status_pb2.Status(code=code_pb2.UNAVAILABLE, message=str(exc), details=[_pack(info)])
     if isinstance(exc, PbtError):  # a PbtError subclass added later without a mapping

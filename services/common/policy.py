@@ -324,7 +324,15 @@ def _same_store(url: str, store: ObjectStore) -> bool:
     return False
 
 
+def _name_value(item: str, what: str) -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip() or not value.strip():
+        raise ValueError(f"{what}: expected NAME=VALUE, got {item!r}")
+    return key.strip(), value.strip()
+
+
 def _parse_mapping(raw: str, what: str) -> dict[str, str]:
+    """A JSON object or ``NAME=VALUE,...`` (environment values)."""
     if raw.startswith("{"):
         try:
             data = json.loads(raw)
@@ -333,25 +341,7 @@ def _parse_mapping(raw: str, what: str) -> dict[str, str]:
         if not isinstance(data, dict):
             raise ValueError(f"{what}: expected a JSON object")
         return {str(k): str(v) for k, v in data.items()}
-    out = {}
-    for item in raw.split(","):
-        if not item.strip():
-            continue
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"{what}: expected NAME=VALUE, got {item!r}")
-        out[key.strip()] = value.strip()
-    return out
-
-
-def _pairs(option: str, values: Sequence[str]) -> dict[str, str]:
-    out = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key or not value:
-            raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint=option)
-        out[key] = value
-    return out
+    return dict(_name_value(item, what) for item in raw.split(",") if item.strip())
 
 
 def policy_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -409,9 +399,9 @@ def policy_from_flags(
 
     try:
         return RequestPolicy.from_env(
-            agents=_pairs("--agent", agents),
+            agents=dict(_name_value(item, "--agent") for item in agents),
             agent_url_prefixes=list(agent_url_prefixes),
-            agent_credentials=_pairs("--agent-credential", agent_credentials),
+            agent_credentials=dict(_name_value(item, "--agent-credential") for item in agent_credentials),
             allow_local_backends=allow_local_backends or None,
             data_roots=list(data_roots),
         )

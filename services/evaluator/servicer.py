@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from pbt.config import StoreConfig
-from pbt.errors import ConflictError, ValidationError, shorten
+from pbt.errors import ConflictError, ValidationError
 from pbt.evaluate import results as R
-from pbt.evaluate.config import _ID_RE, EvalConfig
+from pbt.evaluate.config import EvalConfig
 from pbt.evaluate.runner import BackendFactory, ProgressEvent, run_evaluation
+from pbt.orchestrate.job import check_job_id
 from pbt.store import ObjectStore, open_store
 from pbt.v1 import evaluator_pb2 as pb
 from pbt.v1 import evaluator_pb2_grpc as pb_grpc
@@ -61,14 +62,12 @@ class EvaluatorServicer(pb_grpc.EvaluatorServiceServicer):
         if suites.misinformation is not None:
             for i, f in enumerate(suites.misinformation.files):
                 policy.check_path(f, f"{prefix}suites.misinformation.files[{i}]")
-        for name, attr in (("are_you_sure", "questions"), ("balanced", "pairs"), ("balanced", "trees")):
+        for name, attr in (
+            ("are_you_sure", "questions"), ("balanced", "pairs"), ("balanced", "trees"), ("team_debate", "questions"),
+        ):  # fmt: skip
             suite = getattr(suites, name)
             if suite is not None:
                 policy.check_path(getattr(suite, attr), f"{prefix}suites.{name}.{attr}", store_key_ok=True)
-        if suites.team_debate is not None:
-            policy.check_path(
-                suites.team_debate.questions, f"{prefix}suites.team_debate.questions", store_key_ok=True
-            )
         keys: dict[str, str | None] = {}
         models = []
         for i, model in enumerate(config.models):
@@ -154,10 +153,7 @@ class EvaluatorServicer(pb_grpc.EvaluatorServiceServicer):
             self._running.discard(config.eval_id)
 
     async def GetEvaluation(self, request: pb.GetEvaluationRequest, context: Any) -> pb.GetEvaluationResponse:
-        if not _ID_RE.match(request.eval_id):
-            raise ValidationError(
-                f"eval_id {shorten(request.eval_id)} must match {_ID_RE.pattern}", field="eval_id"
-            )
+        check_job_id(request.eval_id, field="eval_id")  # the same id rule as EvalConfig.eval_id
         spec = StoreConfig(
             url=request.store.url or None,
             endpoint=request.store.endpoint or None,

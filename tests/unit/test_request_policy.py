@@ -132,6 +132,24 @@ def test_from_env_and_overrides() -> None:
     assert check_url("https://h:443/v1", "f") == "https://h:443/v1"
 
 
+def test_flags_and_environment_parse_name_value_pairs_alike() -> None:
+    """`--agent`/`--agent-credential` and PBT_POLICY_AGENTS/_CREDENTIALS take NAME=VALUE the same
+    way; a malformed pair names the flag or the variable."""
+    import click
+
+    from services.common.policy import policy_from_flags
+
+    flags = policy_from_flags(agents=["a=http://a:8080/v1"], agent_credentials=["a=KEY_A"])
+    env = RequestPolicy.from_env(
+        {"PBT_POLICY_AGENTS": "a=http://a:8080/v1", "PBT_POLICY_AGENT_CREDENTIALS": "a=KEY_A"}
+    )
+    assert (flags.agents, flags.agent_credentials) == (env.agents, env.agent_credentials)
+    with pytest.raises(click.UsageError, match="--agent-credential: expected NAME=VALUE"):
+        policy_from_flags(agent_credentials=["KEY_A"])
+    with pytest.raises(ValueError, match="PBT_POLICY_AGENTS: expected NAME=VALUE"):
+        RequestPolicy.from_env({"PBT_POLICY_AGENTS": "a=http://a/v1,b="})
+
+
 def test_tree_size_is_bounded() -> None:
     POLICY.check_tree([1, 2, 3, 2], "config.tree")
     with pytest.raises(ValidationError) as info:
