@@ -17,14 +17,11 @@ from typing import Any
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_servers import both_servers, outcome
 
 from pbt.store import LocalStore
-from pbt.v1 import common_pb2, evaluator_pb2, evaluator_pb2_grpc, orchestrator_pb2, orchestrator_pb2_grpc
-from services.common import open_channel
+from pbt.v1 import common_pb2, evaluator_pb2, orchestrator_pb2
 from services.common.policy import RequestPolicy
-from services.evaluator.server import start_evaluator
-from services.evaluator.servicer import EvaluatorServicer
-from services.orchestrator.server import start_orchestrator
 
 pytestmark = pytest.mark.integration
 
@@ -449,18 +446,6 @@ def _damage(store: LocalStore) -> None:
     store.put_text("q.jsonl", json.dumps({"question": "What is 2+2?", "answer": ["4"]}) + "\n")
 
 
-async def _call(stub: Any, method: str, request: Any) -> tuple[grpc.StatusCode, str]:
-    try:
-        reply = getattr(stub, method)(request, timeout=60)
-        if hasattr(reply, "__aiter__"):
-            _ = [event async for event in reply]
-        else:
-            await reply
-        return grpc.StatusCode.OK, ""
-    except grpc.aio.AioRpcError as exc:
-        return exc.code(), exc.details() or ""
-
-
 def test_no_bad_request_is_internal_and_the_servers_stay_healthy(tmp_path: Path) -> None:
     files = _files(tmp_path / "data")
     store = LocalStore(tmp_path / "store")
@@ -468,67 +453,42 @@ def test_no_bad_request_is_internal_and_the_servers_stay_healthy(tmp_path: Path)
     policy = RequestPolicy(allow_local_backends=True, data_roots=[tmp_path / "data"])
 
     async def go() -> list[tuple[str, grpc.StatusCode, str]]:
-        orch, orch_port = await start_orchestrator(store=store, policy=policy)
-        ev, ev_port = await start_evaluator("127.0.0.1:0", EvaluatorServicer(store=store, policy=policy))
         results = []
-        try:
-            async with (
-                open_channel(f"127.0.0.1:{orch_port}") as oc,
-                open_channel(f"127.0.0.1:{ev_port}") as ec,
+        async with both_servers(store, policy) as servers:
+            oc, ec, stubs = servers.orch_channel, servers.eval_channel, servers.stubs
+            # a good tree job first, for the ExtractPreferences cases
+            assert (
+                await outcome(stubs["orch"].BuildTrees, O.BuildTreesRequest(config=_run(), job_id="good"))
+            )[0] == grpc.StatusCode.OK
+            for cid, service, method, request in _cases(files):
+                code, details = await outcome(getattr(stubs[service], method), request)
+                results.append((cid, code, details))
+            # bytes that are no protobuf message, on every method
+            for channel, service in (
+                (oc, "pbt.v1.DebateOrchestratorService"),
+                (ec, "pbt.v1.EvaluatorService"),
             ):
-                stubs = {
-                    "orch": orchestrator_pb2_grpc.DebateOrchestratorServiceStub(oc),
-                    "eval": evaluator_pb2_grpc.EvaluatorServiceStub(ec),
-                }
-                # a good tree job first, for the ExtractPreferences cases
-                assert (
-                    await _call(
-                        stubs["orch"], "BuildTrees", O.BuildTreesRequest(config=_run(), job_id="good")
-                    )
-                )[0] == grpc.StatusCode.OK
-                for cid, service, method, request in _cases(files):
-                    code, details = await _call(stubs[service], method, request)
-                    results.append((cid, code, details))
-                # bytes that are no protobuf message, on every method
-                for channel, service in (
-                    (oc, "pbt.v1.DebateOrchestratorService"),
-                    (ec, "pbt.v1.EvaluatorService"),
-                ):
-                    names = (
-                        ["BuildTrees", "GetTree", "RunDebate", "ExtractPreferences"]
-                        if "Orchestrator" in service
-                        else ["RunEvaluation", "GetEvaluation"]
-                    )
-                    for name in names:
-                        streaming = name in ("BuildTrees", "RunEvaluation")
-                        make = channel.unary_stream if streaming else channel.unary_unary
-                        call = make(f"/{service}/{name}", request_serializer=None, response_deserializer=None)
-                        for i, raw in enumerate(
-                            (b"\xff\xff\xff\xff", b"\x0a\xff\xff\xff\xff\x0f", b"\x0a" * 3)
-                        ):
-                            try:
-                                reply = call(raw, timeout=30)
-                                if streaming:
-                                    _ = [x async for x in reply]
-                                else:
-                                    await reply
-                                code, details = grpc.StatusCode.OK, ""
-                            except grpc.aio.AioRpcError as exc:
-                                code, details = exc.code(), exc.details() or ""
-                            results.append((f"raw-{name}-{i}", code, details))
-                # still healthy, and good requests still work
-                for channel in (oc, ec):
-                    health = await health_pb2_grpc.HealthStub(channel).Check(
-                        health_pb2.HealthCheckRequest(), timeout=5
-                    )
-                    assert health.status == health_pb2.HealthCheckResponse.SERVING
-                reply = await stubs["orch"].RunDebate(_debate(), timeout=30)
-                assert len(reply.turns) >= 2
-                events = [e async for e in stubs["eval"].RunEvaluation(_eval(eval_id="after"), timeout=60)]
-                assert events[-1].summary.state == E.EVALUATION_STATE_SUCCEEDED
-        finally:
-            await orch.stop(0)
-            await ev.stop(0)
+                names = (
+                    ["BuildTrees", "GetTree", "RunDebate", "ExtractPreferences"]
+                    if "Orchestrator" in service
+                    else ["RunEvaluation", "GetEvaluation"]
+                )
+                for name in names:
+                    streaming = name in ("BuildTrees", "RunEvaluation")
+                    make = channel.unary_stream if streaming else channel.unary_unary
+                    call = make(f"/{service}/{name}", request_serializer=None, response_deserializer=None)
+                    for i, raw in enumerate((b"\xff\xff\xff\xff", b"\x0a\xff\xff\xff\xff\x0f", b"\x0a" * 3)):
+                        results.append((f"raw-{name}-{i}", *await outcome(call, raw, timeout=30)))
+            # still healthy, and good requests still work
+            for channel in (oc, ec):
+                health = await health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=5
+                )
+                assert health.status == health_pb2.HealthCheckResponse.SERVING
+            reply = await stubs["orch"].RunDebate(_debate(), timeout=30)
+            assert len(reply.turns) >= 2
+            events = [e async for e in stubs["eval"].RunEvaluation(_eval(eval_id="after"), timeout=60)]
+            assert events[-1].summary.state == E.EVALUATION_STATE_SUCCEEDED
         return results
 
     results = asyncio.run(go())

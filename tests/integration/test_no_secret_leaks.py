@@ -21,14 +21,11 @@ from pathlib import Path
 import grpc
 import pytest
 import yaml
+from grpc_servers import both_servers, outcome
 
 from pbt.store import LocalStore
-from pbt.v1 import common_pb2, evaluator_pb2, evaluator_pb2_grpc, orchestrator_pb2, orchestrator_pb2_grpc
-from services.common import open_channel
+from pbt.v1 import common_pb2, evaluator_pb2, orchestrator_pb2
 from services.common.policy import RequestPolicy
-from services.evaluator.server import start_evaluator
-from services.evaluator.servicer import EvaluatorServicer
-from services.orchestrator.server import start_orchestrator
 
 pytestmark = pytest.mark.integration
 
@@ -202,33 +199,11 @@ def test_no_server_secret_reaches_a_url_a_request_chose(tmp_path: Path, monkeypa
         )
 
         async def go() -> list[tuple[str, grpc.StatusCode, str]]:
-            orch, orch_port = await start_orchestrator(store=store, policy=policy)
-            ev, ev_port = await start_evaluator("127.0.0.1:0", EvaluatorServicer(store=store, policy=policy))
-            results = []
-            try:
-                async with (
-                    open_channel(f"127.0.0.1:{orch_port}") as oc,
-                    open_channel(f"127.0.0.1:{ev_port}") as ec,
-                ):
-                    stubs = {
-                        "orch": orchestrator_pb2_grpc.DebateOrchestratorServiceStub(oc),
-                        "eval": evaluator_pb2_grpc.EvaluatorServiceStub(ec),
-                    }
-                    for service, method, request in _attempts(capture.url, "agent"):
-                        call = getattr(stubs[service], method)
-                        try:
-                            reply = call(request, timeout=30)
-                            if hasattr(reply, "__aiter__"):
-                                _ = [event async for event in reply]
-                            else:
-                                await reply
-                            results.append((method, grpc.StatusCode.OK, ""))
-                        except grpc.aio.AioRpcError as exc:
-                            results.append((method, exc.code(), exc.details() or ""))
-            finally:
-                await orch.stop(0)
-                await ev.stop(0)
-            return results
+            async with both_servers(store, policy) as servers:
+                return [
+                    (method, *await outcome(getattr(servers.stubs[service], method), request, timeout=30))
+                    for service, method, request in _attempts(capture.url, "agent")
+                ]
 
         results = asyncio.run(go())
 
@@ -262,26 +237,15 @@ def test_an_allowed_agent_gets_no_secret_and_its_error_body_stays_in_the_log(
         )
 
         async def go() -> list[grpc.aio.AioRpcError]:
-            orch, orch_port = await start_orchestrator(store=store, policy=policy)
-            ev, ev_port = await start_evaluator("127.0.0.1:0", EvaluatorServicer(store=store, policy=policy))
             errors = []
-            try:
-                async with (
-                    open_channel(f"127.0.0.1:{orch_port}") as oc,
-                    open_channel(f"127.0.0.1:{ev_port}") as ec,
-                ):
-                    orch_stub = orchestrator_pb2_grpc.DebateOrchestratorServiceStub(oc)
-                    ev_stub = evaluator_pb2_grpc.EvaluatorServiceStub(ec)
-                    agent = _agent(capture.url + "/v1")
-                    with pytest.raises(grpc.aio.AioRpcError) as info:
-                        await orch_stub.RunDebate(_debate(agent, agent), timeout=30)
-                    errors.append(info.value)
-                    with pytest.raises(grpc.aio.AioRpcError) as info:
-                        _ = [e async for e in ev_stub.RunEvaluation(_evaluation(agent), timeout=30)]
-                    errors.append(info.value)
-            finally:
-                await orch.stop(0)
-                await ev.stop(0)
+            async with both_servers(store, policy) as servers:
+                agent = _agent(capture.url + "/v1")
+                with pytest.raises(grpc.aio.AioRpcError) as info:
+                    await servers.stubs["orch"].RunDebate(_debate(agent, agent), timeout=30)
+                errors.append(info.value)
+                with pytest.raises(grpc.aio.AioRpcError) as info:
+                    _ = [e async for e in servers.stubs["eval"].RunEvaluation(_evaluation(agent), timeout=30)]
+                errors.append(info.value)
             return errors
 
         errors = asyncio.run(go())
