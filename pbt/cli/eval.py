@@ -49,8 +49,8 @@ def run_cmd(
 ) -> None:
     """Run (or resume) an evaluation and print its tables. Re-running an eval_id skips finished examples."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from pbt.cli.progress import stage_progress
     from pbt.evaluate import load_config
 
     overrides: dict = {"eval_id": eval_id}
@@ -60,16 +60,7 @@ def run_cmd(
         config = load_config(config_path, overrides=overrides)
     except PbtError as exc:
         raise _fail(exc) from None
-    console = Console(stderr=True)
-    columns = (TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, disable=quiet) as progress:
-        tasks: dict[str, int] = {}
-
-        def on_progress(suite: str, done: int, total: int) -> None:
-            if suite not in tasks:
-                tasks[suite] = progress.add_task(suite, total=total)
-            progress.update(tasks[suite], completed=done, total=total)
-
+    with stage_progress(Console(stderr=True), enabled=not quiet) as on_progress:
         try:
             if server:
                 doc, report = asyncio.run(_run_remote(server, token, config_path, config, on_progress))

@@ -4,32 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import click
+from rich.console import Console
 
+from pbt.cli.progress import stage_progress
 from pbt.errors import PbtError
 
 KINDS = ("trees", "prefs", "eval", "demo")
-
-
-@contextlib.contextmanager
-def progress_bar(enabled: bool = True) -> Iterator:
-    """A rich progress bar fed by the site writers' ``progress(stage, done, total)`` callback."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    columns = (TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), disable=not enabled, transient=True) as bar:
-        tasks: dict[str, int] = {}
-
-        def update(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
-        yield update
 
 
 def default_prefix(kind: str, item_id: str) -> str:
@@ -93,7 +76,7 @@ def _command(kind: str, what: str) -> click.Command:
                     out = Path(f"view-{item_id}")
             try:
                 store = open_store(store_url)
-                with progress_bar(not quiet) as update:
+                with stage_progress(Console(stderr=True), enabled=not quiet, transient=True) as update:
                     site = build_site(store, kind, item_id, out, progress=update)
                 uri = publish(store, site, prefix or default_prefix(kind, item_id)) if to_store else None
             except PbtError as exc:

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from pbt.cli.progress import stage_progress
 from pbt.store import ObjectStore, open_store
 from pbt.world.agents import agent_prefix, ensure_agents, ensure_world, world_prefix
 from pbt.world.balanced import balanced_items
@@ -75,21 +75,7 @@ class Ui:
 
             yield log_update
             return
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed:.0f}/{task.total:.0f}"),
-            TimeElapsedColumn(),
-            console=self.console,
-            transient=True,
-        ) as progress:
-            tasks: dict[str, Any] = {}
-
-            def update(what: str, done: float, total: float) -> None:
-                if what not in tasks:
-                    tasks[what] = progress.add_task(what, total=total)
-                progress.update(tasks[what], completed=done, total=total)
-
+        with stage_progress(self.console, transient=True) as update:
             yield update
 
 
