@@ -64,23 +64,13 @@ def _distributed() -> bool:
 
 
 def _exit_distributed(code: int) -> int:
-    """End a torch.distributed rank: meet the others at a barrier, then `os._exit`.
+    """End a torch.distributed rank: after success meet the others at a barrier (rank 0 has
+    written every output by then), then `os._exit`; a failed rank exits at once and torchrun
+    stops the others. Returns `code` only when no process group is up (a single process).
 
-    Returns `code` only when no process group is up (a single-process run). The group must still
-    be up here: nothing before this may destroy it (`run_training` does not call `trainer.end()`).
-
-    Why no ``destroy_process_group`` and no interpreter shutdown (torch 2.13, gloo, CPython 3.11):
-    freeing DDP's reducer at the end of a run deadlocked here (the main thread holds the GIL while
-    joining a gloo worker that waits for the GIL to free a finished all-gather's tensor); and a
-    gloo thread that wants the GIL while the interpreter shuts down is ended by CPython with
-    ``pthread_exit``, whose unwinding through a ``noexcept`` C++ frame calls ``std::terminate``
-    ("terminate called without an active exception": the likely cause of the SIGABRT seen on
-    rank 1 of the FSDP-option torchrun test while `trainer.end()` let ranks get to interpreter
-    shutdown; not reproduced on demand). So after success every
-    rank waits at a barrier until all ranks are done (rank 0 writes the outputs to the store
-    before it gets there, so no rank leaves while another still works) and then exits at once;
-    every output is already in the store. A failed rank does not wait: it exits with its status
-    and torchrun stops the others.
+    Never ``destroy_process_group`` or interpreter shutdown with gloo alive: the first deadlocked
+    here, the second aborts a rank ("terminate called without an active exception"); see
+    docs/training.md, "End of a run". So nothing before this may destroy the group.
     """
     if not _distributed():
         return code

@@ -334,10 +334,8 @@ def run_training(setup: TrainingSetup) -> RunResult:
     outputs: dict[str, str | None] = {}
     if rank0:
         outputs = _write_outputs(setup, store, run_prefix, final_dir, base, prepared, metrics, resumed_step)
-    # No trainer.end(): it destroys the process group on each rank on its own (rank 1 while rank 0
-    # still writes the outputs above), and then training.main found no group, skipped its final
-    # barrier and os._exit, and the rank tore gloo down in interpreter shutdown (SIGABRT,
-    # "terminate called without an active exception"). training.main ends distributed runs.
+    # No trainer.end(): it destroys the process group per rank, without a barrier; training.main
+    # ends distributed runs (barrier, then os._exit).
     return RunResult(
         run_id=run_id, run_prefix=run_prefix, store_url=store.url, metrics=metrics, outputs=outputs
     )

@@ -183,16 +183,16 @@ class LocalBackend(ChatBackend):
 
     async def candidate_logprobs(self, messages: Sequence[Message], candidates: Sequence[str]) -> list[float]:
         prompt_ids = self.encode(self.render(messages))
-        for i, candidate in enumerate(candidates):  # scored after the prompt: both must fit
-            n = len(self.tokenizer(candidate, add_special_tokens=False).input_ids)
-            if len(prompt_ids) + n > self.max_context:
+        cand_ids = [self.tokenizer(c, add_special_tokens=False).input_ids for c in candidates]
+        for i, ids in enumerate(cand_ids):  # scored after the prompt: both must fit
+            if len(prompt_ids) + len(ids) > self.max_context:
                 raise ValidationError(
-                    f"the prompt ({len(prompt_ids)} tokens) and this candidate ({n} tokens) exceed the "
+                    f"the prompt ({len(prompt_ids)} tokens) and this candidate ({len(ids)} tokens) exceed the "
                     f"model's context of {self.max_context} tokens",
                     field=f"candidates[{i}]",
                 )
         future: concurrent.futures.Future = concurrent.futures.Future()
-        self._worker.put(Call(lambda: self._score(prompt_ids, list(candidates)), future))
+        self._worker.put(Call(lambda: self._score(prompt_ids, cand_ids), future))
         return await asyncio.wrap_future(future)
 
     @property
@@ -355,11 +355,10 @@ class LocalBackend(ChatBackend):
         if not req.future.done():
             req.future.set_result(ChatResult(choices=choices, usage=usage, model=req.model))
 
-    def _score(self, prompt_ids: list[int], candidates: list[str]) -> list[float]:
+    def _score(self, prompt_ids: list[int], cand_ids: list[list[int]]) -> list[float]:
         """Sum of log-probabilities of each candidate's tokens after the prompt (one forward pass)."""
         import torch
 
-        cand_ids = [self.tokenizer(c, add_special_tokens=False).input_ids for c in candidates]
         seqs = [prompt_ids + c for c in cand_ids]
         width = max(len(s) for s in seqs)
         ids = torch.full((len(seqs), width), self.pad_id, dtype=torch.long)

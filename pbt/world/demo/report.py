@@ -186,8 +186,7 @@ def write_demo_report(
         "",
         f"World seeds {settings.seeds}; {settings.n_facts} invented facts per world; total {total_seconds:.0f}s.",
         "",
-        f"Computed on: {describe(compute)} (world agents: {compute['agent_precision']}; agent servers: "
-        f"{settings.threads} thread{'s' if settings.threads != 1 else ''} each).",
+        f"Computed on: {describe(compute)} per agent server; world agents trained in {compute['agent_precision']}.",
         "",
         summary_markdown(table, settings.seeds),
         "",
