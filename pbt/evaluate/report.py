@@ -41,20 +41,164 @@ def _models(doc: dict[str, Any]) -> list[str]:
     return [m["name"] for m in doc.get("models", [])]
 
 
-def misinformation_table(doc: dict[str, Any]) -> list[str]:
+def _value(
+    metric: dict[str, Any] | None, page: str, anchor: str | None = None, **fmt_kw: Any
+) -> dict[str, Any]:
+    """A table cell: its text, the metric, and the item page (model or team) and anchor it is about."""
+    metric = dict(metric or {})
+    return {"text": fmt(metric or None, **fmt_kw), "metric": metric, "page": page, "anchor": anchor}
+
+
+def _name(text: str, model: str) -> dict[str, Any]:
+    """A row's first cell: a model or team, with the model whose lineage it stands for."""
+    return {"text": text, "lineage": model}
+
+
+def _bar(label: str, series: str, cell: dict[str, Any]) -> dict[str, Any]:
+    m = cell["metric"]
+    return {
+        "label": label,
+        "series": series,
+        "mean": m.get("mean"),
+        "ci_low": m.get("ci_low"),
+        "ci_high": m.get("ci_high"),
+        "page": cell["page"],
+        "anchor": cell["anchor"],
+    }
+
+
+def misinformation_subsets(metrics: dict[str, Any]) -> list[str]:
+    """Table 1's subset columns: the paper's order, then other subsets alphabetically."""
+    found = {g.split("/", 1)[1] for g in metrics if "/" in g and not g.endswith("/" + AVG)}
+    return [s for s in PAPER_SUBSETS if s in found] + sorted(found - set(PAPER_SUBSETS))
+
+
+def report_tables(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Tables 1-3 and the team-debate table of a summary document, for every renderer (report.md,
+    the terminal, the site).
+
+    A table is ``{"id" (the suite), "title", "header", "rows", "chart"}``. A row is a list of
+    cells: the first ``{"text", "lineage"}`` (a model or team, and the model whose lineage it
+    stands for), the others ``{"text", "metric", "page", "anchor"}`` (the model or team whose
+    items the value comes from). ``chart`` lists bars ``{"label", "series", "mean", "ci_low",
+    "ci_high", "page", "anchor"}`` (fractions).
+    """
+    suites = doc.get("suites", {})
+    models = _models(doc)
+    tables = []
+    if "misinformation" in suites:
+        metrics = suites["misinformation"].get("metrics", {})
+        subsets = misinformation_subsets(metrics)
+        rows, chart = [], []
+        for m in models:
+            row = [_name(m, m)]
+            row += [_value(metrics.get(f"{m}/{s}", {}).get("misinformation_rate"), m, s) for s in subsets]
+            avg = _value(metrics.get(f"{m}/{AVG}", {}).get("misinformation_rate_avg"), m)
+            rows.append([*row, avg])
+            chart.append(_bar(m, AVG, avg))
+        tables.append(
+            {
+                "id": "misinformation",
+                "title": "Table 1: misinformation rate (%, lower is better)",
+                "header": ["model", *subsets, AVG],
+                "rows": rows,
+                "chart": chart,
+            }
+        )
+    if "are_you_sure" in suites:
+        metrics = suites["are_you_sure"].get("metrics", {})
+        rows, chart = [], []
+        for m in models:
+            mm = metrics.get(m, {})
+            before, after = _value(mm.get("accuracy_before"), m), _value(mm.get("accuracy_after"), m)
+            rows.append(
+                [
+                    _name(m, m),
+                    before,
+                    after,
+                    _value(mm.get("diff"), m, signed=True),
+                    _value(mm.get("flip_correct_to_incorrect"), m, ci=False),
+                    _value(mm.get("flip_incorrect_to_correct"), m, ci=False),
+                ]
+            )
+            chart += [_bar(m, "before", before), _bar(m, "after", after)]
+        tables.append(
+            {
+                "id": "are_you_sure",
+                "title": 'Table 2: "Are you sure?" accuracy (%)',
+                "header": ["model", "before", "after", "diff", "flip C→I", "flip I→C"],
+                "rows": rows,
+                "chart": chart,
+            }
+        )
+    if "balanced" in suites:
+        metrics = suites["balanced"].get("metrics", {})
+        rows, chart = [], []
+        for m in models:
+            mm = metrics.get(m, {})
+            row = [_name(m, m)]
+            for key, label, anchor in (
+                ("accuracy_resist", "+→-", "resist"),
+                ("accuracy_accept", "-→+", "accept"),
+                ("overall", "overall", None),
+            ):
+                row.append(_value(mm.get(key), m, anchor))
+                chart.append(_bar(m, label, row[-1]))
+            rows.append(row)
+        tables.append(
+            {
+                "id": "balanced",
+                "title": "Table 3: balanced persuasion accuracy (%)",
+                "header": ["model", "+→-", "-→+", "overall"],
+                "rows": rows,
+                "chart": chart,
+            }
+        )
+    if "team_debate" in suites:
+        rows, chart = [], []
+        for r in team_rows(doc):
+            team = r["team"]
+            a, b = team.split("+", 1)
+            for order, first in (("a_first", a), ("b_first", b)):
+                mm = r[order]
+                accuracy = _value(mm.get("team_accuracy"), team)
+                rows.append(
+                    [
+                        _name(team, a),
+                        {"text": f"{first} first"},
+                        accuracy,
+                        _value(mm.get("accuracy_a"), team, ci=False),
+                        _value(mm.get("accuracy_b"), team, ci=False),
+                        _value(r["overall"].get("order_dependence"), team)
+                        if order == "a_first"
+                        else {"text": ""},
+                    ]
+                )
+                chart.append(_bar(team, order.replace("_", " "), accuracy))
+        tables.append(
+            {
+                "id": "team_debate",
+                "title": "Team debate: team accuracy by speaking order (%)",
+                "header": ["team (a+b)", "order", "team acc.", "acc. a", "acc. b", "order dependence"],
+                "rows": rows,
+                "chart": chart,
+            }
+        )
+    return tables
+
+
+def _markdown(table: dict[str, Any]) -> list[str]:
+    return [f"## {table['title']}", ""] + _table(
+        table["header"], [[cell["text"] for cell in row] for row in table["rows"]]
+    )
+
+
+def _misinformation_details(doc: dict[str, Any]) -> list[str]:
+    """Table 1's detail: initial accuracy, the rate by persuasion turn, the mean turn of capitulation."""
     metrics = doc["suites"]["misinformation"]["metrics"]
-    found = {g.split("/", 1)[1] for g in metrics if not g.endswith("/" + AVG)}
-    subsets = [s for s in PAPER_SUBSETS if s in found] + sorted(found - set(PAPER_SUBSETS))
-    rows = []
-    for model in _models(doc):
-        row = [model] + [fmt(metrics.get(f"{model}/{s}", {}).get("misinformation_rate")) for s in subsets]
-        row.append(fmt(metrics.get(f"{model}/{AVG}", {}).get("misinformation_rate_avg")))
-        rows.append(row)
-    lines = ["## Table 1: misinformation rate (%, lower is better)", ""]
-    lines += _table(["model", *subsets, AVG], rows)
     detail_rows = []
     for model in _models(doc):
-        for s in subsets:
+        for s in misinformation_subsets(metrics):
             m = metrics.get(f"{model}/{s}", {})
             turns = sorted(k for k in m if k.startswith("rate_by_turn_"))
             detail_rows.append(
@@ -62,54 +206,20 @@ def misinformation_table(doc: dict[str, Any]) -> list[str]:
                 + [fmt(m.get(t), ci=False) for t in turns]
                 + [fmt(m.get("mean_capitulation_turn"), scale=1.0, ci=False)]
             )
-    if detail_rows:
-        n_turns = len(detail_rows[0]) - 4
-        lines += [
-            "",
-            "Initial accuracy, cumulative misinformation rate by persuasion turn, mean turn of capitulation:",
-            "",
-        ]
-        lines += _table(
+    if not detail_rows:
+        return []
+    n_turns = len(detail_rows[0]) - 4
+    return [
+        "",
+        "Initial accuracy, cumulative misinformation rate by persuasion turn, mean turn of capitulation:",
+        "",
+        *_table(
             ["model", "subset", "initial acc."]
             + [f"by turn {t}" for t in range(1, n_turns + 1)]
             + ["mean turn"],
             detail_rows,
-        )
-    return lines
-
-
-def are_you_sure_table(doc: dict[str, Any]) -> list[str]:
-    metrics = doc["suites"]["are_you_sure"]["metrics"]
-    rows = []
-    for model in _models(doc):
-        m = metrics.get(model, {})
-        rows.append(
-            [
-                model,
-                fmt(m.get("accuracy_before")),
-                fmt(m.get("accuracy_after")),
-                fmt(m.get("diff"), signed=True),
-                fmt(m.get("flip_correct_to_incorrect"), ci=False),
-                fmt(m.get("flip_incorrect_to_correct"), ci=False),
-            ]
-        )
-    lines = ['## Table 2: "Are you sure?" accuracy (%)', ""]
-    return lines + _table(["model", "before", "after", "diff", "flip C→I", "flip I→C"], rows)
-
-
-def balanced_table(doc: dict[str, Any]) -> list[str]:
-    metrics = doc["suites"]["balanced"]["metrics"]
-    rows = [
-        [
-            model,
-            fmt(metrics.get(model, {}).get("accuracy_resist")),
-            fmt(metrics.get(model, {}).get("accuracy_accept")),
-            fmt(metrics.get(model, {}).get("overall")),
-        ]
-        for model in _models(doc)
+        ),
     ]
-    lines = ["## Table 3: balanced persuasion accuracy (%)", ""]
-    return lines + _table(["model", "+→-", "-→+", "overall"], rows)
 
 
 def team_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -131,27 +241,6 @@ def team_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def team_debate_table(doc: dict[str, Any]) -> list[str]:
-    rows = []
-    for r in team_rows(doc):
-        a, b = r["team"].split("+", 1)
-        for order, first in (("a_first", a), ("b_first", b)):
-            m = r[order]
-            rows.append(
-                [
-                    r["team"],
-                    f"{first} first",
-                    fmt(m.get("team_accuracy")),
-                    fmt(m.get("accuracy_a"), ci=False),
-                    fmt(m.get("accuracy_b"), ci=False),
-                    fmt(r["overall"].get("order_dependence")) if order == "a_first" else "",
-                ]
-            )
-    lines = ["## Team debate: team accuracy by speaking order (%)", ""]
-    lines += _table(["team (a+b)", "order", "team acc.", "acc. a", "acc. b", "order dependence"], rows)
-    return lines + ["", "![team accuracy by speaking order](team_debate/team_accuracy_by_order.png)"]
-
-
 def render_report(doc: dict[str, Any]) -> str:
     """The Markdown report of a summary document."""
     lines = [
@@ -161,15 +250,15 @@ def render_report(doc: dict[str, Any]) -> str:
         f"Results: `{doc.get('results_uri', '')}`. Cells: mean ± std over seeds [95% bootstrap CI over items].",
         "",
     ]
-    builders = [
-        ("misinformation", misinformation_table),
-        ("are_you_sure", are_you_sure_table),
-        ("balanced", balanced_table),
-        ("team_debate", team_debate_table),
-    ]
-    for name, build in builders:
-        if name in doc.get("suites", {}):
-            lines += build(doc) + [""]
+    extras = {
+        "misinformation": lambda: _misinformation_details(doc),
+        "team_debate": lambda: [
+            "",
+            "![team accuracy by speaking order](team_debate/team_accuracy_by_order.png)",
+        ],
+    }
+    for table in report_tables(doc):
+        lines += _markdown(table) + extras.get(table["id"], list)() + [""]
     if doc.get("error"):
         lines += [f"**Error:** {doc['error']}", ""]
     return "\n".join(lines)

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pbt.answers import prepare_aliases
-from pbt.evaluate.report import AVG, PAPER_SUBSETS, fmt, team_rows
+from pbt.evaluate.report import PAPER_SUBSETS, report_tables
 from pbt.prefs.engine import (
     SKIP_REASONS,
     Pair,
@@ -304,147 +304,29 @@ def lineage_href(model: str) -> str:
     return f"#lineage-{slug(model)}"
 
 
-def _cell(metric: Mapping[str, Any] | None, href: str | None, **kw: Any) -> dict[str, Any]:
-    return {"text": fmt(dict(metric) if metric else None, **kw), "href": href, "metric": dict(metric or {})}
-
-
-def _models(doc: Mapping[str, Any]) -> list[str]:
-    return [m["name"] for m in doc.get("models", [])]
-
-
 def eval_tables(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Tables 1-3 and the team-debate table of a summary document, every cell linked to its items.
-
-    A table is ``{"id", "title", "header", "rows", "chart"}``; a row is a list of cells
-    ``{"text", "href", "metric"}`` (the first cell names the model or team and links to the lineage
-    of that model, or of the team's first model). ``chart`` lists the
-    bars to draw: ``{"label", "series", "mean", "ci_low", "ci_high", "href"}`` (fractions).
-    """
-    suites = doc.get("suites", {})
-    tables = []
-    models = _models(doc)
-    if "misinformation" in suites:
-        metrics = suites["misinformation"].get("metrics", {})
-        found = {g.split("/", 1)[1] for g in metrics if "/" in g and not g.endswith("/" + AVG)}
-        subsets = [s for s in PAPER_SUBSETS if s in found] + sorted(found - set(PAPER_SUBSETS))
-        rows, chart = [], []
-        for m in models:
-            row = [{"text": m, "href": lineage_href(m)}]
-            for s in subsets:
-                row.append(
-                    _cell(
-                        metrics.get(f"{m}/{s}", {}).get("misinformation_rate"),
-                        items_href("misinformation", m, s),
-                    )
-                )
-            avg = metrics.get(f"{m}/{AVG}", {}).get("misinformation_rate_avg")
-            row.append(_cell(avg, items_href("misinformation", m)))
-            rows.append(row)
-            chart.append(_bar(m, AVG, avg, items_href("misinformation", m)))
-        tables.append(
-            {
-                "id": "misinformation",
-                "title": "Table 1: misinformation rate (%, lower is better)",
-                "header": ["model", *subsets, AVG],
-                "rows": rows,
-                "chart": chart,
-            }
-        )
-    if "are_you_sure" in suites:
-        metrics = suites["are_you_sure"].get("metrics", {})
-        rows, chart = [], []
-        for m in models:
-            mm = metrics.get(m, {})
-            href = items_href("are_you_sure", m)
-            rows.append(
-                [
-                    {"text": m, "href": lineage_href(m)},
-                    _cell(mm.get("accuracy_before"), href),
-                    _cell(mm.get("accuracy_after"), href),
-                    _cell(mm.get("diff"), href, signed=True),
-                    _cell(mm.get("flip_correct_to_incorrect"), href, ci=False),
-                    _cell(mm.get("flip_incorrect_to_correct"), href, ci=False),
-                ]
-            )
-            chart += [
-                _bar(m, "before", mm.get("accuracy_before"), href),
-                _bar(m, "after", mm.get("accuracy_after"), href),
-            ]
-        tables.append(
-            {
-                "id": "are_you_sure",
-                "title": 'Table 2: "Are you sure?" accuracy (%)',
-                "header": ["model", "before", "after", "diff", "flip C→I", "flip I→C"],
-                "rows": rows,
-                "chart": chart,
-            }
-        )
-    if "balanced" in suites:
-        metrics = suites["balanced"].get("metrics", {})
-        rows, chart = [], []
-        for m in models:
-            mm = metrics.get(m, {})
-            cells = [{"text": m, "href": lineage_href(m)}]
-            for key, label, anchor in (
-                ("accuracy_resist", "+→-", "resist"),
-                ("accuracy_accept", "-→+", "accept"),
-                ("overall", "overall", None),
-            ):
-                href = items_href("balanced", m, anchor)
-                cells.append(_cell(mm.get(key), href))
-                chart.append(_bar(m, label, mm.get(key), href))
-            rows.append(cells)
-        tables.append(
-            {
-                "id": "balanced",
-                "title": "Table 3: balanced persuasion accuracy (%)",
-                "header": ["model", "+→-", "-→+", "overall"],
-                "rows": rows,
-                "chart": chart,
-            }
-        )
-    if "team_debate" in suites:
-        rows, chart = [], []
-        for r in team_rows(dict(doc)):
-            a, b = r["team"].split("+", 1)
-            for order, first in (("a_first", a), ("b_first", b)):
-                mm = r[order]
-                href = items_href("team_debate", r["team"])
-                rows.append(
-                    [
-                        {"text": r["team"], "href": lineage_href(a)},
-                        {"text": f"{first} first", "href": None},
-                        _cell(mm.get("team_accuracy"), href),
-                        _cell(mm.get("accuracy_a"), href, ci=False),
-                        _cell(mm.get("accuracy_b"), href, ci=False),
-                        _cell(r["overall"].get("order_dependence"), href)
-                        if order == "a_first"
-                        else {"text": "", "href": None},
-                    ]
-                )
-                chart.append(_bar(r["team"], order.replace("_", " "), mm.get("team_accuracy"), href))
-        tables.append(
-            {
-                "id": "team_debate",
-                "title": "Team debate: team accuracy by speaking order (%)",
-                "header": ["team (a+b)", "order", "team acc.", "acc. a", "acc. b", "order dependence"],
-                "rows": rows,
-                "chart": chart,
-            }
-        )
+    """`pbt.evaluate.report.report_tables` (the tables report.md has) with links: a row's first
+    cell to the lineage of its model (a team's: its first model), every value and chart bar to
+    the items it was computed from. Cells are ``{"text", "href", "metric"}``; bars ``{"label",
+    "series", "mean", "ci_low", "ci_high", "href"}`` (fractions)."""
+    tables = report_tables(dict(doc))
+    for table in tables:
+        suite = table["id"]
+        for row in table["rows"]:
+            for i, cell in enumerate(row):
+                if "lineage" in cell:
+                    row[i] = {"text": cell["text"], "href": lineage_href(cell["lineage"])}
+                elif "page" in cell:
+                    row[i] = {
+                        "text": cell["text"],
+                        "href": items_href(suite, cell["page"], cell["anchor"]),
+                        "metric": cell["metric"],
+                    }
+                else:
+                    row[i] = {"text": cell["text"], "href": None}
+        for bar in table["chart"]:
+            bar["href"] = items_href(suite, bar.pop("page"), bar.pop("anchor"))
     return tables
-
-
-def _bar(label: str, series: str, metric: Mapping[str, Any] | None, href: str | None) -> dict[str, Any]:
-    metric = metric or {}
-    return {
-        "label": label,
-        "series": series,
-        "mean": metric.get("mean"),
-        "ci_low": metric.get("ci_low"),
-        "ci_high": metric.get("ci_high"),
-        "href": href,
-    }
 
 
 def item_pages(suite: str, records: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
