@@ -28,21 +28,21 @@ from pbt.prefs.dataset import (
     write_preferences,
 )
 from pbt.prefs.filters import PAIR_FILTERS, make_pair_filter
+from pbt.store import ObjectStore
 from pbt.tree.io import FORMATS, load_trees
 
 
-def _check_out(out: str) -> None:
+def _check_out(out: str) -> ObjectStore | None:
     """Fail before any work when --out cannot be written (a folder, an uncreatable path, S3 without
-    an endpoint)."""
+    an endpoint); returns the opened store for an ``s3://`` --out (None for a local file)."""
     if out.startswith("s3://"):
         from pbt.store import open_store
 
         store_url, _key = _split_s3(out)
         try:
-            open_store(store_url)
+            return open_store(store_url)
         except PbtError as exc:
             raise click.BadParameter(str(exc), param_hint="--out") from None
-        return
     path = Path(out)
     if path.is_dir() or out.endswith(("/", "\\")):
         raise click.BadParameter(f"{out} is a folder; give a file name (pairs.jsonl)", param_hint="--out")
@@ -54,6 +54,7 @@ def _check_out(out: str) -> None:
         ) from None
     if path.exists() and not path.is_file():
         raise click.BadParameter(f"{out} is not a regular file", param_hint="--out")
+    return None
 
 
 def _split_s3(url: str) -> tuple[str, str]:
@@ -192,7 +193,7 @@ def prefs(
     console = Console()
     fractions = _fractions(split_text)
     paths = list(tree_paths) + list(extra_trees)
-    _check_out(out)
+    out_store = _check_out(out)
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pbt-prefs-")))
         try:
@@ -252,14 +253,11 @@ def prefs(
             },
         )
         try:
-            if out.startswith("s3://"):
-                from pbt.store import open_store
-
-                store_url, key = _split_s3(out)
+            if out_store is not None:
+                _, key = _split_s3(out)
                 local_out = write_preferences(tmp / "out.jsonl", data, manifest)
-                store = open_store(store_url)
-                store.put_bytes(key, data)
-                store.put_bytes(manifest_path(key).as_posix(), local_out.read_bytes())
+                out_store.put_bytes(key, data)
+                out_store.put_bytes(manifest_path(key).as_posix(), local_out.read_bytes())
                 written = f"{out} (+ {manifest_path(key).name})"
             else:
                 mpath = write_preferences(out, data, manifest)
