@@ -50,8 +50,8 @@ def run_cmd(
     """Run (or resume) an evaluation and print its tables. Re-running an eval_id skips finished examples."""
     from rich.console import Console
 
-    from pbt.cli.progress import stage_progress
     from pbt.evaluate import load_config
+    from pbt.view.terminal import stage_progress
 
     overrides: dict = {"eval_id": eval_id}
     if store_url:
@@ -63,9 +63,9 @@ def run_cmd(
     with stage_progress(Console(stderr=True), enabled=not quiet) as on_progress:
         try:
             if server:
-                doc, report = asyncio.run(_run_remote(server, token, config_path, config, on_progress))
+                doc = asyncio.run(_run_remote(server, token, config_path, config, on_progress))
             else:
-                doc, report = _run_local(config, on_progress)
+                doc = _run_local(config, on_progress)
         except PbtError as exc:
             raise _fail(exc) from None
     site_uri = _write_site(config, doc, remote=bool(server)) if site else None
@@ -110,17 +110,13 @@ def _write_site(config, doc: dict, remote: bool) -> str | None:
     return write_site_to_store(store, "eval", doc["eval_id"])
 
 
-def _run_local(config, on_progress) -> tuple[dict, str]:
+def _run_local(config, on_progress) -> dict:
     from pbt.evaluate import run_evaluation_sync
-    from pbt.evaluate.report import render_report
 
-    doc = run_evaluation_sync(config, progress=lambda ev: on_progress(ev.suite, ev.done, ev.total))
-    return doc, render_report(doc)
+    return run_evaluation_sync(config, progress=lambda ev: on_progress(ev.suite, ev.done, ev.total))
 
 
-async def _run_remote(
-    server: str, token: str | None, config_path: str, config, on_progress
-) -> tuple[dict, str]:
+async def _run_remote(server: str, token: str | None, config_path: str, config, on_progress) -> dict:
     import json
 
     import grpc
@@ -144,7 +140,7 @@ async def _run_remote(
             raise PbtError(f"{server}: {exc.code().name}: {exc.details()}") from None
     if summary is None:
         raise PbtError(f"{server}: the stream ended without a summary")
-    return json.loads(summary.summary_json), summary.report_markdown
+    return json.loads(summary.summary_json)
 
 
 @eval_group.command("report")

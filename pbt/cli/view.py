@@ -9,32 +9,11 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from pbt.cli.progress import stage_progress
 from pbt.errors import PbtError
+from pbt.view.site import build_site, default_prefix
+from pbt.view.terminal import stage_progress
 
 KINDS = ("trees", "prefs", "eval", "demo")
-
-
-def default_prefix(kind: str, item_id: str) -> str:
-    """Where ``--to-store`` puts a site when no prefix is given."""
-    return {
-        "trees": f"trees/{item_id}/_site",
-        "prefs": f"prefs/{item_id}/site",
-        "eval": f"results/{item_id}/site",
-        "demo": f"demo/{item_id}/site",
-    }[kind]
-
-
-def build_site(store, kind: str, item_id: str, out: Path, progress=None):
-    from pbt.view import site as S
-
-    if kind == "trees":
-        return S.write_trees_site(store, item_id, out, progress=progress)
-    if kind == "prefs":
-        return S.write_prefs_site(store, item_id, out, progress=progress)
-    if kind == "eval":
-        return S.write_eval_site(store, item_id, out, progress=progress)
-    return S.write_demo_site(store, item_id, out, progress=progress)
 
 
 def _command(kind: str, what: str) -> click.Command:

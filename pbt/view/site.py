@@ -608,3 +608,27 @@ def publish(store: ObjectStore, site: Site, prefix: str) -> str:
     rel = site.index.relative_to(site.out).as_posix()
     site.store_uri = store.uri(f"{prefix.rstrip('/')}/{rel}")
     return site.store_uri
+
+
+# ---------------------------------------------------------------------------------- any kind
+def default_prefix(kind: str, item_id: str) -> str:
+    """Where ``--to-store`` puts a site when no prefix is given."""
+    return {
+        "trees": f"trees/{item_id}/_site",
+        "prefs": f"prefs/{item_id}/site",
+        "eval": f"results/{item_id}/site",
+        "demo": f"demo/{item_id}/site",
+    }[kind]
+
+
+def build_site(
+    store: ObjectStore, kind: str, item_id: str, out: Path, progress: Progress | None = None
+) -> Site:
+    """The site of a tree job, preference output, evaluation or demo run (`kind`), written to `out`."""
+    writers = {
+        "trees": write_trees_site,
+        "prefs": write_prefs_site,
+        "eval": write_eval_site,
+        "demo": write_demo_site,
+    }
+    return writers[kind](store, item_id, out, progress=progress)

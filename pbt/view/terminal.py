@@ -1,11 +1,14 @@
-"""The report tables in the terminal (rich tables, not Markdown that wraps), and the site hooks
-that `pbt eval run` and `pbt demo` call to write their site beside report.md."""
+"""The terminal side of long jobs and reports: one progress bar with a task per stage (fed by
+the library's ``progress(stage, done, total)`` callbacks), the report tables as rich tables (not
+Markdown that wraps), and the site hooks that `pbt eval run` and `pbt demo` call to write their
+site beside report.md."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,25 @@ from pbt.store import ObjectStore
 from pbt.view import model as M
 
 log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def stage_progress(
+    console: Console, *, enabled: bool = True, transient: bool = False
+) -> Iterator[Callable[[str, float, float], None]]:
+    """Yields ``update(stage, done, total)``: the first call of a stage adds its bar."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, disable=not enabled, transient=transient) as bar:
+        tasks: dict[str, int] = {}
+
+        def update(stage: str, done: float, total: float) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield update
 
 
 def eval_rich_tables(doc: Mapping[str, Any]) -> list[Table]:
@@ -99,8 +121,7 @@ def write_site_to_store(store: ObjectStore, kind: str, item_id: str) -> str | No
     store (``results/<id>/site/``, ``demo/<id>/site/``); returns the entry page's URI, or None (logged)
     when it could not be written (the run's results stay as they are). An evaluation's lineage links
     to the pairs and trees sites in the store (`pbt.view.site.publish_eval_site`)."""
-    from pbt.cli.view import build_site, default_prefix
-    from pbt.view.site import publish, publish_eval_site
+    from pbt.view.site import build_site, default_prefix, publish, publish_eval_site
 
     try:
         if kind == "eval":  # with links to the pairs and trees sites of its lineage in the store

@@ -15,8 +15,8 @@ from typing import Any
 
 from rich.console import Console
 
-from pbt.cli.progress import stage_progress
 from pbt.store import ObjectStore, open_store
+from pbt.view.terminal import stage_progress
 from pbt.world.agents import agent_prefix, ensure_agents, ensure_world, world_prefix
 from pbt.world.balanced import balanced_items
 from pbt.world.config import AgentTrainConfig
