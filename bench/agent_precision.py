@@ -7,7 +7,7 @@ batches of agent A's real corpus (world seed 0, 100 facts, hedging), one thread,
 `pbt.world.agents.train_agents_parallel` runs each agent. Prints the mean seconds per optimizer
 step of each mode (after warm-up steps), its last loss, and its speed-up over the baseline
 (bf16-mixed gains only where the CPU multiplies bfloat16 natively;
-`pbt.world.config.cpu_has_native_bf16` says whether it does). Measured numbers: docs/demo.md
+`pbt.hardware.native_bf16` says whether it does). Measured numbers: docs/demo.md
 ("The agents", `precision`).
 """
 
@@ -54,7 +54,8 @@ def main() -> None:
 
     import torch
 
-    from pbt.world.config import AgentTrainConfig, WorldConfig, cpu_has_native_bf16
+    from pbt.hardware import native_bf16
+    from pbt.world.config import AgentTrainConfig, WorldConfig
     from pbt.world.corpus import build_corpus, vocabulary_texts
     from pbt.world.generate import build_world
     from pbt.world.tokenizer import build_tokenizer
@@ -77,7 +78,7 @@ def main() -> None:
     console.print(
         f"baseline fp32 + sdpa; training attention by precision {TRAIN_ATTENTION}; precision auto resolves to "
         f"[bold]{AgentTrainConfig(precision='auto').resolved().precision}[/bold] here "
-        f"(native bf16: {cpu_has_native_bf16()})"
+        f"(native bf16: {native_bf16()})"
     )
 
 

@@ -114,15 +114,9 @@ class AgentTrainConfig(BaseModel):
         """This config with ``precision`` 'auto' replaced by what this machine gets."""
         if self.precision != "auto":
             return self
-        return self.model_copy(update={"precision": "bf16-mixed" if cpu_has_native_bf16() else "fp32"})
+        from pbt.hardware import native_bf16
 
-
-def cpu_has_native_bf16() -> bool:
-    """Whether bfloat16 matrix products run in hardware here (`pbt.hardware.native_bf16`: AMX or
-    AVX512-BF16, unless an emulation variable caps the CPU class below them)."""
-    from pbt.hardware import native_bf16
-
-    return native_bf16()
+        return self.model_copy(update={"precision": "bf16-mixed" if native_bf16() else "fp32"})
 
 
 def config_key(*configs: BaseModel | dict, extra: dict | None = None) -> str:

@@ -131,10 +131,10 @@ def test_agents_cache_key_keeps_old_agents_and_separates_precisions():
 
 @pytest.mark.parametrize("native", [True, False])
 def test_auto_precision_resolves_to_what_the_cpu_does_natively(monkeypatch, native):
-    from pbt.world import config as world_config
+    from pbt import hardware
     from pbt.world.agents import agents_key
 
-    monkeypatch.setattr(world_config, "cpu_has_native_bf16", lambda: native)
+    monkeypatch.setattr(hardware, "native_bf16", lambda: native)
     auto = AgentTrainConfig(precision="auto")
     expected = "bf16-mixed" if native else "fp32"
     assert auto.resolved().precision == expected
