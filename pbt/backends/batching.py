@@ -36,6 +36,8 @@ class BatchStats:
     seconds: float
     #: columns of the running KV cache after the step (longest live row, left padding trimmed)
     width: int = 0
+    #: of `prompt_tokens`, those served from the prefix cache (not recomputed)
+    cached_tokens: int = 0
 
 
 @dataclass(eq=False)
@@ -76,6 +78,8 @@ class RunningBatch:
     mask: Any  # (B, L) 1 = real token
     positions: Any  # (B, 1) position of the last token
     logits: Any  # (B, V) next-token logits
+    #: prompt tokens of this prefill served from the prefix cache
+    cached_tokens: int = 0
 
     def select(self, keep: list[int]) -> None:
         import torch
@@ -229,6 +233,7 @@ class BatchWorker:
                 newcomers = []
             started = time.monotonic()
             prompt_tokens = sum(len(r.prompt_ids) for r in newcomers)
+            cached_tokens = 0
             if newcomers:
                 try:
                     batch = self.engine.prefill(newcomers)
@@ -236,6 +241,7 @@ class BatchWorker:
                     log.exception("prefill of %d requests failed", len(newcomers))
                     _fail(newcomers, exc)
                 else:
+                    cached_tokens = batch.cached_tokens
                     if running is None:
                         running = batch
                     else:
@@ -251,7 +257,9 @@ class BatchWorker:
                 running = None
                 continue
             width = int(running.mask.shape[1]) if running.rows else 0
-            stats = BatchStats(rows, requests, prompt_tokens, generated, time.monotonic() - started, width)
+            stats = BatchStats(
+                rows, requests, prompt_tokens, generated, time.monotonic() - started, width, cached_tokens
+            )
             for listener in self.engine.batch_listeners:
                 try:
                     listener(stats)
