@@ -33,6 +33,8 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=24)
     parser.add_argument("--top", type=int, default=25, help="cProfile rows to print (0: none).")
     parser.add_argument("--no-prefix-cache", action="store_true")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: the engine's choice).")
+    parser.add_argument("--switch-interval", type=float, default=None, help="sys.setswitchinterval (s).")
     parser.add_argument("--model-dir", type=Path, default=None)
     args = parser.parse_args()
 
@@ -44,7 +46,12 @@ def main() -> None:
     from pbt.orchestrate import TreeJob
     from pbt.store import LocalStore
 
-    torch.set_num_threads(2)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.switch_interval:
+        import sys
+
+        sys.setswitchinterval(args.switch_interval)
     phases: dict[str, float] = defaultdict(float)
     counts: dict[str, int] = defaultdict(int)
 
@@ -80,7 +87,9 @@ def main() -> None:
 
             model_dir = build_tiny_model(Path(tmp) / "tiny", seed=0)
         kwargs = {"prefix_cache_mb": 0} if args.no_prefix_cache else {}
-        backend = LocalBackend(model_dir, device="cpu", max_batch_size=64, **kwargs)
+        backend = LocalBackend(
+            model_dir, device="cpu", max_batch_size=64, num_threads=args.threads or None, **kwargs
+        )
         backend.prefill = timed("prefill (whole)", backend.prefill)
         backend.step = timed("step (whole)", backend.step)
         backend._choose = timed("step: sampling", backend._choose)

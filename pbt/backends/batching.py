@@ -216,6 +216,9 @@ class BatchWorker:
     def _run(self) -> None:
         import torch
 
+        threads = getattr(self.engine, "engine_threads", None)
+        if threads:  # thread-local: the rest of the process keeps its setting
+            torch.set_num_threads(threads)
         # every tensor of the model thread is an inference tensor (no autograd, in-place edits allowed)
         with torch.inference_mode():
             self._loop()
