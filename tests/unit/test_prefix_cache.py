@@ -202,3 +202,25 @@ def test_concurrent_chat_uses_the_cache(pair):
     results = asyncio.run(main())
     assert len({r.choices[0].text for r in results}) == 1
     assert cached.prefix_stats.cached_tokens > before
+
+
+def test_a_small_model_decodes_on_one_engine_thread_only(tiny_model_dir):
+    before = torch.get_num_threads()
+    backend = LocalBackend(tiny_model_dir, device="cpu")
+    try:
+        assert backend.engine_threads == 1
+        from concurrent.futures import Future
+
+        from pbt.backends.batching import Call
+
+        future: Future = Future()  # the engine thread reports its own setting
+        backend._worker.put(Call(torch.get_num_threads, future))
+        assert future.result(timeout=60) == 1
+        assert torch.get_num_threads() == before  # the rest of the process is untouched
+    finally:
+        backend.close()
+    explicit = LocalBackend(tiny_model_dir, device="cpu", num_threads=before)
+    try:
+        assert explicit.engine_threads == before
+    finally:
+        explicit.close()
