@@ -2,8 +2,11 @@
 
   (a) orchestration efficiency: build trees through the gRPC orchestrator (BuildTrees) against
       the agent server (tiny model over HTTP), recording every generation request; then replay exactly
-      those requests as one concurrent batch to the same server. efficiency = replay time /
-      orchestrator time (target >= 0.9: the dependency structure of trees costs < 10%).
+      those requests as one concurrent batch to a fresh server (its prefix cache empty, as the
+      orchestrator's was). efficiency = replay time / orchestrator time (target >= 0.9: the
+      dependency structure of trees costs < 10%). Both are preceded by a warm-up tree on a
+      question outside the measured ones. The fraction of prompt tokens served from the agent
+      server's prefix cache is printed for both (its Prometheus counters).
   (b) against the reference's generation (one request at a time, ``generate(use_cache=False)``)
       on the same tiny model, timed on an evenly spaced sample of the recorded requests and
       extrapolated to all of them (target >= 10x).
@@ -12,7 +15,8 @@
 
 Agent turns are forced to exactly --new-tokens tokens (min_tokens = max_tokens) and seeded, so
 the replay does the same work. ``python bench/orchestrator.py --help`` for the sizes; the
-defaults (4 questions, the paper's 1-2-3-2 shape, 24 tokens) take about 5 minutes on a busy 2-core machine.
+defaults (4 questions, the paper's 1-2-3-2 shape, 24 tokens) take 1-2 minutes on a busy 2-core
+machine (the reference's sample and the agent servers' start-ups are most of it).
 """
 
 from __future__ import annotations
