@@ -2,8 +2,11 @@
 
   (a) orchestration efficiency: build trees through the gRPC orchestrator (BuildTrees) against
       the agent server (tiny model over HTTP), recording every generation request; then replay exactly
-      those requests as one concurrent batch to the same server. efficiency = replay time /
-      orchestrator time (target >= 0.9: the dependency structure of trees costs < 10%).
+      those requests as one concurrent batch to a fresh server (its prefix cache empty, as the
+      orchestrator's was). efficiency = replay time / orchestrator time (target >= 0.9: the
+      dependency structure of trees costs < 10%). Both are preceded by a warm-up tree on a
+      question outside the measured ones. The fraction of prompt tokens served from the agent
+      server's prefix cache is printed for both (its Prometheus counters).
   (b) against the reference's generation (one request at a time, ``generate(use_cache=False)``)
       on the same tiny model, timed on an evenly spaced sample of the recorded requests and
       extrapolated to all of them (target >= 10x).
@@ -12,7 +15,8 @@
 
 Agent turns are forced to exactly --new-tokens tokens (min_tokens = max_tokens) and seeded, so
 the replay does the same work. ``python bench/orchestrator.py --help`` for the sizes; the
-defaults (4 questions, the paper's 1-2-3-2 shape, 24 tokens) take about 5 minutes on a busy 2-core machine.
+defaults (4 questions, the paper's 1-2-3-2 shape, 24 tokens) take 1-2 minutes on a busy 2-core
+machine (the reference's sample and the agent servers' start-ups are most of it).
 """
 
 from __future__ import annotations
@@ -62,6 +66,31 @@ def run_config(endpoint: str, dataset: dict, args: argparse.Namespace, questions
             "max_trees_in_flight": questions,
         }
     )
+
+
+WARM_UP = {
+    "format": "inline",
+    "questions": [{"id": "warm", "question": "Who wrote the warm-up question?", "answers": ["nobody"]}],
+}
+
+
+def prefix_counters(url: str) -> tuple[float, float]:
+    """The agent server's prompt tokens and, of those, tokens served from its prefix cache."""
+    import httpx
+
+    values = {}
+    for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in ("pbt_agent_prompt_tokens_total", "pbt_agent_prompt_tokens_cached_total"):
+            values[name] = float(value)
+    return values.get("pbt_agent_prompt_tokens_total", 0.0), values.get(
+        "pbt_agent_prompt_tokens_cached_total", 0.0
+    )
+
+
+def hit_fraction(before: tuple[float, float], after: tuple[float, float]) -> float:
+    prompt = after[0] - before[0]
+    return (after[1] - before[1]) / prompt if prompt else 0.0
 
 
 def dataset_spec() -> dict:
@@ -178,6 +207,15 @@ def main() -> None:
     parser.add_argument(
         "--reference-sample", type=int, default=12, help="Requests timed for the reference baseline."
     )
+    parser.add_argument(
+        "--max-batch-size", type=int, default=32, help="The agent server's --max-batch-size (rows)."
+    )
+    parser.add_argument(
+        "--server-threads",
+        type=int,
+        default=0,
+        help="The agent server's --threads (default 0: the engine's own choice; the reference uses 2).",
+    )
     parser.add_argument("--cpu-questions", type=int, default=200, help="Trees for (c).")
     parser.add_argument(
         "--model-dir", type=Path, default=None, help="Tiny model folder (default: build one)."
@@ -200,21 +238,38 @@ def main() -> None:
             from pbt.models.tiny import build_tiny_model
 
             model_dir = build_tiny_model(Path(tmp) / "tiny", seed=0)
-        with AgentProcess(model_dir, model_name="tiny", threads=2) as agent:
+        server_args = ("--max-batch-size", str(args.max_batch_size))
+        threads = args.server_threads or None  # None: the engine's own choice
+        log: list = []
+        with AgentProcess(model_dir, model_name="tiny", threads=threads, extra_args=server_args) as agent:
             config = run_config(agent.openai_url, dataset_spec(), args, args.questions)
-            log: list = []
-            # warm-up: one small job so both measured runs find a warm server
-            asyncio.run(orchestrate(config, LocalStore(Path(tmp) / "warm"), 1, []))
+            # warm-up: one small job on a question outside the measured ones, so the measured run
+            # finds a warm server but none of its prompts in the prefix cache
+            warm = run_config(agent.openai_url, WARM_UP, args, 1)
+            asyncio.run(orchestrate(warm, LocalStore(Path(tmp) / "warm"), 1, []))
+            before = prefix_counters(agent.url)
             t_orch, nodes = asyncio.run(
                 orchestrate(config, LocalStore(Path(tmp) / "store"), args.questions, log)
             )
+            hits_orch = hit_fraction(before, prefix_counters(agent.url))
+        # the replay gets a fresh server (same warm-up): its prefix cache holds none of the prompts
+        with AgentProcess(model_dir, model_name="tiny", threads=threads, extra_args=server_args) as agent:
+            warm = run_config(agent.openai_url, WARM_UP, args, 1)
+            asyncio.run(orchestrate(warm, LocalStore(Path(tmp) / "warm2"), 1, []))
+            before = prefix_counters(agent.url)
             t_replay = asyncio.run(replay(agent.openai_url, log, args.max_in_flight))
+            hits_replay = hit_fraction(before, prefix_counters(agent.url))
         t_ref = reference_seconds(model_dir, log, args.reference_sample)
     cpu_nodes, cpu_s, cpu_wall = cpu_per_node(args.cpu_questions)
 
     table = Table("measure", "value", "target", title="bench/orchestrator.py (tiny model, this machine)")
     table.add_row("trees / nodes / generation requests", f"{args.questions} / {nodes} / {len(log)}", "")
     table.add_row("orchestrator wall time", f"{t_orch:.2f} s ({nodes / t_orch:.1f} nodes/s)", "")
+    table.add_row(
+        "prefix cache: prompt tokens served from cache",
+        f"{hits_orch:.1%} (orchestrator), {hits_replay:.1%} (replay)",
+        "",
+    )
     table.add_row("replay of the same requests as one batch", f"{t_replay:.2f} s", "")
     table.add_row(
         "(a) orchestration efficiency = replay / orchestrator", f"{t_replay / t_orch:.2f}", ">= 0.9"

@@ -36,6 +36,8 @@ class BatchStats:
     seconds: float
     #: columns of the running KV cache after the step (longest live row, left padding trimmed)
     width: int = 0
+    #: of `prompt_tokens`, those served from the prefix cache (not recomputed)
+    cached_tokens: int = 0
 
 
 @dataclass(eq=False)
@@ -76,6 +78,8 @@ class RunningBatch:
     mask: Any  # (B, L) 1 = real token
     positions: Any  # (B, 1) position of the last token
     logits: Any  # (B, V) next-token logits
+    #: prompt tokens of this prefill served from the prefix cache
+    cached_tokens: int = 0
 
     def select(self, keep: list[int]) -> None:
         import torch
@@ -212,6 +216,9 @@ class BatchWorker:
     def _run(self) -> None:
         import torch
 
+        threads = getattr(self.engine, "engine_threads", None)
+        if threads:  # thread-local: the rest of the process keeps its setting
+            torch.set_num_threads(threads)
         # every tensor of the model thread is an inference tensor (no autograd, in-place edits allowed)
         with torch.inference_mode():
             self._loop()
@@ -229,6 +236,7 @@ class BatchWorker:
                 newcomers = []
             started = time.monotonic()
             prompt_tokens = sum(len(r.prompt_ids) for r in newcomers)
+            cached_tokens = 0
             if newcomers:
                 try:
                     batch = self.engine.prefill(newcomers)
@@ -236,6 +244,7 @@ class BatchWorker:
                     log.exception("prefill of %d requests failed", len(newcomers))
                     _fail(newcomers, exc)
                 else:
+                    cached_tokens = batch.cached_tokens
                     if running is None:
                         running = batch
                     else:
@@ -251,7 +260,9 @@ class BatchWorker:
                 running = None
                 continue
             width = int(running.mask.shape[1]) if running.rows else 0
-            stats = BatchStats(rows, requests, prompt_tokens, generated, time.monotonic() - started, width)
+            stats = BatchStats(
+                rows, requests, prompt_tokens, generated, time.monotonic() - started, width, cached_tokens
+            )
             for listener in self.engine.batch_listeners:
                 try:
                     listener(stats)

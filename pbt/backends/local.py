@@ -9,8 +9,13 @@ top_p, top_k, min_tokens, max_tokens, stop) and its own random generator, so a r
 does not depend on which other requests share its batch: greedy rows equal an unbatched run
 token for token, and a row with a seed draws the same random numbers whatever its neighbours are.
 
-Sampling uses the Gumbel-max trick on the filtered logits, which draws from exactly the same
-distribution as multinomial sampling while keeping a per-row generator.
+Sampling draws from the filtered distribution (temperature, top-k, top-p) by inverse CDF with
+one uniform number per row and token from the row's own `random.Random`, so the whole batch is
+sampled in a handful of tensor operations while every row keeps its own generator.
+
+Prompts are computed once: a request with ``n`` choices is prefilled once and its cache copied to
+its ``n`` rows, and the prefix cache (`pbt.backends.prefix_cache`) serves the longest prefix of a
+prompt already computed for an earlier one (a tree's prompts extend each other).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from typing import Any
 
 from pbt.backends.base import ChatBackend, ChatResult, Choice, Message, SamplingParams, Usage
 from pbt.backends.batching import BatchStats, BatchWorker, Call, Request, Row, RunningBatch
+from pbt.backends.prefix_cache import PrefixCache, PrefixStats
 from pbt.errors import UnavailableError, ValidationError
 
 log = logging.getLogger(__name__)
@@ -73,8 +79,15 @@ class LocalBackend(ChatBackend):
         dtype: torch dtype name for the weights (``float32`` keeps batched == unbatched exactly).
         max_batch_size: most rows (choices) decoded together.
         batch_wait_s: how long the worker waits for more requests before starting a batch.
-        num_threads: if set, ``torch.set_num_threads`` for this process.
+        num_threads: if set, ``torch.set_num_threads`` for this process (and the engine thread).
+            Unset, the engine thread picks its own (`engine_threads`): one intra-op thread for a
+            small model on CPU, whose per-operation work is too small to split (measured on the
+            tiny model on a busy 2-core machine: 10-25x faster tree building than two threads),
+            torch's default otherwise; the rest of the process keeps torch's default.
         model_name: the name reported in results (default: the model folder's name).
+        prefix_cache_mb: memory for the KV caches of earlier prompts, kept for reuse by later
+            prompts sharing a prefix (`pbt.backends.prefix_cache`, least recently used first out);
+            0 turns the prefix cache off.
     """
 
     def __init__(
@@ -88,12 +101,15 @@ class LocalBackend(ChatBackend):
         batch_wait_s: float = 0.005,
         num_threads: int | None = None,
         model_name: str | None = None,
+        prefix_cache_mb: float = 256.0,
     ) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         if max_batch_size < 1:
             raise ValidationError("must be >= 1", field="max_batch_size")
+        if prefix_cache_mb < 0:
+            raise ValidationError("must be >= 0", field="prefix_cache_mb")
         self.model_dir = Path(model_dir)
         if not (self.model_dir / "config.json").is_file():
             raise ValidationError(
@@ -141,11 +157,31 @@ class LocalBackend(ChatBackend):
         layers = DynamicCache(config=self.model.config).layers
         #: continuous batching merges caches; other cache layouts (sliding windows) batch statically
         self.can_merge = bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
+        #: KV caches of earlier prompts (plain dynamic caches only: sliding windows drop old tokens)
+        self.prefix_cache: PrefixCache | None = None
+        if self.can_merge and prefix_cache_mb > 0:
+            config = self.model.config
+            heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
+            head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+            itemsize = torch.empty((), dtype=self.model.dtype).element_size()
+            per_token = 2 * len(layers) * heads * head_dim * itemsize
+            self.prefix_cache = PrefixCache(int(prefix_cache_mb * 2**20) // per_token)
+        #: torch intra-op threads of the engine thread (None: torch's default)
+        self.engine_threads: int | None = num_threads or self._auto_threads()
         self.batch_listeners: list[Callable[[BatchStats], None]] = []
         self._seeds = random.SystemRandom()
         self._closed = False
         self._worker = BatchWorker(self, name=f"batcher-{self.model_name}")
         log.info("loaded %s on %s (context %d tokens)", self.name, self.device, self.max_context)
+
+    #: models with fewer parameters decode on one intra-op thread by default (CPU only)
+    small_model_params = 50_000_000
+
+    def _auto_threads(self) -> int | None:
+        if self.device != "cpu":
+            return None
+        params = sum(p.numel() for p in self.model.parameters())
+        return 1 if params < self.small_model_params else None
 
     # -- prompts -----------------------------------------------------------------------------
     def render(self, messages: Sequence[Message]) -> str:
@@ -196,6 +232,11 @@ class LocalBackend(ChatBackend):
         return await asyncio.wrap_future(future)
 
     @property
+    def prefix_stats(self) -> PrefixStats:
+        """Prompt tokens looked up and served from the prefix cache (zeros when it is off)."""
+        return self.prefix_cache.stats if self.prefix_cache is not None else PrefixStats()
+
+    @property
     def healthy(self) -> bool:
         """Open, with a running batching worker: requests can be served."""
         return not self._closed and self._worker.alive
@@ -210,37 +251,110 @@ class LocalBackend(ChatBackend):
             self._worker.stop()
 
     # -- engine (called on the worker thread) ------------------------------------------------
-    def _generator(self, params: SamplingParams, index: int) -> Any:
-        import torch
-
+    def _generator(self, params: SamplingParams, index: int) -> random.Random | None:
+        """The row's own random source (None for greedy rows): one uniform number per sampled token."""
         if params.greedy:
             return None
         seed = (
             self._seeds.getrandbits(62) if params.seed is None else (params.seed * 1_000_003 + index) % 2**62
         )
-        return torch.Generator(device=self.device).manual_seed(seed)
+        return random.Random(seed)
+
+    #: a forward pass's fixed cost, in prompt tokens: prompts are prefilled in separate passes
+    #: when that saves more token rows than this (a prompt mostly served by the prefix cache
+    #: should not be padded to the width of one it misses)
+    prefill_pass_tokens = 512
 
     def prefill(self, requests: list[Request]) -> RunningBatch:
-        """Left-pad the prompts of `requests` (n rows each) and run them through the model."""
-        import torch
-        from transformers import DynamicCache
+        """Run the prompts of `requests` through the model, each once whatever its ``n``.
 
+        The prefix cache serves each prompt's longest prefix computed before; only the rest goes
+        through the model. Prompts are grouped by how many tokens they need (`_groups`), a
+        forward pass per group, and the groups' caches merged. A request with ``n`` choices
+        becomes ``n`` rows that share its prompt's cache and last logits."""
         rows = []
         for req in requests:
             limit = min(req.params.max_tokens, self.max_context - len(req.prompt_ids))
             req.rows = [Row(req, i, self._generator(req.params, i), limit) for i in range(req.params.n)]
             req.pending = len(req.rows)
             rows += req.rows
-        width = max(len(r.request.prompt_ids) for r in rows)
-        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for j, row in enumerate(rows):
-            p = row.request.prompt_ids
-            ids[j, width - len(p) :] = torch.tensor(p, dtype=torch.long)
-            mask[j, width - len(p) :] = 1
-        ids, mask = ids.to(self.device), mask.to(self.device)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        prefix = self.prefix_cache
+        hits = [
+            prefix.lookup(req.prompt_ids, limit=len(req.prompt_ids) - 1) if prefix is not None else (None, 0)
+            for req in requests
+        ]
+        batch: RunningBatch | None = None
+        for group in self._groups(
+            [len(req.prompt_ids) - k for req, (_, k) in zip(requests, hits, strict=True)]
+        ):
+            part = self._prefill_group([requests[i] for i in group], [hits[i] for i in group])
+            if batch is None:
+                batch = part
+            else:
+                batch.merge(part)
+                batch.cached_tokens += part.cached_tokens
+        assert batch is not None
+        return batch
+
+    def _groups(self, needed: list[int]) -> list[list[int]]:
+        """Partition request indices (by tokens each must feed) into forward passes of least cost,
+        a pass costing `prefill_pass_tokens` plus its rows times its widest row."""
+        order = sorted(range(len(needed)), key=needed.__getitem__)
+        best = [0.0] + [math.inf] * len(order)
+        cut = [0] * (len(order) + 1)
+        for end in range(1, len(order) + 1):
+            width = needed[order[end - 1]]
+            for start in range(end):
+                cost = best[start] + self.prefill_pass_tokens + (end - start) * width
+                if cost < best[end]:
+                    best[end], cut[end] = cost, start
+        groups, end = [], len(order)
+        while end:
+            groups.append(order[cut[end] : end])
+            end = cut[end]
+        return groups[::-1]
+
+    def _prefill_group(self, requests: list[Request], hits: list[tuple[Any, int]]) -> RunningBatch:
+        """One forward pass for `requests`, whose prompts' prefixes `hits` holds (entry, tokens).
+
+        A row's columns are ``[padding][cached prefix][fed tokens]``: every row feeds as many
+        tokens as the row the cache serves least (so a row may recompute some tokens it has
+        cached), and the batch is no wider than its longest prompt."""
+        import torch
+        from transformers import DynamicCache
+
+        prefix = self.prefix_cache
+        width = max(len(req.prompt_ids) - k for req, (_, k) in zip(requests, hits, strict=True))
+        cached = [
+            max(0, len(req.prompt_ids) - width) if k else 0
+            for req, (_, k) in zip(requests, hits, strict=True)
+        ]
+        past = max(cached)
+        ids = torch.full((len(requests), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(requests), past + width), dtype=torch.long)
+        positions = torch.zeros((len(requests), width), dtype=torch.long)
+        for r, (req, k) in enumerate(zip(requests, cached, strict=True)):
+            new = len(req.prompt_ids) - k
+            ids[r, width - new :] = torch.tensor(req.prompt_ids[k:], dtype=torch.long)
+            positions[r, width - new :] = torch.arange(k, len(req.prompt_ids))
+            mask[r, past - k : past] = 1
+            mask[r, past + width - new :] = 1
+        ids, mask, positions = ids.to(self.device), mask.to(self.device), positions.to(self.device)
         cache = DynamicCache(config=self.model.config)
+        if past:
+            for i in range(len(cache.layers)):
+                keys = values = None
+                for r, ((entry, _), k) in enumerate(zip(hits, cached, strict=True)):
+                    if not k:
+                        continue
+                    k_i, v_i = entry.layers[i]
+                    if keys is None:
+                        keys = k_i.new_zeros((len(requests), k_i.shape[0], past, k_i.shape[2]))
+                        values = v_i.new_zeros((len(requests), v_i.shape[0], past, v_i.shape[2]))
+                    keys[r, :, past - k :] = k_i[:, :k]
+                    values[r, :, past - k :] = v_i[:, :k]
+                cache.update(keys, values, i)
+            prefix.record_hit(sum(cached))
         with torch.inference_mode():
             out = self.model(
                 input_ids=ids,
@@ -250,7 +364,29 @@ class LocalBackend(ChatBackend):
                 use_cache=True,
                 logits_to_keep=1,
             )
-        return RunningBatch(rows, cache, mask, positions[:, -1:], out.logits[:, -1, :].float())
+        if prefix is not None and prefix.max_tokens:
+            for r, (req, k) in enumerate(zip(requests, cached, strict=True)):
+                if k >= len(req.prompt_ids) - 1:
+                    continue  # held already (up to its last token)
+                cols = torch.nonzero(mask[r])[:, 0]
+                prefix.insert(
+                    req.prompt_ids,
+                    [
+                        (layer.keys[r].index_select(1, cols), layer.values[r].index_select(1, cols))
+                        for layer in cache.layers
+                    ],
+                )
+        logits = out.logits[:, -1, :].float()
+        last = positions[:, -1:]
+        counts = [req.params.n for req in requests]
+        if any(n != 1 for n in counts):
+            index = torch.repeat_interleave(
+                torch.arange(len(requests), device=self.device), torch.tensor(counts, device=self.device)
+            )
+            cache.batch_select_indices(index)
+            mask, last, logits = mask[index], last[index], logits[index]
+        rows = [row for req in requests for row in req.rows]
+        return RunningBatch(rows, cache, mask, last, logits, cached_tokens=sum(cached))
 
     def step(self, batch: RunningBatch) -> int:
         """Choose one token per row, retire finished rows (resolving finished requests), advance the rest."""
@@ -305,7 +441,7 @@ class LocalBackend(ChatBackend):
         return False
 
     def _choose(self, logits: Any, rows: list[Row]) -> Any:
-        """Next token per row: argmax for greedy rows, Gumbel-max over filtered logits otherwise."""
+        """Next token per row: argmax for greedy rows, inverse-CDF sampling of the filtered distribution otherwise."""
         import torch
 
         blocked = [j for j, row in enumerate(rows) if len(row.tokens) < row.request.params.min_tokens]
@@ -318,23 +454,25 @@ class LocalBackend(ChatBackend):
             return chosen
         params = [rows[j].request.params for j in sampled]
         sub = logits[sampled] / torch.tensor([p.temperature for p in params], device=logits.device)[:, None]
-        sorted_logits, _ = sub.sort(dim=-1, descending=True)
         vocab = sub.shape[-1]
-        ks = torch.tensor(
-            [p.top_k if p.top_k and p.top_k > 0 else vocab for p in params], device=logits.device
-        ).clamp(max=vocab)
-        kth = sorted_logits.gather(1, (ks - 1)[:, None])
-        sub = sub.masked_fill(sub < kth, -math.inf)
-        top_p = torch.tensor([p.top_p for p in params], device=logits.device)[:, None]
-        if bool((top_p < 1.0).any()):
-            probs = sorted_logits.masked_fill(sorted_logits < kth, -math.inf).softmax(-1)
-            before = probs.cumsum(-1) - probs  # probability mass strictly above each token
-            cutoff_rank = (before < top_p).sum(-1, keepdim=True).clamp(min=1)
-            threshold = sorted_logits.gather(1, cutoff_rank - 1)
-            sub = sub.masked_fill(sub < threshold, -math.inf)
-        for k, j in enumerate(sampled):
-            u = torch.rand(vocab, generator=rows[j].generator, device=logits.device).clamp_(1e-12, 1 - 1e-12)
-            chosen[j] = (sub[k] - torch.log(-torch.log(u))).argmax()
+        ks = [p.top_k if p.top_k and 0 < p.top_k < vocab else vocab for p in params]
+        top_ps = [p.top_p for p in params]
+        if min(ks) < vocab or min(top_ps) < 1.0:
+            sorted_logits, _ = sub.sort(dim=-1, descending=True)
+            kth = sorted_logits.gather(1, torch.tensor(ks, device=logits.device)[:, None] - 1)
+            sub = sub.masked_fill(sub < kth, -math.inf)
+            if min(top_ps) < 1.0:
+                top_p = torch.tensor(top_ps, device=logits.device)[:, None]
+                probs = sorted_logits.masked_fill(sorted_logits < kth, -math.inf).softmax(-1)
+                before = probs.cumsum(-1) - probs  # probability mass strictly above each token
+                cutoff_rank = (before < top_p).sum(-1, keepdim=True).clamp(min=1)
+                threshold = sorted_logits.gather(1, cutoff_rank - 1)
+                sub = sub.masked_fill(sub < threshold, -math.inf)
+        # inverse-CDF sampling: one uniform in (0, 1] per row, from the row's own generator
+        cdf = sub.double().softmax(-1).cumsum(-1)
+        u = torch.tensor([1.0 - rows[j].generator.random() for j in sampled], dtype=cdf.dtype)
+        picked = torch.searchsorted(cdf, (u.to(cdf.device) * cdf[:, -1])[:, None]).clamp_(max=vocab - 1)
+        chosen[torch.tensor(sampled, device=logits.device)] = picked[:, 0]
         return chosen
 
     def _finish(self, req: Request) -> None:

@@ -36,6 +36,13 @@ import click
     "--threads", "num_threads", default=None, type=int, help="torch CPU threads (default: torch's choice)."
 )
 @click.option(
+    "--prefix-cache-mb",
+    type=click.FloatRange(min=0),
+    default=256.0,
+    show_default=True,
+    help="Memory for KV caches of earlier prompts reused by prompts sharing a prefix (0: off).",
+)
+@click.option(
     "--grace",
     "grace_s",
     type=click.FloatRange(min=0),
@@ -55,6 +62,7 @@ def agent(
     dtype: str,
     max_batch_size: int,
     num_threads: int | None,
+    prefix_cache_mb: float,
     grace_s: float,
 ) -> None:
     """Serve a model with the OpenAI chat-completions protocol through KServe.
@@ -76,5 +84,6 @@ def agent(
         dtype=dtype,
         max_batch_size=max_batch_size,
         num_threads=num_threads,
+        prefix_cache_mb=prefix_cache_mb,
         grace_s=grace_s,
     )

@@ -10,6 +10,10 @@ REQUESTS = Counter(
     "pbt_agent_requests", "OpenAI-route requests by route and HTTP status.", ["route", "status"]
 )
 PROMPT_TOKENS = Counter("pbt_agent_prompt_tokens", "Prompt tokens processed.")
+PROMPT_TOKENS_CACHED = Counter(
+    "pbt_agent_prompt_tokens_cached",
+    "Prompt tokens served from the prefix cache (not recomputed); hit fraction = this / prompt tokens.",
+)
 COMPLETION_TOKENS = Counter("pbt_agent_completion_tokens", "Completion tokens generated.")
 BATCH_SIZE = Histogram(
     "pbt_agent_batch_size",
@@ -25,4 +29,5 @@ def record_batch(stats: BatchStats) -> None:
     BATCH_SIZE.observe(stats.rows)
     BATCH_SECONDS.observe(stats.seconds)
     PROMPT_TOKENS.inc(stats.prompt_tokens)
+    PROMPT_TOKENS_CACHED.inc(stats.cached_tokens)
     COMPLETION_TOKENS.inc(stats.completion_tokens)

@@ -127,6 +127,27 @@ def test_32_concurrent_requests_are_batched(agent):
     assert "pbt_agent_completion_tokens_total" in text
 
 
+def test_prefix_cache_hits_are_in_the_metrics(agent):
+    def counters() -> tuple[float, float]:
+        values = {}
+        for family in text_string_to_metric_families(httpx.get(f"{agent.url}/metrics").text):
+            for sample in family.samples:
+                values[sample.name] = sample.value
+        return values["pbt_agent_prompt_tokens_total"], values["pbt_agent_prompt_tokens_cached_total"]
+
+    messages = [{"role": "user", "content": "A long shared opening for the prefix cache. " * 4}]
+    # two tokens, neither the last: the prefill step's metrics are recorded before the response
+    params = SamplingParams(temperature=0.0, min_tokens=2, max_tokens=2)
+    first = run(_chat(agent.openai_url, messages, params))
+    prompt0, cached0 = counters()
+    again = run(_chat(agent.openai_url, messages, params))
+    prompt1, cached1 = counters()
+    assert [c.text for c in again.choices] == [c.text for c in first.choices]
+    # the repeat's prompt is served from the cache up to its last token
+    assert prompt1 - prompt0 == again.usage.prompt_tokens
+    assert cached1 - cached0 == again.usage.prompt_tokens - 1
+
+
 def test_candidate_logprobs_over_http_match_local_backend(agent, tiny_model_dir):
     from pbt.backends.local import LocalBackend
 
