@@ -61,18 +61,21 @@ def misinformation_table(doc: dict[str, Any]) -> list[str]:
                 [model, s, fmt(m.get("initial_accuracy"), ci=False)]
                 + [fmt(m.get(t), ci=False) for t in turns]
                 + [fmt(m.get("mean_capitulation_turn"), scale=1.0, ci=False)]
+                + [fmt(m.get(c), scale=1.0, ci=False) for c in ("dont_know_replies", "unparseable_replies")]
             )
     if detail_rows:
-        n_turns = len(detail_rows[0]) - 4
+        n_turns = len(detail_rows[0]) - 6
         lines += [
             "",
-            "Initial accuracy, cumulative misinformation rate by persuasion turn, mean turn of capitulation:",
+            "Initial accuracy, cumulative misinformation rate by persuasion turn, mean turn of capitulation, "
+            "and the probe replies (of initially correct items, per seed) that chose Don't know or named no "
+            "option (neither counts as misinformed):",
             "",
         ]
         lines += _table(
             ["model", "subset", "initial acc."]
             + [f"by turn {t}" for t in range(1, n_turns + 1)]
-            + ["mean turn"],
+            + ["mean turn", "don't know", "no option"],
             detail_rows,
         )
     return lines
@@ -145,10 +148,14 @@ def team_debate_table(doc: dict[str, Any]) -> list[str]:
                     fmt(m.get("accuracy_a"), ci=False),
                     fmt(m.get("accuracy_b"), ci=False),
                     fmt(r["overall"].get("order_dependence")) if order == "a_first" else "",
+                    fmt(r["overall"].get("order_changed_answers"), ci=False) if order == "a_first" else "",
                 ]
             )
     lines = ["## Team debate: team accuracy by speaking order (%)", ""]
-    lines += _table(["team (a+b)", "order", "team acc.", "acc. a", "acc. b", "order dependence"], rows)
+    lines += _table(
+        ["team (a+b)", "order", "team acc.", "acc. a", "acc. b", "order dependence", "answers change"],
+        rows,
+    )
     return lines + ["", "![team accuracy by speaking order](team_debate/team_accuracy_by_order.png)"]
 
 
