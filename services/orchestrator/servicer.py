@@ -299,17 +299,31 @@ class DebateOrchestratorServicer(orchestrator_pb2_grpc.DebateOrchestratorService
         check_job_id(request.job_id)
         store = self._store(store_config(request.store))
         seed = request.seed if request.HasField("seed") else 0
-        out = await asyncio.to_thread(
-            extract_preferences,
-            store,
-            request.job_id,
-            output_id=request.output_id or None,
-            seed=seed,
-            pair_filter=request.pair_filter or None,
-            fractions=list(request.split_fractions) or None,
-            pbt_balance=request.pbt_balance or None,
-            pair_agents=request.pair_agents or None,
-        )
+        judge = None
+        judge_info = None
+        if request.HasField("judge"):
+            # the judge is an agent like any other: allow-listed by the operator, key from the server
+            judge_config, key = self.policy.resolve_agent(agent_config(request.judge, "judge"), "judge")
+            judge = self._backend("judge", "judge", judge_config, key)
+            judge_info = {"endpoint": request.judge.endpoint, "model": judge_config.model}
+        try:
+            out = await asyncio.to_thread(
+                extract_preferences,
+                store,
+                request.job_id,
+                output_id=request.output_id or None,
+                seed=seed,
+                pair_filter=request.pair_filter or None,
+                fractions=list(request.split_fractions) or None,
+                pbt_balance=request.pbt_balance or None,
+                pair_agents=request.pair_agents or None,
+                eval_filter=request.eval_pair_filter or None,
+                judge=judge,
+                judge_info=judge_info,
+            )
+        finally:
+            if judge is not None:
+                await judge.aclose()
         return orchestrator_pb2.ExtractPreferencesResponse(
             output_uri=out.output_uri,
             manifest_uri=out.manifest_uri,
