@@ -242,7 +242,7 @@ class DebateAgent(_message.Message):
     def __init__(self, name: _Optional[str] = ..., agent: _Optional[_Union[_common_pb2.AgentSpec, _Mapping]] = ...) -> None: ...
 
 class RunDebateRequest(_message.Message):
-    __slots__ = ("question", "gold_answers", "agents", "extractor", "extraction", "max_turns", "sampling", "instruction")
+    __slots__ = ("question", "gold_answers", "agents", "extractor", "extraction", "max_turns", "sampling", "instruction", "total_turns")
     QUESTION_FIELD_NUMBER: _ClassVar[int]
     GOLD_ANSWERS_FIELD_NUMBER: _ClassVar[int]
     AGENTS_FIELD_NUMBER: _ClassVar[int]
@@ -251,6 +251,7 @@ class RunDebateRequest(_message.Message):
     MAX_TURNS_FIELD_NUMBER: _ClassVar[int]
     SAMPLING_FIELD_NUMBER: _ClassVar[int]
     INSTRUCTION_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_TURNS_FIELD_NUMBER: _ClassVar[int]
     question: str
     gold_answers: _containers.RepeatedScalarFieldContainer[str]
     agents: _containers.RepeatedCompositeFieldContainer[DebateAgent]
@@ -259,7 +260,8 @@ class RunDebateRequest(_message.Message):
     max_turns: int
     sampling: _common_pb2.SamplingParams
     instruction: str
-    def __init__(self, question: _Optional[str] = ..., gold_answers: _Optional[_Iterable[str]] = ..., agents: _Optional[_Iterable[_Union[DebateAgent, _Mapping]]] = ..., extractor: _Optional[_Union[_common_pb2.AgentSpec, _Mapping]] = ..., extraction: _Optional[_Union[ExtractionSpec, _Mapping]] = ..., max_turns: _Optional[int] = ..., sampling: _Optional[_Union[_common_pb2.SamplingParams, _Mapping]] = ..., instruction: _Optional[str] = ...) -> None: ...
+    total_turns: int
+    def __init__(self, question: _Optional[str] = ..., gold_answers: _Optional[_Iterable[str]] = ..., agents: _Optional[_Iterable[_Union[DebateAgent, _Mapping]]] = ..., extractor: _Optional[_Union[_common_pb2.AgentSpec, _Mapping]] = ..., extraction: _Optional[_Union[ExtractionSpec, _Mapping]] = ..., max_turns: _Optional[int] = ..., sampling: _Optional[_Union[_common_pb2.SamplingParams, _Mapping]] = ..., instruction: _Optional[str] = ..., total_turns: _Optional[int] = ...) -> None: ...
 
 class DebateTurn(_message.Message):
     __slots__ = ("index", "round", "agent", "text", "answer", "messages", "usage")

@@ -236,7 +236,21 @@ class DebateOrchestratorServicer(orchestrator_pb2_grpc.DebateOrchestratorService
                 )
         if not request.question.strip():
             raise ValidationError("a question is required", field="question")
-        max_turns = request.max_turns if request.HasField("max_turns") else 4
+        if request.HasField("total_turns"):
+            if request.HasField("max_turns"):
+                raise ValidationError("set at most one of max_turns and total_turns", field="total_turns")
+            # the reference's reading: every turn counts, the independent answers included
+            agents_n = len(request.agents)
+            if not agents_n + 1 <= request.total_turns <= agents_n + self.policy.max_debate_turns:
+                raise ValidationError(
+                    f"must be {agents_n + 1}..{agents_n + self.policy.max_debate_turns} "
+                    f"(the {agents_n} independent answers and at least one discussion turn), "
+                    f"got {request.total_turns}",
+                    field="total_turns",
+                )
+            max_turns = request.total_turns - agents_n
+        else:
+            max_turns = request.max_turns if request.HasField("max_turns") else 4
         if not 1 <= max_turns <= self.policy.max_debate_turns:
             raise ValidationError(
                 f"must be 1..{self.policy.max_debate_turns}, got {max_turns}", field="max_turns"

@@ -490,6 +490,61 @@ def test_run_debate_over_grpc_with_scripted_specs(tmp_path: Path) -> None:
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and _violation(error) == "agents"
 
 
+def test_run_debate_total_turns_is_the_reference_reading(tmp_path: Path) -> None:
+    """Two agents that never give in use the whole budget: total_turns 4 = the two independent
+    answers + two discussion turns (the reference's team protocol); max_turns 4 = 4 + 2 = 6 turns."""
+    strong = tmp_path / "strong.json"
+    weak = tmp_path / "weak.json"
+    strong.write_text(json.dumps({"capital of France": "Paris"}))
+    weak.write_text(json.dumps({"capital of France": "Lyon"}))
+    agents = [
+        pb.DebateAgent(name="strong", agent={"endpoint": f"scripted:{strong}"}),
+        pb.DebateAgent(name="weak", agent={"endpoint": f"scripted:{weak}"}),
+    ]
+    rules = pb.ExtractionSpec(mode=pb.EXTRACTION_MODE_RULES)
+    q = "What is the capital of France?"
+
+    async def go():
+        server, port = await start_orchestrator(
+            store=LocalStore(tmp_path / "s"),
+            policy=RequestPolicy(allow_local_backends=True, data_roots=[tmp_path]),
+        )
+        try:
+            async with open_channel(f"127.0.0.1:{port}") as channel:
+                stub = orchestrator_pb2_grpc.DebateOrchestratorServiceStub(channel)
+                total = await stub.RunDebate(
+                    pb.RunDebateRequest(question=q, agents=agents, extraction=rules, total_turns=4)
+                )
+                legacy = await stub.RunDebate(
+                    pb.RunDebateRequest(question=q, agents=agents, extraction=rules, max_turns=4)
+                )
+                errors = []
+                for bad in (
+                    pb.RunDebateRequest(question=q, agents=agents, extraction=rules, total_turns=2),
+                    pb.RunDebateRequest(
+                        question=q, agents=agents, extraction=rules, total_turns=4, max_turns=2
+                    ),
+                ):
+                    with pytest.raises(grpc.aio.AioRpcError) as info:
+                        await stub.RunDebate(bad)
+                    errors.append(info.value)
+                return total, legacy, errors
+        finally:
+            await server.stop(0)
+
+    total, legacy, errors = asyncio.run(go())
+    assert [(t.round, t.agent) for t in total.turns] == [
+        (0, "strong"),
+        (0, "weak"),
+        (1, "strong"),
+        (2, "weak"),
+    ]
+    assert not total.agreed and len(legacy.turns) == 6
+    assert all(
+        e.code() == grpc.StatusCode.INVALID_ARGUMENT and _violation(e) == "total_turns" for e in errors
+    )
+
+
 def test_32_concurrent_build_trees_calls(tmp_path: Path) -> None:
     config = run_config(questions=QUESTIONS[:2], extraction={"mode": "rules"})
 
