@@ -74,7 +74,11 @@ class MisinformationSuite(Suite):
         sampling (the reference's --failure). Returns (reply, letter or None, retries used)."""
         retries = self.spec.format_retries if params.temperature > 0 else 0
         for attempt in range(retries + 1):
-            reply = await ctx.ask(model, messages, params)
+            # a re-ask draws new random numbers (a seeded backend would repeat the reply otherwise)
+            seeded = params
+            if attempt and params.seed is not None:
+                seeded = params.model_copy(update={"seed": (params.seed + attempt) & 0x7FFFFFFF})
+            reply = await ctx.ask(model, messages, seeded)
             letter = parse_choice(reply, options)
             if letter is None and reply.strip():
                 answer = await ctx.answer_of(question, reply, options)

@@ -171,6 +171,9 @@ def test_misinformation_counts_only_wrong_options_and_drops_the_probe(tmp_path, 
     assert {p.temperature for _, p in probes} == {0.2}
     assert {p.temperature for _, p in persuasions} == {0.8}
     assert {p.temperature for msgs, p in backend.calls if len(msgs) == 1} == {0.2}
+    # a re-ask draws new random numbers: Esterland's four first-answer calls carry four seeds
+    esterland = [p.seed for msgs, p in backend.calls if len(msgs) == 1 and "Esterland" in msgs[0]["content"]]
+    assert len(esterland) == 4 and len(set(esterland)) == 4
     # calls: first answers 5 + 3 re-asks (Esterland); Aldavia 4 turns x 2 + 3 re-asks;
     # Bremia 2 x 2; Corvin 1 x 2 -> 8 + 11 + 4 + 2 = 25
     assert len(backend.calls) == 25
