@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup test test-effect test-gpu test-fast demo lint format protos buf-lint bench clean help
+.PHONY: setup test test-effect test-gpu test-fast demo lint format protos buf-lint bench clean help viewer-browser
 
 help:  ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -35,6 +35,18 @@ test-fast: setup  ## unit tests only
 
 demo: setup  ## run the main job on the embedded default
 	$(BIN)/pbt demo
+
+# Headless Chromium for the viewer's browser tests (tests/integration/test_view_browser.py). Best
+# effort and never an error: it uses apt-get only as root on Debian/Ubuntu; elsewhere it says what
+# to do, and those tests are skipped with a message saying Chromium was not found.
+viewer-browser:  ## headless Chromium for the viewer's browser tests (best effort: apt-get as root)
+	@for b in "$$PBT_CHROMIUM" chromium chromium-browser google-chrome; do \
+	  if [ -n "$$b" ] && command -v "$$b" >/dev/null 2>&1; then echo "viewer-browser: found $$(command -v $$b)"; exit 0; fi; done; \
+	if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium) \
+	    || echo "viewer-browser: apt-get install chromium failed; the browser tests will be skipped"; \
+	else echo "viewer-browser: no Chromium, and no apt-get as root: install Chromium (or set PBT_CHROMIUM);" \
+	  "the browser tests will be skipped"; fi
 
 lint: setup  ## ruff
 	$(BIN)/ruff check pbt services training tests bench

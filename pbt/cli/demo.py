@@ -144,5 +144,8 @@ def demo(
     except PbtError as exc:
         console.print(f"[red]demo failed:[/red] {exc}")
         sys.exit(1)
-    console.print(doc["markdown"])
-    console.print(f"[bold]report:[/bold] {doc['report_uri']}")
+    from pbt.view.terminal import demo_site, print_demo
+
+    print_demo(console, doc)  # rich tables (report.md keeps the Markdown)
+    click.echo(f"report: {doc['report_uri']}")
+    click.echo(demo_site(settings.store_url, settings.run_id))  # the HTML site beside report.md

@@ -32,6 +32,12 @@ def _fail(exc: BaseException) -> click.ClickException:
 )
 @click.option("--token", envvar="PBT_GRPC_TOKEN", default=None, help="Bearer token for --server.")
 @click.option("--quiet", is_flag=True, help="No progress bars and no tables; print the results URI only.")
+@click.option(
+    "--site/--no-site",
+    default=True,
+    show_default=True,
+    help="Write the HTML viewer site beside report.md (results/<eval_id>/site/) and print its path.",
+)
 def run_cmd(
     config_path: str,
     eval_id: str | None,
@@ -39,6 +45,7 @@ def run_cmd(
     server: str | None,
     token: str | None,
     quiet: bool,
+    site: bool,
 ) -> None:
     """Run (or resume) an evaluation and print its tables. Re-running an eval_id skips finished examples."""
     from rich.console import Console
@@ -70,10 +77,46 @@ def run_cmd(
                 doc, report = _run_local(config, on_progress)
         except PbtError as exc:
             raise _fail(exc) from None
+    site_uri = _write_site(config, doc, remote=bool(server)) if site else None
     if quiet:
         click.echo(doc["results_uri"])
-    else:
-        click.echo(report)
+        return
+    from pbt.view.terminal import print_eval
+
+    out = Console()
+    print_eval(out, doc)
+    click.echo(f"report: {doc.get('results_uri', '').rstrip('/')}/report.md")  # (paths unwrapped)
+    if site_uri:
+        click.echo(f"site: {site_uri}")
+    elif site:
+        click.echo("site: not written (see the warning above)")
+
+
+def _write_site(config, doc: dict, remote: bool) -> str | None:
+    """The viewer site of the evaluation, in its results store (None when it cannot be written).
+
+    In-process the store is the config's; after a run on a server it is the one its results URI
+    names, when this machine can reach it (a file:// store that is not here is left alone)."""
+    from pathlib import Path
+
+    from pbt.store import open_store
+    from pbt.view.terminal import write_site_to_store
+
+    try:
+        if not remote:
+            store = config.store.open()
+        else:
+            uri = (doc.get("results_uri") or "").rstrip("/")
+            suffix = f"/results/{doc['eval_id']}"
+            base = uri[: -len(suffix)] if uri.endswith(suffix) else ""
+            if not base or (base.startswith("file://") and not Path(base[len("file://") :]).is_dir()):
+                click.echo(f"site: the results store {base or uri!r} is not reachable from here", err=True)
+                return None
+            store = open_store(base)
+    except PbtError as exc:
+        click.echo(f"site: cannot open the results store: {exc}", err=True)
+        return None
+    return write_site_to_store(store, "eval", doc["eval_id"])
 
 
 def _run_local(config, on_progress) -> tuple[dict, str]:

@@ -23,6 +23,7 @@ GROUPS: dict[str, tuple[str, str, str]] = {
     "eval": ("pbt.cli.eval", "eval_group", "Run persuasion evaluations and print reports."),
     "world": ("pbt.cli.world", "world", "Build the synthetic persuasion world."),
     "demo": ("pbt.cli.demo", "demo", "Run the whole pipeline on the embedded default."),
+    "view": ("pbt.cli.view", "view", "Write an HTML site for trees, pairs, an evaluation or a demo run."),
 }
 
 

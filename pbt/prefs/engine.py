@@ -9,6 +9,8 @@ Steps, each a function so that tests and tools can look at the intermediate valu
    cannot be scored keeps its children's sum and passes nothing up).
 4. `sibling_pairs`: same parent, equal child counts, both scorable, not both fully correct,
    different scores, larger > 0 and (larger - smaller) / larger > 0.5; higher score is chosen.
+   `compare_siblings` gives every comparison with the rule that skipped it (`SKIP_REASONS`), for
+   tools that show why a pair was not made (``pbt view``); `sibling_pairs` is its kept part.
 5. `label_pair`: ``resist`` / ``accept`` / None, judging agent k by its own answers (the
    documented decision of §4.4; the reference indexes the wrong slot).
 
@@ -55,6 +57,10 @@ class TreeAnalysis:
     correctness: dict[str, Correctness] = field(default_factory=dict)
     scores: dict[str, int] = field(default_factory=dict)
     pairs: list[Pair] = field(default_factory=list)
+    #: every sibling comparison with its outcome (`compare_siblings`), kept or skipped
+    comparisons: list[SiblingComparison] = field(default_factory=list)
+    #: labelled pairs that the §4.5 pair filter dropped (not in `pairs`)
+    filtered: list[Pair] = field(default_factory=list)
 
 
 def resolve_disagree(tree: Tree) -> dict[str, Answers]:
@@ -98,20 +104,57 @@ def subtree_scores(tree: Tree, correctness: Mapping[str, Correctness]) -> dict[s
     return scores
 
 
+#: why a sibling comparison kept no pair (§4.3), in the order the rules are checked
+SKIP_REASONS: dict[str, str] = {
+    "unequal_children": "their child counts differ",
+    "unscorable": "one of them cannot be scored (an answer is missing)",
+    "both_correct": "both have both answers correct",
+    "zero_scores": "both subtree scores are 0",
+    "equal_scores": "their subtree scores are equal",
+    "below_margin": "the score gap is not above the 0.5 margin: (larger - smaller) / larger <= 0.5",
+}
+
+
+@dataclass(frozen=True)
+class SiblingComparison:
+    """One comparison of two siblings (§4.3): the pair it kept, or the rule that skipped it.
+
+    `reason` is None for a kept pair, else a key of `SKIP_REASONS`. `left` / `right` are in tree
+    order; `pair` (unlabelled) names the chosen and rejected sibling."""
+
+    parent: str | None
+    left: str
+    right: str
+    left_score: int
+    right_score: int
+    reason: str | None
+    pair: Pair | None = None
+
+
+def sibling_groups(tree: Tree) -> list[tuple[str | None, list[str]]]:
+    """(parent, sibling ids) of every group of two or more siblings, roots first, in tree order."""
+    groups: list[tuple[str | None, list[str]]] = [(None, [n.id for n in tree.roots()])]
+    groups.extend((n.id, n.children) for n in tree.walk() if len(n.children) > 1)
+    return [(p, c) for p, c in groups if len(c) > 1]
+
+
+def compare_siblings(
+    tree: Tree, correctness: Mapping[str, Correctness], scores: Mapping[str, int]
+) -> list[SiblingComparison]:
+    """Every sibling comparison of §4.3 with its outcome, each unordered pair once, in tree order."""
+    out: list[SiblingComparison] = []
+    for parent, children in sibling_groups(tree):
+        for i, left in enumerate(children):
+            for right in children[i + 1 :]:
+                out.append(_compare(tree, parent, left, right, correctness, scores))
+    return out
+
+
 def sibling_pairs(
     tree: Tree, correctness: Mapping[str, Correctness], scores: Mapping[str, int]
 ) -> list[Pair]:
     """Every kept sibling comparison (§4.3), unlabelled, each pair once, in tree order."""
-    pairs: list[Pair] = []
-    groups: list[tuple[str | None, list[str]]] = [(None, [n.id for n in tree.roots()])]
-    groups.extend((n.id, n.children) for n in tree.walk() if len(n.children) > 1)
-    for parent, children in groups:
-        for i, left in enumerate(children):
-            for right in children[i + 1 :]:
-                pair = _compare(tree, parent, left, right, correctness, scores)
-                if pair is not None:
-                    pairs.append(pair)
-    return pairs
+    return [c.pair for c in compare_siblings(tree, correctness, scores) if c.pair is not None]
 
 
 def _compare(
@@ -121,23 +164,29 @@ def _compare(
     right: str,
     correctness: Mapping[str, Correctness],
     scores: Mapping[str, int],
-) -> Pair | None:
-    ln, rn = tree.nodes[left], tree.nodes[right]
-    if len(ln.children) != len(rn.children):
-        return None
+) -> SiblingComparison:
+    ls, rs = scores[left], scores[right]
+
+    def skip(reason: str) -> SiblingComparison:
+        return SiblingComparison(parent, left, right, ls, rs, reason)
+
+    if len(tree.nodes[left].children) != len(tree.nodes[right].children):
+        return skip("unequal_children")
     lc, rc = correctness[left], correctness[right]
     if lc is None or rc is None:
-        return None
+        return skip("unscorable")
     if all(lc) and all(rc):
-        return None
-    ls, rs = scores[left], scores[right]
+        return skip("both_correct")
     bigger, smaller = max(ls, rs), min(ls, rs)
-    if bigger == smaller or bigger == 0:
-        return None
+    if bigger == 0:  # (scores are >= 0: both are 0, so also equal; the more telling reason)
+        return skip("zero_scores")
+    if bigger == smaller:
+        return skip("equal_scores")
     if not 2 * (bigger - smaller) > bigger:  # (bigger - smaller) / bigger > 0.5, in integers
-        return None
+        return skip("below_margin")
     chosen, rejected = (left, right) if ls > rs else (right, left)
-    return Pair(tree.id, parent, chosen, rejected, bigger, smaller, tree.nodes[chosen].agent)
+    pair = Pair(tree.id, parent, chosen, rejected, bigger, smaller, tree.nodes[chosen].agent)
+    return SiblingComparison(parent, left, right, ls, rs, None, pair)
 
 
 def label_pair(
@@ -175,11 +224,13 @@ def analyze_tree(tree: Tree, pair_filter: PairFilterLike | None = None) -> TreeA
         resolved = dict(pair_filter.reannotate(tree, resolved))
     correctness = node_correctness(tree, resolved)
     scores = subtree_scores(tree, correctness)
-    pairs = []
-    for pair in sibling_pairs(tree, correctness, scores):
+    comparisons = compare_siblings(tree, correctness, scores)
+    pairs, filtered = [], []
+    for pair in (c.pair for c in comparisons if c.pair is not None):
         code = label_pair(tree, resolved, correctness, pair)
         labelled = replace(pair, code=code)
         if pair_filter is not None and not pair_filter.confirm(tree, labelled):
+            filtered.append(labelled)
             continue
         pairs.append(labelled)
-    return TreeAnalysis(tree.id, resolved, False, correctness, scores, pairs)
+    return TreeAnalysis(tree.id, resolved, False, correctness, scores, pairs, comparisons, filtered)

@@ -1,17 +1,16 @@
 """The central inequality of the demo, seeded: PBT's balanced accuracy is above the base model's.
 
-A full `pbt demo` of world seed 0 with the default agents (hedging, `precision: auto`): agents,
-280 trees, the three DPO variants, the four suites. It took 16.5 minutes on 2 cores (about 12
-when the world agents are already in ``.pbt/effect-agent-cache``, estimated), so it is not part
-of `make test`; run it with `make test-effect`.
+A full `pbt demo` of world seed 0 with the default agents (hedging, fp32): agents, 280 trees,
+the three DPO variants, the four suites, about 17 minutes on 2 cores, so it is not part of
+`make test`; run it with `make test-effect`.
 
 The evaluation samples (temperature 1, three evaluation seeds) instead of the demo's greedy
 default: the world's base gives in at a set rate whoever is right, and greedy decoding reports
 which side of that coin is a little likelier (seed 0's base: 93% balanced greedy, 51% sampled),
-so a greedy check would test the tie-break. Measured over seeds 0-2 (docs/demo.md, "The
-effect", run `auto1s`), sampled, PBT was above the base in every seed (69.0 vs 51.4 on seed 0)
-and significantly so over the three (110 items it got right more often than the base, 33 the
-other way, sign test p = 7e-11; seed 0 alone 37 vs 14). The test checks the inequality, the
+so a greedy check would test the tie-break. Measured over seeds 0-2 with these agents (docs/demo.md, fifth round, run `hdgs2`), sampled,
+PBT was above the base in every seed (56.0 vs 49.5 on seed 0) and significantly so over the three
+(106 items it got right more often than the base, 55 the other way, sign test p = 7e-5).
+The test checks the inequality, the
 item-by-item counts and the one-sided variants' signatures against the base on seed 0.
 """
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 
 import grpc
 import pytest
@@ -304,8 +305,10 @@ def test_pbt_serve_evaluator_process(tmp_path, questions):
             cli, ["eval", "run", "--config", str(tmp_path / "eval.yaml"), "--server", f"127.0.0.1:{port}"]
         )
         assert result.exit_code == 0, result.output
-        assert "| m | 50.00 ± 0.00" in result.output
+        assert re.search(r"│ m\s+│\s+50\.00 ± 0\.00", result.output)  # the rich table
         assert (tmp_path / "results/via-cli/are_you_sure/examples.jsonl").is_file()  # written by the server
+        # the server's store is on this machine: the client writes the viewer site into it
+        assert f"site: file://{tmp_path}/results/via-cli/site/index.html" in result.output
     finally:
         proc.terminate()
         assert proc.wait(timeout=20) == 0

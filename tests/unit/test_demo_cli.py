@@ -17,6 +17,7 @@ def captured(monkeypatch):
         return {"markdown": "report", "report_uri": "file:///x"}
 
     monkeypatch.setattr("pbt.world.demo.pipeline.run_demo", fake_run_demo)
+    monkeypatch.setattr("pbt.view.terminal.demo_site", lambda store_url, run_id: f"site: {run_id}")
     return seen
 
 
@@ -25,10 +26,11 @@ def test_set_overrides_nested_settings_on_top_of_the_preset(captured, tmp_path):
     sets = ["agent.precision=bf16-mixed", "pbt_balance=position", "dpo.epochs=3", "eval_seeds=[1, 2]"]
     result = CliRunner().invoke(cli, [*args, *(a for s in sets for a in ("--set", s))])
     assert result.exit_code == 0, result.output
+    assert "report: file:///x\nsite: x\n" in result.output  # the viewer site hook
     s = captured["settings"]
     assert s.agent.precision == "bf16-mixed" and s.pbt_balance == "position"
     assert s.dpo.epochs == 3.0 and s.eval_seeds == [1, 2]
-    assert s.agent.steps == 160 and s.n_facts == 40 and s.dpo.batch_size == 4  # the rest of --fast stays
+    assert s.agent.steps == 400 and s.n_facts == 40 and s.dpo.batch_size == 4  # the rest of --fast stays
 
 
 @pytest.mark.parametrize(

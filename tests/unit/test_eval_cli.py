@@ -35,9 +35,16 @@ def test_run_then_report(tmp_path, data_dir):
     runner = CliRunner()
     result = runner.invoke(cli, ["eval", "run", "--config", str(path), "--store", store])
     assert result.exit_code == 0, result.output
-    # steady: 3/6 right before and after; pushover: doubts every answer into NONE -> 0 after
-    assert "| steady | 50.00 ± 0.00" in result.output
-    assert '## Table 2: "Are you sure?" accuracy (%)' in result.output
+    # steady: 3/6 right before and after; pushover: doubts every answer into NONE -> 0 after;
+    # rich tables, one row per line (not wrapped) when the output is not a terminal
+    assert 'Table 2: "Are you sure?" accuracy (%)' in result.output
+    rows = {line.split("│")[1].strip(): line for line in result.output.splitlines() if line.startswith("│")}
+    assert "│ 50.00 ± 0.00 [16.67, 83.33] │ 50.00 ± 0.00 [16.67, 83.33] │" in rows["steady"]
+    assert "-50.00 ± 0.00 [-83.33, -16.67]" in rows["pushover"]
+    # the viewer site beside report.md, its path printed
+    site = tmp_path / "store" / "results" / "cli-1" / "site" / "index.html"
+    assert f"site: file://{site}" in result.output and site.is_file()
+    assert (tmp_path / "store/results/cli-1/site/items/are_you_sure/steady.html").is_file()
     report = runner.invoke(cli, ["eval", "report", "cli-1", "--store", store])
     assert report.exit_code == 0 and "| pushover | 50.00 ± 0.00" in report.output
     assert "| pushover | 50.00 ± 0.00 [" in report.output and "| -50.00 ± 0.00" in report.output

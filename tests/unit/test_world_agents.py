@@ -49,6 +49,7 @@ def test_corpus_gives_in_at_the_set_rate_regardless_of_truth():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # 300 fp32 steps: about 2.5 minutes on a quiet 2-core machine
 def test_agent_learns_its_known_facts(tmp_path):
     """The default recipe, shortened: facts come long before the stance-to-city link (measured at
     120 steps: 0.50 of known facts; the old recipe, lr 1e-3 on 270 examples, 1.0 at 150)."""
