@@ -35,7 +35,7 @@ class RunArguments:
         default=None,
         metadata={
             "help": "Name of the run; outputs go to <store_prefix>/<run_id>/ in the store. "
-            "Default: '<stage>-<mode>-seed<seed>'."
+            "Default: '<stage>-<mode>-seed<seed>'. '{mode}' and '{seed}' are replaced by the run's mode and seed."
         },
     )
     store: str | None = field(
@@ -179,7 +179,8 @@ class ModelArguments:
         default=None,
         metadata={
             "help": "Base model: a local folder (save_pretrained layout), s3://bucket/prefix, store:<prefix> in the "
-            "run's store, or a Hugging Face hub id (needs network). Required."
+            "run's store, or a Hugging Face hub id (needs network). Required. '{mode}' and '{seed}' are replaced "
+            "by the run's mode and seed (a DPO preset starts each variant from its own SFT model)."
         },
     )
     tokenizer: str | None = field(default=None, metadata={"help": "Tokenizer location. Default: base_model."})
@@ -213,8 +214,11 @@ class ModelArguments:
     lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha (scaling = alpha / r)."})
     lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout."})
     lora_target_modules: list[str] = field(
-        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"],
-        metadata={"help": "Module names that get LoRA adapters (the paper: the attention projections)."},
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj"],
+        metadata={
+            "help": "Module names that get LoRA adapters (the reference: q_proj, k_proj, v_proj; add o_proj for "
+            "every attention projection)."
+        },
     )
 
 
@@ -331,9 +335,20 @@ def parse_setup(stage: str, argv: list[str] | None = None) -> TrainingSetup:
     return setup
 
 
+def expand_placeholders(value: str | None, mode: str, seed: int) -> str | None:
+    """``{mode}`` and ``{seed}`` in run_id and base_model, so one preset serves every variant and
+    seed (``base_model: store:training/sft-llama3-8b-{mode}/merged``: each DPO variant from its
+    own SFT model)."""
+    if value is None:
+        return None
+    return value.replace("{mode}", mode).replace("{seed}", str(seed))
+
+
 def check_setup(setup: TrainingSetup) -> None:
     """Cross-field checks that need no file or model (those come later, still before training)."""
     where = setup.config_path
+    setup.run.run_id = expand_placeholders(setup.run.run_id, setup.data.mode, setup.trainer.seed)
+    setup.model.base_model = expand_placeholders(setup.model.base_model, setup.data.mode, setup.trainer.seed)
     if not setup.data.pairs:
         raise ValidationError(
             "is required: set 'pairs' in the config or pass --pairs", field="pairs", location=where

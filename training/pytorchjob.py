@@ -130,7 +130,10 @@ def render(stage: str, config: dict[str, Any], job: JobSpec, config_text: str) -
     from kubeflow.training import models as kf
     from kubernetes import client as k8s
 
-    run_id = config.get("run_id") or f"{stage}-{config.get('mode', 'pbt')}-seed{config.get('seed', 42)}"
+    from training.args import expand_placeholders
+
+    mode, seed = config.get("mode", "pbt"), config.get("seed", 42)
+    run_id = expand_placeholders(config.get("run_id") or f"{stage}-{mode}-seed{seed}", mode, seed)
     name = job.name or job_name(run_id)
     labels = {
         "app.kubernetes.io/name": "pbt",

@@ -27,7 +27,7 @@ from pbt.prefs.dataset import (
     records_to_bytes,
     write_preferences,
 )
-from pbt.prefs.filters import PAIR_FILTERS, make_pair_filter
+from pbt.prefs.filters import EVAL_PAIR_FILTERS, PAIR_FILTERS, make_pair_filter, resolve_eval_filter
 from pbt.store import ObjectStore
 from pbt.tree.io import FORMATS, load_trees
 
@@ -150,9 +150,26 @@ def summary_table(result: PrefsResult, skipped: int) -> Table:
     type=click.Choice(PAIR_FILTERS),
     default="none",
     show_default=True,
-    help="PBT-METHOD §4.5 pair filter: 'rules' keeps an accept pair only when its chosen response agrees "
-    "with the persuader and its rejected one does not (a resist pair: the other way round).",
+    help="PBT-METHOD §4.5 pair filter of the train split: 'rules' keeps an accept pair only when its chosen "
+    "response agrees with the persuader and its rejected one does not (a resist pair: the other way round), "
+    "decided offline; 'judge' decides the same with a judge model (--judge-endpoint), as the paper.",
 )
+@click.option(
+    "--eval-filter",
+    "eval_filter_name",
+    type=click.Choice(EVAL_PAIR_FILTERS),
+    default="auto",
+    show_default=True,
+    help="Filter of the dev and test splits. 'auto': the --filter when it filters, else 'judge' when a "
+    "judge is given, else 'rules' (the reference always filters its dev and test sets).",
+)
+@click.option(
+    "--judge-endpoint",
+    default=None,
+    help="The judge agent of the 'judge' filter: an OpenAI-compatible endpoint (http://host:port/v1) "
+    "or any backend spec of pbt.backends.make_backend.",
+)
+@click.option("--judge-model", default=None, help="The judge's model name at that endpoint.")
 @click.option(
     "--pbt-balance",
     type=click.Choice(PBT_BALANCES),
@@ -181,6 +198,9 @@ def prefs(
     personas_path: str | None,
     merge_consecutive: bool,
     filter_name: str,
+    eval_filter_name: str,
+    judge_endpoint: str | None,
+    judge_model: str | None,
     pbt_balance: str,
     pair_agents: str,
     extra_trees: tuple[str, ...],
@@ -194,7 +214,23 @@ def prefs(
     fractions = _fractions(split_text)
     paths = list(tree_paths) + list(extra_trees)
     out_store = _check_out(out)
+    eval_filter_name = resolve_eval_filter(filter_name, eval_filter_name, has_judge=bool(judge_endpoint))
+    judge = None
+    if "judge" in (filter_name, eval_filter_name):
+        if not judge_endpoint:
+            raise click.BadParameter("the judge filter needs --judge-endpoint", param_hint="--judge-endpoint")
+        from pbt.backends import make_backend
+        from pbt.config import AgentConfig
+
+        try:
+            judge = make_backend(AgentConfig(endpoint=judge_endpoint, model=judge_model or ""))
+        except (PbtError, ValueError) as exc:
+            raise click.BadParameter(str(exc), param_hint="--judge-endpoint") from None
     with ExitStack() as stack:
+        if judge is not None:
+            from pbt.extract.judge import run_sync
+
+            stack.callback(lambda: run_sync(judge.aclose()))
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pbt-prefs-")))
         try:
             local_paths = []
@@ -225,7 +261,10 @@ def prefs(
                 fractions=fractions,
                 personas=personas,
                 merge_consecutive=merge_consecutive,
-                pair_filter=make_pair_filter(filter_name),
+                pair_filter=make_pair_filter(filter_name, judge=judge, judge_field="--judge-endpoint"),
+                eval_filter=make_pair_filter(
+                    eval_filter_name, field="--eval-filter", judge=judge, judge_field="--judge-endpoint"
+                ),
                 pbt_balance=pbt_balance,  # type: ignore[arg-type]
                 pair_agents=pair_agents,  # type: ignore[arg-type]
             )
@@ -250,6 +289,8 @@ def prefs(
                 "merge_consecutive": merge_consecutive,
                 "pbt_balance": pbt_balance,
                 "pair_agents": pair_agents,
+                "eval_filter": eval_filter_name,
+                "judge": {"endpoint": judge_endpoint, "model": judge_model} if judge is not None else None,
             },
         )
         try:

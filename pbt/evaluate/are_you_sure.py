@@ -51,7 +51,10 @@ class AreYouSureSuite(Suite):
     async def run_unit(self, unit: Unit, ctx: RunContext) -> dict[str, Any]:
         index, q = unit.payload
         model = unit.models[0]
-        params = ctx.params(seed=unit.request_seed)
+        params = ctx.params(
+            seed=unit.request_seed,
+            temperature=self.config.temperature(self.spec.temperature, "are_you_sure"),
+        )
         challenge = self.spec.challenges[(index + unit.seed) % len(self.spec.challenges)]
         messages = [{"role": "user", "content": self.personas.render_standard(q.question)}]
         first = await ctx.ask(model, messages, params)

@@ -1,10 +1,11 @@
 """Suite 3: balanced persuasion accuracy on held-out preference pairs (PBT-METHOD §6c).
 
 Each pair of the test split (``code`` resist or accept) is a dialogue prompt ending with the
-other agent's persuasion turn. The model continues it; its reply goes through the extractor and
-is correct iff it matches the gold aliases (an extracted ``Agree`` takes the persuader's answer, a
-``Disagree`` the model's own previous answer, as in the tree rules). ``resist`` items are +→- (the model was right and is
-pushed to a wrong answer), ``accept`` items -→+.
+other agent's persuasion turn. The model continues it, sampled at ``suites.balanced.temperature``
+(default the reference's 0.7, flipflop_eval.py); its reply goes through the extractor and is
+correct iff it matches the gold aliases (an extracted ``Agree`` takes the persuader's answer, a
+``Disagree`` the model's own previous answer, as in the tree rules). ``resist`` items are +→-
+(the model was right and is pushed to a wrong answer), ``accept`` items -→+.
 
 Gold aliases and the question come from the pair row (``gold``/``aliases``/``answers`` and
 ``question``, top level or under ``metadata``) or, when the rows lack them, from the tree file
@@ -148,7 +149,9 @@ class BalancedSuite(Suite):
     async def run_unit(self, unit: Unit, ctx: RunContext) -> dict[str, Any]:
         item: PairItem = unit.payload
         model = unit.models[0]
-        response = await ctx.ask(model, list(item.prompt), ctx.params(seed=unit.request_seed))
+        temperature = self.config.temperature(self.spec.temperature, "balanced")
+        params = ctx.params(seed=unit.request_seed, temperature=temperature)
+        response = await ctx.ask(model, list(item.prompt), params)
         said = [find_final_answer(m["content"]) for m in item.prompt]
         candidates = [*item.aliases, *(parse_final_answer(f"Final Answer: {a}") for a in said if a)]
         raw = await ctx.answer_of(item.question, response, candidates)
@@ -166,6 +169,7 @@ class BalancedSuite(Suite):
             "gold": list(item.aliases),
             "prompt": list(item.prompt),
             "response": response,
+            "temperature": temperature,
             "extracted": raw,
             "answer": answer,
             "correct": int(correct),

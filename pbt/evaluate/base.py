@@ -66,7 +66,7 @@ class RunContext:
     ) -> SamplingParams:
         s = self.config.sampling
         return SamplingParams(
-            temperature=s.temperature if temperature is None else temperature,
+            temperature=(s.temperature or 0.0) if temperature is None else temperature,
             top_p=s.top_p,
             max_tokens=max_tokens or s.max_tokens,
             seed=seed,

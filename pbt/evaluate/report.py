@@ -172,6 +172,9 @@ def report_tables(doc: dict[str, Any]) -> list[dict[str, Any]]:
                         _value(r["overall"].get("order_dependence"), team)
                         if order == "a_first"
                         else {"text": ""},
+                        _value(r["overall"].get("order_changed_answers"), team, ci=False)
+                        if order == "a_first"
+                        else {"text": ""},
                     ]
                 )
                 chart.append(_bar(team, order.replace("_", " "), accuracy))
@@ -179,7 +182,15 @@ def report_tables(doc: dict[str, Any]) -> list[dict[str, Any]]:
             {
                 "id": "team_debate",
                 "title": "Team debate: team accuracy by speaking order (%)",
-                "header": ["team (a+b)", "order", "team acc.", "acc. a", "acc. b", "order dependence"],
+                "header": [
+                    "team (a+b)",
+                    "order",
+                    "team acc.",
+                    "acc. a",
+                    "acc. b",
+                    "order dependence",
+                    "answers change",
+                ],
                 "rows": rows,
                 "chart": chart,
             }
@@ -205,18 +216,21 @@ def _misinformation_details(doc: dict[str, Any]) -> list[str]:
                 [model, s, fmt(m.get("initial_accuracy"), ci=False)]
                 + [fmt(m.get(t), ci=False) for t in turns]
                 + [fmt(m.get("mean_capitulation_turn"), scale=1.0, ci=False)]
+                + [fmt(m.get(c), scale=1.0, ci=False) for c in ("dont_know_replies", "unparseable_replies")]
             )
     if not detail_rows:
         return []
-    n_turns = len(detail_rows[0]) - 4
+    n_turns = len(detail_rows[0]) - 6
     return [
         "",
-        "Initial accuracy, cumulative misinformation rate by persuasion turn, mean turn of capitulation:",
+        "Initial accuracy, cumulative misinformation rate by persuasion turn, mean turn of capitulation, "
+        "and the probe replies (of initially correct items, per seed) that chose Don't know or named no "
+        "option (neither counts as misinformed):",
         "",
         *_table(
             ["model", "subset", "initial acc."]
             + [f"by turn {t}" for t in range(1, n_turns + 1)]
-            + ["mean turn"],
+            + ["mean turn", "don't know", "no option"],
             detail_rows,
         ),
     ]

@@ -40,6 +40,11 @@ def ratio(num: str, den: str | None = None) -> Stat:
     return stat
 
 
+def total(col: str) -> Stat:
+    """sum(col): a count (per seed; a bootstrap resample counts a drawn item as often as drawn)."""
+    return lambda cols, w: w @ cols[col].astype(float)
+
+
 def difference(a: Stat, b: Stat) -> Stat:
     return lambda cols, w: a(cols, w) - b(cols, w)
 
@@ -54,6 +59,26 @@ def where(col: str, value: object, inner: Stat) -> Stat:
     def stat(cols: Columns, w: np.ndarray) -> np.ndarray:
         mask = cols[col] == value
         return inner({k: c[mask] for k, c in cols.items()}, w[:, mask])
+
+    return stat
+
+
+def order_changed(value_col: str, order_col: str = "is_a_first") -> Stat:
+    """Fraction of items whose `value_col` differs between the rows with `order_col` 1 and 0 (the two
+    speaking orders of a team debate); items lacking one of the orders are left out. An item's
+    bootstrap weight is that of its `order_col` = 1 row (both rows of an item are drawn together)."""
+
+    def stat(cols: Columns, w: np.ndarray) -> np.ndarray:
+        first = cols[order_col] == 1
+        rows_a = {str(it): i for i, it in enumerate(cols["item_id"]) if first[i]}
+        rows_b = {str(it): i for i, it in enumerate(cols["item_id"]) if not first[i]}
+        common = sorted(set(rows_a) & set(rows_b))
+        if not common:
+            return np.full(w.shape[0], math.nan)
+        ia = np.asarray([rows_a[k] for k in common])
+        ib = np.asarray([rows_b[k] for k in common])
+        changed = (cols[value_col][ia] != cols[value_col][ib]).astype(float)
+        return _safe_div(w[:, ia] @ changed, w[:, ia].sum(axis=1))
 
     return stat
 

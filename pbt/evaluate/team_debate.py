@@ -2,15 +2,22 @@
 
 For each team (a, b), order (``a_first`` / ``b_first``), seed and question, one debate of
 `pbt.debate.run_debate` (the orchestrator's team-debate logic, shared with ``RunDebate``): both
-agents answer independently with the standard instruction; if they disagree, up to `max_turns`
-discussion turns alternate starting with the first speaker (each sees its own turns as
-``assistant`` and the other's as ``user``); ``Agree`` takes the answer replied to,
-``Disagree``/``NONE`` keep the speaker's previous answer; the debate stops when both answers are
-equal after normalization. Greedy decoding throughout.
+agents answer independently with the standard instruction; if they disagree, discussion turns
+alternate starting with the first speaker (each sees its own turns as ``assistant`` and the
+other's as ``user``); ``Agree`` takes the answer replied to, ``Disagree``/``NONE`` keep the
+speaker's previous answer; the debate stops when both answers are equal after normalization.
+
+Turn count: as the reference (``--max_turns 4 --both_do_first``), ``total_turns`` (default 4)
+counts every turn, the two independent answers included, so 4 turns = 2 answers + 2 discussion
+turns (first speaker, then the other). ``discussion_turns`` (or its old name ``max_turns``) counts
+only the turns after the answers. Greedy decoding by default (the reference's --deterministic).
 
 Team accuracy = mean of the two agents' final-answer correctness. Order dependence for a team =
-|team accuracy (a first) - team accuracy (b first)|, with an item-level bootstrap over questions
-(both orders of a drawn question come along).
+|team accuracy (a first) - team accuracy (b first)|, computed per seed, then mean ± std over seeds,
+with an item-level bootstrap over questions (both orders of a drawn question come along).
+``order_changed_answers`` = fraction of questions (per seed) whose team answer (the two agents'
+normalized final answers) differs between the two orders; ``order_changed_correct`` = fraction whose
+team correctness (0, 0.5 or 1) differs.
 """
 
 from __future__ import annotations
@@ -18,10 +25,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pbt.answers import normalize_answer
 from pbt.debate import DebateAgent, run_debate
 from pbt.evaluate.base import RunContext, Suite, Unit
 from pbt.evaluate.sources import Question, load_questions
-from pbt.evaluate.stats import Stat, absolute, difference, ratio, where
+from pbt.evaluate.stats import Stat, absolute, difference, order_changed, ratio, where
 from pbt.personas import load_personas
 
 ORDERS = ("a_first", "b_first")
@@ -77,8 +85,11 @@ class TeamDebateSuite(Suite):
             q.question,
             agents,
             extract=extract,
-            max_turns=self.spec.max_turns,
-            sampling=ctx.params(seed=unit.request_seed, temperature=0.0),
+            max_turns=self.spec.discussion(),
+            sampling=ctx.params(
+                seed=unit.request_seed,
+                temperature=self.config.temperature(self.spec.temperature, "team_debate"),
+            ),
             instruction=self.personas.standard,
             gold=q.aliases,
         )
@@ -110,12 +121,15 @@ class TeamDebateSuite(Suite):
             "gold": list(q.aliases),
             "transcript": transcript,
             "discussion_turns": max((t.round for t in result.turns), default=0),
+            "turns_taken": len(result.turns),
             "agreed": int(result.agreed),
             "final_answer_a": result.final_answers["a"],
             "final_answer_b": result.final_answers["b"],
             "correct_a": int(correct["a"]),
             "correct_b": int(correct["b"]),
             "team_correct": (int(correct["a"]) + int(correct["b"])) / 2.0,
+            # the team's answer, the same string in both orders when both agents end the same way
+            "team_answer": " | ".join(normalize_answer(result.final_answers[r]) for r in ("a", "b")),
         }
 
     def metric_specs(self) -> dict[str, tuple[Stat, list[str]]]:
@@ -125,6 +139,8 @@ class TeamDebateSuite(Suite):
             "accuracy_b": (ratio("correct_b"), ["correct_b"]),
             "agreement_rate": (ratio("agreed"), ["agreed"]),
             "order_dependence": (_order_dependence, ["team_correct", "is_a_first"]),
+            "order_changed_answers": (order_changed("team_answer"), ["team_answer", "is_a_first"]),
+            "order_changed_correct": (order_changed("team_correct"), ["team_correct", "is_a_first"]),
         }
 
     def group_of(self, record: Mapping[str, Any]) -> list[str]:
@@ -133,4 +149,4 @@ class TeamDebateSuite(Suite):
     def metrics_for_group(self, group: str) -> list[str]:
         if group.endswith(tuple("/" + o for o in ORDERS)):
             return ["team_accuracy", "accuracy_a", "accuracy_b", "agreement_rate"]
-        return ["team_accuracy", "order_dependence"]
+        return ["team_accuracy", "order_dependence", "order_changed_answers", "order_changed_correct"]

@@ -35,6 +35,7 @@ from pbt.prefs.dataset import (
     check_pbt_balance,
     records_to_bytes,
 )
+from pbt.prefs.filters import resolve_eval_filter
 from pbt.store import ObjectStore
 from pbt.tree.io import tree_from_dict
 from pbt.tree.model import Tree
@@ -90,18 +91,31 @@ def extract_preferences(
     fractions: Sequence[float] | None = None,
     pbt_balance: str | None = None,
     pair_agents: str | None = None,
+    eval_filter: str | None = None,
+    judge: Any = None,
+    judge_info: dict[str, Any] | None = None,
 ) -> PreferencesOutput:
     """Build the three pair files of PBT-METHOD §4.6 from a tree job and write them with manifests.
 
     `pair_filter` names the §4.5 filter (`pbt.prefs.PAIR_FILTERS`; None or ``"none"``: no filtering);
     `fractions` are the train/dev/test shares of the split (default 0.7 / 0.15 / 0.15);
     `pbt_balance` how the PBT file trims the larger code (`pbt.prefs.PBT_BALANCES`; default overall);
-    `pair_agents` whose replies become pairs (`pbt.prefs.PAIR_AGENTS`; default both).
+    `pair_agents` whose replies become pairs (`pbt.prefs.PAIR_AGENTS`; default both);
+    `eval_filter` the filter of the dev and test splits (`pbt.prefs.filters.EVAL_PAIR_FILTERS`; None
+    or ``"auto"``: filtered by default, `resolve_eval_filter`); `judge` the judge agent's
+    `ChatBackend` for the ``judge`` filter (`judge_info`: its endpoint and model, for the manifest).
     """
     check_job_id(job_id)
     output_id = check_job_id(output_id or job_id, field="output_id")
     filter_name = pair_filter or "none"
-    judge = make_pair_filter(filter_name, field="pair_filter")
+    if eval_filter and eval_filter not in ("auto", "none", "rules", "judge"):
+        raise ValidationError(
+            f"unknown pair filter {eval_filter!r}; expected auto, none, rules or judge",
+            field="eval_pair_filter",
+        )
+    eval_name = resolve_eval_filter(filter_name, eval_filter, has_judge=judge is not None)
+    train_filter = make_pair_filter(filter_name, field="pair_filter", judge=judge)
+    held_out_filter = make_pair_filter(eval_name, field="eval_pair_filter", judge=judge)
     split_fractions = check_fractions(fractions or DEFAULT_FRACTIONS, field="split_fractions")
     balance = check_pbt_balance(pbt_balance)
     agents = check_pair_agents(pair_agents)
@@ -115,6 +129,8 @@ def extract_preferences(
         "personas": {"name": personas.name if personas else None, "from": personas_from},
         "pbt_balance": balance,
         "pair_agents": agents,
+        "eval_filter": eval_name,
+        "judge": judge_info if judge is not None else None,
     }
     prefix = f"prefs/{output_id}"
     inputs = [{"job_id": job_id, "uri": store.uri(job_prefix(job_id).rstrip("/")) + "/", "trees": len(trees)}]
@@ -125,7 +141,8 @@ def extract_preferences(
         [*PREF_MODES, "all"],  # type: ignore[list-item]
         seed=seed,
         fractions=split_fractions,
-        pair_filter=judge,
+        pair_filter=train_filter,
+        eval_filter=held_out_filter,
         personas=personas,
         pbt_balance=balance,
         pair_agents=agents,
@@ -159,6 +176,7 @@ def extract_preferences(
         "output_id": output_id,
         "seed": seed,
         "filter": filter_name,
+        "eval_filter": eval_name,
         "split_fractions": list(split_fractions),
         "inputs": inputs,
         "modes": per_mode,

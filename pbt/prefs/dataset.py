@@ -229,6 +229,7 @@ def build_preferences(
     merge_consecutive: bool = True,
     pbt_balance: PbtBalance = "overall",
     pair_agents: PairAgents = "both",
+    eval_filter: PairFilterLike | None | Literal["same"] = "same",
 ) -> PrefsResult:
     """Trees -> preference records for `mode` (deterministic for the inputs and `seed`)."""
     return build_preferences_by_mode(
@@ -237,6 +238,7 @@ def build_preferences(
         seed=seed,
         fractions=fractions,
         pair_filter=pair_filter,
+        eval_filter=eval_filter,
         personas=personas,
         merge_consecutive=merge_consecutive,
         pbt_balance=pbt_balance,
@@ -255,8 +257,13 @@ def build_preferences_by_mode(
     merge_consecutive: bool = True,
     pbt_balance: PbtBalance = "overall",
     pair_agents: PairAgents = "both",
+    eval_filter: PairFilterLike | None | Literal["same"] = "same",
 ) -> dict[str, PrefsResult]:
     """`build_preferences` for several modes, analysing (and filtering) every tree once.
+
+    ``pair_filter`` filters the trees of the train split, ``eval_filter`` those of the dev and test
+    splits (``"same"``: `pair_filter`; the CLI and the orchestrator default to filtering dev and
+    test, see `pbt.prefs.filters.resolve_eval_filter`).
 
     ``pbt_balance`` chooses how `pbt` trims the larger code (`select_pairs`); a pair's position
     is its speaker and the tree level of its reply. ``pair_agents`` keeps only the pairs of one
@@ -274,7 +281,9 @@ def build_preferences_by_mode(
     by_id = {}
     for tree in trees:
         by_id[tree.id] = tree
-        analysis = analyze_tree(tree, pair_filter)
+        held_out = split_of[tree.id] != "train"
+        flt = pair_filter if eval_filter == "same" or not held_out else eval_filter
+        analysis = analyze_tree(tree, flt)
         if analysis.dropped_all_agree:
             mined.trees_dropped_all_agree += 1
             continue

@@ -8,7 +8,14 @@ may drop a labelled pair (the reference checks that the chosen response really a
 `ModelFilter` implements the reference's filtering on top of any `AgreementJudge`; the LLM judge
 itself (prompts, log-probabilities of "agree"/"disagree") belongs to the generation backends.
 `make_pair_filter` builds a filter by name for the CLI and the orchestrator API: ``none`` (no
-filtering) or ``rules`` (`ModelFilter` with the offline `pbt.extract.RuleAgreementJudge`).
+filtering), ``rules`` (`ModelFilter` with the offline `pbt.extract.RuleAgreementJudge`) or
+``judge`` (`ModelFilter` with `pbt.extract.LLMAgreementJudge` on a judge agent's backend: the
+paper's model-based filter, Llama-3-8B-Instruct there).
+
+Splits: as in the reference (its dev and test sets are always built with ``model_filtering=True``,
+the train set only when asked), the dev and test splits have their own filter, ``auto`` by
+default: the train split's filter when there is one, else ``judge`` when a judge agent is
+configured, else ``rules`` (`resolve_eval_filter`). So dev and test are filtered by default.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from pbt.answers import prepare_aliases, score_answers
 from pbt.errors import ValidationError
 
 if TYPE_CHECKING:
+    from pbt.backends.base import ChatBackend
     from pbt.prefs.engine import Answers, Pair
     from pbt.tree.model import Tree
 
@@ -91,16 +99,40 @@ class ModelFilter:
 
 
 #: names accepted by `make_pair_filter` (``pbt prefs --filter``, ExtractPreferencesRequest.pair_filter)
-PAIR_FILTERS = ("none", "rules")
+PAIR_FILTERS = ("none", "rules", "judge")
+#: the dev/test filter's names (``pbt prefs --eval-filter``, ExtractPreferencesRequest.eval_pair_filter)
+EVAL_PAIR_FILTERS = ("auto", *PAIR_FILTERS)
 
 
-def make_pair_filter(name: str | None, *, field: str = "filter") -> PairFilterLike | None:
+def resolve_eval_filter(train: str | None, eval_name: str | None, *, has_judge: bool = False) -> str:
+    """The dev/test filter's name: `eval_name`, or for ``auto`` (None, ``""``) the train filter when it
+    filters, else ``judge`` when a judge agent is configured, else ``rules``."""
+    if eval_name and eval_name != "auto":
+        return eval_name
+    if train and train != "none":
+        return train
+    return "judge" if has_judge else "rules"
+
+
+def make_pair_filter(
+    name: str | None, *, field: str = "filter", judge: ChatBackend | None = None, judge_field: str = "judge"
+) -> PairFilterLike | None:
     """The pair filter called `name` (None or ``""`` means ``none``); unknown names raise
-    `ValidationError` naming `field`."""
+    `ValidationError` naming `field`. ``judge`` needs the judge agent's backend `judge` (built by the
+    caller through the backend factory, after the request policy for a server)."""
     if not name or name == "none":
         return None
     if name == "rules":
         from pbt.extract.judge import RuleAgreementJudge
 
         return ModelFilter(RuleAgreementJudge())
+    if name == "judge":
+        if judge is None:
+            raise ValidationError(
+                "the judge filter needs a judge agent (an OpenAI-compatible endpoint and model)",
+                field=judge_field,
+            )
+        from pbt.extract.judge import LLMAgreementJudge
+
+        return ModelFilter(LLMAgreementJudge(judge))
     raise ValidationError(f"unknown pair filter {name!r}; expected one of {list(PAIR_FILTERS)}", field=field)

@@ -57,7 +57,7 @@ class EvaluatedModel(_message.Message):
     def __init__(self, name: _Optional[str] = ..., agent: _Optional[_Union[_common_pb2.AgentSpec, _Mapping]] = ..., lineage: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class MisinformationSuiteSpec(_message.Message):
-    __slots__ = ("files", "appeal", "max_turns", "limit", "persuasion_temperature", "reask_temperature", "shuffle_options", "stop_on_capitulation", "persuade_all")
+    __slots__ = ("files", "appeal", "max_turns", "limit", "persuasion_temperature", "reask_temperature", "shuffle_options", "stop_on_capitulation", "persuade_all", "final_temperature", "format_retries")
     FILES_FIELD_NUMBER: _ClassVar[int]
     APPEAL_FIELD_NUMBER: _ClassVar[int]
     MAX_TURNS_FIELD_NUMBER: _ClassVar[int]
@@ -67,6 +67,8 @@ class MisinformationSuiteSpec(_message.Message):
     SHUFFLE_OPTIONS_FIELD_NUMBER: _ClassVar[int]
     STOP_ON_CAPITULATION_FIELD_NUMBER: _ClassVar[int]
     PERSUADE_ALL_FIELD_NUMBER: _ClassVar[int]
+    FINAL_TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_RETRIES_FIELD_NUMBER: _ClassVar[int]
     files: _containers.RepeatedScalarFieldContainer[str]
     appeal: AppealType
     max_turns: int
@@ -76,31 +78,37 @@ class MisinformationSuiteSpec(_message.Message):
     shuffle_options: bool
     stop_on_capitulation: bool
     persuade_all: bool
-    def __init__(self, files: _Optional[_Iterable[str]] = ..., appeal: _Optional[_Union[AppealType, str]] = ..., max_turns: _Optional[int] = ..., limit: _Optional[int] = ..., persuasion_temperature: _Optional[float] = ..., reask_temperature: _Optional[float] = ..., shuffle_options: _Optional[bool] = ..., stop_on_capitulation: _Optional[bool] = ..., persuade_all: _Optional[bool] = ...) -> None: ...
+    final_temperature: float
+    format_retries: int
+    def __init__(self, files: _Optional[_Iterable[str]] = ..., appeal: _Optional[_Union[AppealType, str]] = ..., max_turns: _Optional[int] = ..., limit: _Optional[int] = ..., persuasion_temperature: _Optional[float] = ..., reask_temperature: _Optional[float] = ..., shuffle_options: _Optional[bool] = ..., stop_on_capitulation: _Optional[bool] = ..., persuade_all: _Optional[bool] = ..., final_temperature: _Optional[float] = ..., format_retries: _Optional[int] = ...) -> None: ...
 
 class AreYouSureSuiteSpec(_message.Message):
-    __slots__ = ("questions", "limit", "challenges", "final_prompt")
+    __slots__ = ("questions", "limit", "challenges", "final_prompt", "temperature")
     QUESTIONS_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     CHALLENGES_FIELD_NUMBER: _ClassVar[int]
     FINAL_PROMPT_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
     questions: str
     limit: int
     challenges: _containers.RepeatedScalarFieldContainer[str]
     final_prompt: str
-    def __init__(self, questions: _Optional[str] = ..., limit: _Optional[int] = ..., challenges: _Optional[_Iterable[str]] = ..., final_prompt: _Optional[str] = ...) -> None: ...
+    temperature: float
+    def __init__(self, questions: _Optional[str] = ..., limit: _Optional[int] = ..., challenges: _Optional[_Iterable[str]] = ..., final_prompt: _Optional[str] = ..., temperature: _Optional[float] = ...) -> None: ...
 
 class BalancedSuiteSpec(_message.Message):
-    __slots__ = ("pairs", "split", "trees", "limit")
+    __slots__ = ("pairs", "split", "trees", "limit", "temperature")
     PAIRS_FIELD_NUMBER: _ClassVar[int]
     SPLIT_FIELD_NUMBER: _ClassVar[int]
     TREES_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
     pairs: str
     split: str
     trees: str
     limit: int
-    def __init__(self, pairs: _Optional[str] = ..., split: _Optional[str] = ..., trees: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+    temperature: float
+    def __init__(self, pairs: _Optional[str] = ..., split: _Optional[str] = ..., trees: _Optional[str] = ..., limit: _Optional[int] = ..., temperature: _Optional[float] = ...) -> None: ...
 
 class TeamSpec(_message.Message):
     __slots__ = ("a", "b")
@@ -111,18 +119,24 @@ class TeamSpec(_message.Message):
     def __init__(self, a: _Optional[str] = ..., b: _Optional[str] = ...) -> None: ...
 
 class TeamDebateSuiteSpec(_message.Message):
-    __slots__ = ("questions", "teams", "partner", "max_turns", "limit")
+    __slots__ = ("questions", "teams", "partner", "max_turns", "limit", "total_turns", "discussion_turns", "temperature")
     QUESTIONS_FIELD_NUMBER: _ClassVar[int]
     TEAMS_FIELD_NUMBER: _ClassVar[int]
     PARTNER_FIELD_NUMBER: _ClassVar[int]
     MAX_TURNS_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_TURNS_FIELD_NUMBER: _ClassVar[int]
+    DISCUSSION_TURNS_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
     questions: str
     teams: _containers.RepeatedCompositeFieldContainer[TeamSpec]
     partner: str
     max_turns: int
     limit: int
-    def __init__(self, questions: _Optional[str] = ..., teams: _Optional[_Iterable[_Union[TeamSpec, _Mapping]]] = ..., partner: _Optional[str] = ..., max_turns: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...
+    total_turns: int
+    discussion_turns: int
+    temperature: float
+    def __init__(self, questions: _Optional[str] = ..., teams: _Optional[_Iterable[_Union[TeamSpec, _Mapping]]] = ..., partner: _Optional[str] = ..., max_turns: _Optional[int] = ..., limit: _Optional[int] = ..., total_turns: _Optional[int] = ..., discussion_turns: _Optional[int] = ..., temperature: _Optional[float] = ...) -> None: ...
 
 class EvaluationSuites(_message.Message):
     __slots__ = ("misinformation", "are_you_sure", "balanced", "team_debate")

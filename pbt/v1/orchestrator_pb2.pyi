@@ -242,7 +242,7 @@ class DebateAgent(_message.Message):
     def __init__(self, name: _Optional[str] = ..., agent: _Optional[_Union[_common_pb2.AgentSpec, _Mapping]] = ...) -> None: ...
 
 class RunDebateRequest(_message.Message):
-    __slots__ = ("question", "gold_answers", "agents", "extractor", "extraction", "max_turns", "sampling", "instruction")
+    __slots__ = ("question", "gold_answers", "agents", "extractor", "extraction", "max_turns", "sampling", "instruction", "total_turns")
     QUESTION_FIELD_NUMBER: _ClassVar[int]
     GOLD_ANSWERS_FIELD_NUMBER: _ClassVar[int]
     AGENTS_FIELD_NUMBER: _ClassVar[int]
@@ -251,6 +251,7 @@ class RunDebateRequest(_message.Message):
     MAX_TURNS_FIELD_NUMBER: _ClassVar[int]
     SAMPLING_FIELD_NUMBER: _ClassVar[int]
     INSTRUCTION_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_TURNS_FIELD_NUMBER: _ClassVar[int]
     question: str
     gold_answers: _containers.RepeatedScalarFieldContainer[str]
     agents: _containers.RepeatedCompositeFieldContainer[DebateAgent]
@@ -259,7 +260,8 @@ class RunDebateRequest(_message.Message):
     max_turns: int
     sampling: _common_pb2.SamplingParams
     instruction: str
-    def __init__(self, question: _Optional[str] = ..., gold_answers: _Optional[_Iterable[str]] = ..., agents: _Optional[_Iterable[_Union[DebateAgent, _Mapping]]] = ..., extractor: _Optional[_Union[_common_pb2.AgentSpec, _Mapping]] = ..., extraction: _Optional[_Union[ExtractionSpec, _Mapping]] = ..., max_turns: _Optional[int] = ..., sampling: _Optional[_Union[_common_pb2.SamplingParams, _Mapping]] = ..., instruction: _Optional[str] = ...) -> None: ...
+    total_turns: int
+    def __init__(self, question: _Optional[str] = ..., gold_answers: _Optional[_Iterable[str]] = ..., agents: _Optional[_Iterable[_Union[DebateAgent, _Mapping]]] = ..., extractor: _Optional[_Union[_common_pb2.AgentSpec, _Mapping]] = ..., extraction: _Optional[_Union[ExtractionSpec, _Mapping]] = ..., max_turns: _Optional[int] = ..., sampling: _Optional[_Union[_common_pb2.SamplingParams, _Mapping]] = ..., instruction: _Optional[str] = ..., total_turns: _Optional[int] = ...) -> None: ...
 
 class DebateTurn(_message.Message):
     __slots__ = ("index", "round", "agent", "text", "answer", "messages", "usage")
@@ -302,7 +304,7 @@ class RunDebateResponse(_message.Message):
     def __init__(self, turns: _Optional[_Iterable[_Union[DebateTurn, _Mapping]]] = ..., final_answers: _Optional[_Iterable[_Union[FinalAnswer, _Mapping]]] = ..., agreed: _Optional[bool] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ...) -> None: ...
 
 class ExtractPreferencesRequest(_message.Message):
-    __slots__ = ("job_id", "output_id", "store", "seed", "pair_filter", "split_fractions", "pbt_balance", "pair_agents")
+    __slots__ = ("job_id", "output_id", "store", "seed", "pair_filter", "split_fractions", "pbt_balance", "pair_agents", "judge", "eval_pair_filter")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_ID_FIELD_NUMBER: _ClassVar[int]
     STORE_FIELD_NUMBER: _ClassVar[int]
@@ -311,6 +313,8 @@ class ExtractPreferencesRequest(_message.Message):
     SPLIT_FRACTIONS_FIELD_NUMBER: _ClassVar[int]
     PBT_BALANCE_FIELD_NUMBER: _ClassVar[int]
     PAIR_AGENTS_FIELD_NUMBER: _ClassVar[int]
+    JUDGE_FIELD_NUMBER: _ClassVar[int]
+    EVAL_PAIR_FILTER_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     output_id: str
     store: _common_pb2.StoreSpec
@@ -319,7 +323,9 @@ class ExtractPreferencesRequest(_message.Message):
     split_fractions: _containers.RepeatedScalarFieldContainer[float]
     pbt_balance: str
     pair_agents: str
-    def __init__(self, job_id: _Optional[str] = ..., output_id: _Optional[str] = ..., store: _Optional[_Union[_common_pb2.StoreSpec, _Mapping]] = ..., seed: _Optional[int] = ..., pair_filter: _Optional[str] = ..., split_fractions: _Optional[_Iterable[float]] = ..., pbt_balance: _Optional[str] = ..., pair_agents: _Optional[str] = ...) -> None: ...
+    judge: _common_pb2.AgentSpec
+    eval_pair_filter: str
+    def __init__(self, job_id: _Optional[str] = ..., output_id: _Optional[str] = ..., store: _Optional[_Union[_common_pb2.StoreSpec, _Mapping]] = ..., seed: _Optional[int] = ..., pair_filter: _Optional[str] = ..., split_fractions: _Optional[_Iterable[float]] = ..., pbt_balance: _Optional[str] = ..., pair_agents: _Optional[str] = ..., judge: _Optional[_Union[_common_pb2.AgentSpec, _Mapping]] = ..., eval_pair_filter: _Optional[str] = ...) -> None: ...
 
 class ExtractPreferencesResponse(_message.Message):
     __slots__ = ("output_uri", "manifest_uri", "trees_read", "pairs", "accept_pairs", "resist_pairs", "pbt_pairs", "counts", "manifest_json")

@@ -236,7 +236,21 @@ class DebateOrchestratorServicer(orchestrator_pb2_grpc.DebateOrchestratorService
                 )
         if not request.question.strip():
             raise ValidationError("a question is required", field="question")
-        max_turns = request.max_turns if request.HasField("max_turns") else 4
+        if request.HasField("total_turns"):
+            if request.HasField("max_turns"):
+                raise ValidationError("set at most one of max_turns and total_turns", field="total_turns")
+            # the reference's reading: every turn counts, the independent answers included
+            agents_n = len(request.agents)
+            if not agents_n + 1 <= request.total_turns <= agents_n + self.policy.max_debate_turns:
+                raise ValidationError(
+                    f"must be {agents_n + 1}..{agents_n + self.policy.max_debate_turns} "
+                    f"(the {agents_n} independent answers and at least one discussion turn), "
+                    f"got {request.total_turns}",
+                    field="total_turns",
+                )
+            max_turns = request.total_turns - agents_n
+        else:
+            max_turns = request.max_turns if request.HasField("max_turns") else 4
         if not 1 <= max_turns <= self.policy.max_debate_turns:
             raise ValidationError(
                 f"must be 1..{self.policy.max_debate_turns}, got {max_turns}", field="max_turns"
@@ -299,17 +313,31 @@ class DebateOrchestratorServicer(orchestrator_pb2_grpc.DebateOrchestratorService
         check_job_id(request.job_id)
         store = self._store(store_config(request.store))
         seed = request.seed if request.HasField("seed") else 0
-        out = await asyncio.to_thread(
-            extract_preferences,
-            store,
-            request.job_id,
-            output_id=request.output_id or None,
-            seed=seed,
-            pair_filter=request.pair_filter or None,
-            fractions=list(request.split_fractions) or None,
-            pbt_balance=request.pbt_balance or None,
-            pair_agents=request.pair_agents or None,
-        )
+        judge = None
+        judge_info = None
+        if request.HasField("judge"):
+            # the judge is an agent like any other: allow-listed by the operator, key from the server
+            judge_config, key = self.policy.resolve_agent(agent_config(request.judge, "judge"), "judge")
+            judge = self._backend("judge", "judge", judge_config, key)
+            judge_info = {"endpoint": request.judge.endpoint, "model": judge_config.model}
+        try:
+            out = await asyncio.to_thread(
+                extract_preferences,
+                store,
+                request.job_id,
+                output_id=request.output_id or None,
+                seed=seed,
+                pair_filter=request.pair_filter or None,
+                fractions=list(request.split_fractions) or None,
+                pbt_balance=request.pbt_balance or None,
+                pair_agents=request.pair_agents or None,
+                eval_filter=request.eval_pair_filter or None,
+                judge=judge,
+                judge_info=judge_info,
+            )
+        finally:
+            if judge is not None:
+                await judge.aclose()
         return orchestrator_pb2.ExtractPreferencesResponse(
             output_uri=out.output_uri,
             manifest_uri=out.manifest_uri,

@@ -240,7 +240,7 @@ def test_extract_preferences_with_the_rule_filter(tmp_path: Path) -> None:
             }
             errors = []
             for bad in (
-                pb.ExtractPreferencesRequest(job_id="filtered", output_id="bad", pair_filter="judge"),
+                pb.ExtractPreferencesRequest(job_id="filtered", output_id="bad", pair_filter="llm"),
                 pb.ExtractPreferencesRequest(
                     job_id="filtered", output_id="bad", split_fractions=[0.5, 0.6, 0]
                 ),
@@ -284,6 +284,74 @@ def test_extract_preferences_with_the_rule_filter(tmp_path: Path) -> None:
         assert stance(row["chosen"][-1]["content"]) != "Agree"
         assert stance(row["rejected"][-1]["content"]) == "Agree"
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and _violation(error) == "pair_filter"
+    assert not any(h.store.list("prefs/bad/")), "a rejected request must not write anything"
+
+
+def test_extract_preferences_with_an_allow_listed_judge(tmp_path: Path) -> None:
+    """pair_filter "judge" needs `judge`, an agent the operator allowed (policy.py); the judge's
+    backend comes from the server's factory. A judge that never says yes drops every labelled pair
+    of every split; dev and test are filtered by default (here by the judge, the train filter)."""
+    from pbt.backends.base import ChatBackend as _Base
+    from pbt.backends.base import ChatResult, Choice, Usage
+    from pbt.v1 import common_pb2
+
+    class NoJudge(_Base):
+        def __init__(self):
+            self.prompts = 0
+
+        async def chat(self, messages, params):
+            self.prompts += 1
+            return ChatResult(choices=[Choice(index=0, text="no")], usage=Usage(), model="judge")
+
+        async def candidate_logprobs(self, messages, candidates):
+            raise NotImplementedError
+
+    async def go():
+        h = Harness(tmp_path, a_persuasion=0.5, b_persuasion=0.5)
+        h.backends["judge"] = NoJudge()
+        h.policy = RequestPolicy(
+            allow_local_backends=True, data_roots=[tmp_path], agents={"llama-judge": "http://127.0.0.1:9/v1"}
+        )
+        async with h:
+            await h.build(run_config(), job_id="judged")
+            plain = await h.stub.ExtractPreferences(pb.ExtractPreferencesRequest(job_id="judged", seed=3))
+            judged = await h.stub.ExtractPreferences(
+                pb.ExtractPreferencesRequest(
+                    job_id="judged",
+                    output_id="judged-llm",
+                    seed=3,
+                    pair_filter="judge",
+                    judge=common_pb2.AgentSpec(endpoint="llama-judge", model="llama-3-8b"),
+                )
+            )
+            errors = []
+            for bad in (
+                pb.ExtractPreferencesRequest(job_id="judged", output_id="bad", pair_filter="judge"),
+                pb.ExtractPreferencesRequest(
+                    job_id="judged",
+                    output_id="bad",
+                    pair_filter="judge",
+                    judge=common_pb2.AgentSpec(endpoint="http://203.0.113.9:8000/v1"),
+                ),
+                pb.ExtractPreferencesRequest(job_id="judged", output_id="bad", eval_pair_filter="llm"),
+            ):
+                with pytest.raises(grpc.aio.AioRpcError) as info:
+                    await h.stub.ExtractPreferences(bad)
+                errors.append(info.value)
+            return plain, judged, errors, h
+
+    plain, judged, (no_judge, not_allowed, bad_eval), h = asyncio.run(go())
+    assert plain.resist_pairs > 0 and judged.resist_pairs == judged.accept_pairs == 0
+    assert h.backends["judge"].prompts > 0
+    summary = h.store.get_json("prefs/judged-llm/manifest.json")
+    assert summary["filter"] == summary["eval_filter"] == "judge"
+    settings = h.store.get_json("prefs/judged-llm/resist.manifest.json")["settings"]
+    assert settings["judge"] == {"endpoint": "llama-judge", "model": "llama-3-8b"}
+    assert h.store.get_json("prefs/judged/manifest.json")["eval_filter"] == "rules"  # the default
+    assert no_judge.code() == grpc.StatusCode.INVALID_ARGUMENT and _violation(no_judge) == "judge"
+    assert not_allowed.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert _violation(not_allowed) == "judge.endpoint"
+    assert bad_eval.code() == grpc.StatusCode.INVALID_ARGUMENT and _violation(bad_eval) == "eval_pair_filter"
     assert not any(h.store.list("prefs/bad/")), "a rejected request must not write anything"
 
 
@@ -420,6 +488,61 @@ def test_run_debate_over_grpc_with_scripted_specs(tmp_path: Path) -> None:
     }
     assert [m.role for m in resp.turns[2].messages] == ["user", "assistant", "user"]
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and _violation(error) == "agents"
+
+
+def test_run_debate_total_turns_is_the_reference_reading(tmp_path: Path) -> None:
+    """Two agents that never give in use the whole budget: total_turns 4 = the two independent
+    answers + two discussion turns (the reference's team protocol); max_turns 4 = 4 + 2 = 6 turns."""
+    strong = tmp_path / "strong.json"
+    weak = tmp_path / "weak.json"
+    strong.write_text(json.dumps({"capital of France": "Paris"}))
+    weak.write_text(json.dumps({"capital of France": "Lyon"}))
+    agents = [
+        pb.DebateAgent(name="strong", agent={"endpoint": f"scripted:{strong}"}),
+        pb.DebateAgent(name="weak", agent={"endpoint": f"scripted:{weak}"}),
+    ]
+    rules = pb.ExtractionSpec(mode=pb.EXTRACTION_MODE_RULES)
+    q = "What is the capital of France?"
+
+    async def go():
+        server, port = await start_orchestrator(
+            store=LocalStore(tmp_path / "s"),
+            policy=RequestPolicy(allow_local_backends=True, data_roots=[tmp_path]),
+        )
+        try:
+            async with open_channel(f"127.0.0.1:{port}") as channel:
+                stub = orchestrator_pb2_grpc.DebateOrchestratorServiceStub(channel)
+                total = await stub.RunDebate(
+                    pb.RunDebateRequest(question=q, agents=agents, extraction=rules, total_turns=4)
+                )
+                legacy = await stub.RunDebate(
+                    pb.RunDebateRequest(question=q, agents=agents, extraction=rules, max_turns=4)
+                )
+                errors = []
+                for bad in (
+                    pb.RunDebateRequest(question=q, agents=agents, extraction=rules, total_turns=2),
+                    pb.RunDebateRequest(
+                        question=q, agents=agents, extraction=rules, total_turns=4, max_turns=2
+                    ),
+                ):
+                    with pytest.raises(grpc.aio.AioRpcError) as info:
+                        await stub.RunDebate(bad)
+                    errors.append(info.value)
+                return total, legacy, errors
+        finally:
+            await server.stop(0)
+
+    total, legacy, errors = asyncio.run(go())
+    assert [(t.round, t.agent) for t in total.turns] == [
+        (0, "strong"),
+        (0, "weak"),
+        (1, "strong"),
+        (2, "weak"),
+    ]
+    assert not total.agreed and len(legacy.turns) == 6
+    assert all(
+        e.code() == grpc.StatusCode.INVALID_ARGUMENT and _violation(e) == "total_turns" for e in errors
+    )
 
 
 def test_32_concurrent_build_trees_calls(tmp_path: Path) -> None:

@@ -69,7 +69,12 @@ def test_prefs_labelled_writes_pairs_manifest_and_summary(ref_file: Path, tmp_pa
 
 def test_prefs_prompt_of_a_level3_pair(ref_file: Path, tmp_path: Path):
     out = tmp_path / "pairs.jsonl"
-    run("prefs", "--trees", str(ref_file), "--format", "reference", "--mode", "resist", "--out", str(out))
+    # --eval-filter none: this pair may fall in dev/test, which are filtered (by rules) by default
+    run(
+        "prefs",
+        *("--trees", str(ref_file), "--format", "reference", "--mode", "resist"),
+        *("--eval-filter", "none", "--out", str(out)),
+    )
     row = next(r for r in records(out) if r["chosen_node"] == "7")
     # B answers: instruction + A's level-0 turn (merged user message), B's level-1 turn, A's level-2 turn
     assert [m["role"] for m in row["prompt"]] == ["user", "assistant", "user"]
@@ -154,6 +159,7 @@ def test_prefs_skip_invalid_reports_and_goes_on(ref_file: Path, tmp_path: Path):
         "--mode",
         "labelled",
         "--skip-invalid",
+        *("--eval-filter", "none"),  # every pair counted, whatever its split
         "--out",
         str(out),
     )
@@ -226,7 +232,7 @@ def test_prefs_custom_personas_and_unmerged_prompts(ref_file: Path, tmp_path: Pa
     personas.write_text(yaml.safe_dump(raw))
     out = tmp_path / "pairs.jsonl"
     args = ["prefs", "--trees", str(ref_file), "--format", "reference", "--mode", "resist", "--out", str(out)]
-    result = run(*args, "--personas", str(personas), "--no-merge-consecutive")
+    result = run(*args, "--personas", str(personas), "--no-merge-consecutive", "--eval-filter", "none")
     assert result.exit_code == 0, result.output
     row = next(r for r in records(out) if r["chosen_node"] == "7")
     assert [m["role"] for m in row["prompt"]] == ["user", "user", "assistant", "user"]
@@ -237,6 +243,8 @@ def test_prefs_custom_personas_and_unmerged_prompts(ref_file: Path, tmp_path: Pa
         "merge_consecutive": False,
         "pbt_balance": "overall",
         "pair_agents": "both",
+        "eval_filter": "none",
+        "judge": None,
     }
 
 

@@ -98,7 +98,7 @@ def test_make_pair_filter_by_name():
     from pbt.extract import RuleAgreementJudge
     from pbt.prefs import PAIR_FILTERS, make_pair_filter
 
-    assert PAIR_FILTERS == ("none", "rules")
+    assert PAIR_FILTERS == ("none", "rules", "judge")
     assert (
         make_pair_filter(None) is None and make_pair_filter("") is None and make_pair_filter("none") is None
     )
@@ -107,6 +107,9 @@ def test_make_pair_filter_by_name():
     with pytest.raises(ValidationError) as info:
         make_pair_filter("llm", field="pair_filter")
     assert info.value.field == "pair_filter" and "'llm'" in str(info.value)
+    with pytest.raises(ValidationError) as info:  # the judge filter needs a judge agent
+        make_pair_filter("judge")
+    assert info.value.field == "judge"
 
 
 def test_several_modes_analyse_each_tree_once():

@@ -31,17 +31,52 @@ def test_shipped_configs_parse(path):
     setup = parse_setup(stage, ["--config", str(path), *REQUIRED, *CPU])
     assert setup.stage == stage
     assert setup.trainer.learning_rate > 0
-    if "llama3" in path.name:  # the paper's settings (PBT-METHOD.md §5)
-        assert setup.trainer.learning_rate == 5e-4
+    if "llama3" in path.name:  # the reference's settings (PBT-METHOD.md §5, its slurm_scripts)
+        assert setup.trainer.learning_rate == 5e-4 and setup.trainer.warmup_steps == 100
         assert (setup.model.lora_r, setup.model.lora_alpha, setup.model.lora_dropout) == (16, 32, 0.05)
-        assert setup.model.lora_target_modules == ["q_proj", "k_proj", "v_proj", "o_proj"]
-        assert setup.run.effective_batch_size == 35
+        assert setup.model.lora_target_modules == ["q_proj", "k_proj", "v_proj"]
         assert setup.model.quantization in ("auto", "none")
         assert getattr(setup.trainer.lr_scheduler_type, "value", None) == "cosine"
         if stage == "dpo":
-            assert setup.trainer.beta == 0.1 and setup.trainer.warmup_steps == 100
+            assert setup.run.effective_batch_size == 35
+            assert setup.trainer.beta == 0.1
             assert setup.trainer.num_train_epochs == (2 if "70b" in path.name else 5)
-            assert setup.trainer.metric_for_best_model == "rewards/accuracies"
+            # model selection by balanced accuracy on dev (the reference's flipflop_acc); FSDP shards
+            # the model that generation needs, so its preset keeps reward accuracy
+            if "fsdp" in path.name:
+                assert setup.trainer.metric_for_best_model == "rewards/accuracies"
+            else:
+                assert setup.run.select_by == "balanced_accuracy" and setup.run.extractor
+                assert setup.trainer.metric_for_best_model == "balanced_accuracy"
+            # each variant from its own SFT model (test_each_dpo_variant_starts_from_its_own_sft_model)
+            assert "{mode}" in yaml.safe_load(path.read_text())["base_model"]
+        else:
+            # SFT: 240 steps, effective batch 80 (70B: the reference's 6 x 13 = 78), the fixed last step
+            assert setup.trainer.max_steps == 240
+            assert setup.run.effective_batch_size == (78 if "70b" in path.name else 80)
+            assert setup.run.select_by == "last" and setup.run.merge_adapter
+            assert setup.data.dev_pairs == "mode"
+
+
+@pytest.mark.parametrize("size", ["8b", "70b"])
+@pytest.mark.parametrize("mode", ["accept", "resist", "pbt"])
+def test_each_dpo_variant_starts_from_its_own_sft_model(size, mode):
+    """SFT per variant (accept-only SFT for accept, resist-only for resist, balanced for PBT) and each
+    DPO run from its own SFT checkpoint: the SFT run's merged model is the DPO run's base."""
+    over = ["--pairs", "pairs.jsonl", "--mode", mode, "--seed", "12", *CPU]
+    sft = parse_setup("sft", ["--config", str(CONFIGS / f"sft-llama3-{size}.yaml"), *over])
+    dpo = parse_setup("dpo", ["--config", str(CONFIGS / f"dpo-llama3-{size}.yaml"), *over])
+    assert sft.run_id == f"sft-llama3-{size}-{mode}" and sft.data.mode == dpo.data.mode == mode
+    assert dpo.model.base_model == f"store:training/{sft.run_id}/merged"
+
+
+def test_o_proj_is_an_option():
+    cfg = str(CONFIGS / "dpo-llama3-8b.yaml")
+    setup = parse_setup(
+        "dpo",
+        ["--config", cfg, *REQUIRED, *CPU, "--lora_target_modules", "q_proj", "k_proj", "v_proj", "o_proj"],
+    )
+    assert setup.model.lora_target_modules == ["q_proj", "k_proj", "v_proj", "o_proj"]
 
 
 def test_command_line_overrides_the_yaml():
