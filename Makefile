@@ -100,6 +100,11 @@ retraining-specs: setup  ## re-render k8s/retraining/*.yaml from training/config
 	  $(BIN)/pbt train submit --config training/configs/$$c.yaml --dry-run > k8s/retraining/$$c.yaml.part; \
 	  mv k8s/retraining/$$c.yaml.part k8s/retraining/$$c.yaml; echo "rendered k8s/retraining/$$c.yaml"; done
 
+pipeline-templates: setup  ## re-render k8s/pipelines/pbt-retrain-*.yaml from k8s/pipelines/specs
+	@set -e; for f in k8s/pipelines/specs/*.yaml; do n=$$(basename $$f .yaml); \
+	  $(BIN)/pbt pipeline render $$f --hook > k8s/pipelines/pbt-retrain-$$n.yaml.part; \
+	  mv k8s/pipelines/pbt-retrain-$$n.yaml.part k8s/pipelines/pbt-retrain-$$n.yaml; echo "rendered k8s/pipelines/pbt-retrain-$$n.yaml"; done
+
 # Container images (needs a Docker engine): agent, orchestrator, evaluator, training (CPU and GPU).
 IMAGE_REGISTRY ?= ghcr.io/pbt-project
 IMAGE_TAG ?= 0.1.0

@@ -23,6 +23,8 @@ GROUPS: dict[str, tuple[str, str, str]] = {
     "eval": ("pbt.cli.eval", "eval_group", "Run persuasion evaluations and print reports."),
     "world": ("pbt.cli.world", "world", "Build the synthetic persuasion world."),
     "demo": ("pbt.cli.demo", "demo", "Run the whole pipeline on the embedded default."),
+    "pipeline": ("pbt.cli.pipeline", "pipeline", "The closed retraining loop: render, run, steps."),
+    "promote": ("pbt.cli.pipeline", "promote", "Render the GitOps promotion of a passed verdict."),
 }
 
 
