@@ -44,7 +44,7 @@ QA = {
 WRONG = {q: w for q, w in zip(QA, ["green", "six", "warm", "dog", "milk", "snow"], strict=True)}
 
 
-def _spec(tmp, agent_url, version, *, learning_rate, promoted=None):
+def _spec(tmp, agent_url, version, *, training, promoted=None):
     a = tmp / "a.json"
     b = tmp / "b.json"
     gold = tmp / "gold.json"
@@ -73,7 +73,7 @@ def _spec(tmp, agent_url, version, *, learning_rate, promoted=None):
     spec["trees"]["limit"] = 0
     spec["pairs"]["split"] = [1.0, 0.0, 0.0]
     spec["training"]["base_model"] = str(tmp / "tiny")
-    spec["training"]["options"].update(learning_rate=learning_rate)
+    spec["training"]["options"].update(training)
     spec["serving"]["agent"] = agent_url
     spec["serving"]["promoted"] = promoted
     spec["evaluation"]["config"]["suites"] = {"balanced": {"split": "train", "limit": 12}}
@@ -97,11 +97,13 @@ def test_two_runs_first_promoted_second_refused(loop):
     tmp, agent = loop
     store = LocalStore(tmp / "store")
     lines: list[str] = []
-    spec1 = _spec(tmp, agent.url, 1, learning_rate=2.0e-2)
+    spec1 = _spec(tmp, agent.url, 1, training={})
     records = run_local(load_spec(spec1), str(spec1), "tiny-v1", echo=lines.append)
     assert list(records) == [s.name for s in STEPS]
     verdict = store.get_json("promotions/tiny-v1/verdict.json")
     assert verdict["passed"], verdict
+    balanced = next(g for g in verdict["gates"] if g["name"] == "balanced_accuracy")["values"]
+    assert balanced["candidate"]["mean"] > balanced["promoted"]["mean"]
     assert "PASSED" in store.get_text("promotions/tiny-v1/report.md")
     out = CliRunner().invoke(cli, ["promote", str(tmp / "store/promotions/tiny-v1/verdict.json")])
     assert out.exit_code == 0, out.output
@@ -111,7 +113,9 @@ def test_two_runs_first_promoted_second_refused(loop):
     again = run_local(load_spec(spec1), str(spec1), "tiny-v1", echo=lines.append)
     assert again == records
 
-    spec2 = _spec(tmp, agent.url, 2, learning_rate=1.0e-9, promoted=records["train"]["adapter"])
+    # the worse config: a learning rate too small to move the weights, and two steps
+    worse = {"learning_rate": 1.0e-9, "max_steps": 2}
+    spec2 = _spec(tmp, agent.url, 2, training=worse, promoted=records["train"]["adapter"])
     with pytest.raises(PbtError, match="balanced_accuracy"):
         run_local(load_spec(spec2), str(spec2), "tiny-v2", echo=lines.append)
     verdict2 = store.get_json("promotions/tiny-v2/verdict.json")
