@@ -294,15 +294,15 @@ def run_step(name: str, spec_ref: str, run: str, store: ObjectStore | None = Non
     """Run (or skip, when recorded) one step of `run`; returns its outputs."""
     check_run_id(run)
     store = store or open_store()
-    spec = load_spec(spec_ref, store)
     done = read_record(store, run, name)
-    if done is not None:
+    if done is not None and name != "init":  # init always checks the spec against the run's
         log.info("step %s of %s already done: %s", name, run, done["outputs"])
         _write_outputs(done["outputs"])
         return done["outputs"]
     index = STEP_NAMES.index(name)
     if index:
         _need(store, run, STEP_NAMES[index - 1])
+    spec = load_spec(spec_ref, store)
     started = time.time()
     outputs = WORK[name](spec, run, store)
     if _rank() == 0:

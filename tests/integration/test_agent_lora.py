@@ -106,3 +106,31 @@ def test_bad_lora_path_is_a_clear_400_and_the_server_keeps_serving(served, path)
     assert "store key" in message and r.json()["error"]["param"] == "lora_path"
     assert _chat(served, "tiny").status_code == 200
     assert "bad" not in [m["id"] for m in httpx.get(f"{served.url}/v1/models").json()["data"]]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"lora_name": "x"},
+        {"lora_path": "training/run-1/adapter"},
+        {"lora_name": "bad name", "lora_path": "training/run-1/adapter"},
+        {"lora_name": "a.b", "lora_path": "training/run-1/adapter"},
+        {"lora_name": "x" * 65, "lora_path": "training/run-1/adapter"},
+        {"lora_name": "tiny", "lora_path": "training/run-1/adapter"},
+        {"lora_name": "x", "lora_path": ["training/run-1/adapter"]},
+        {"lora_name": "x", "lora_path": "training/" + "a/" * 600},
+        '{"lora_name": "x", "lora_path": "training/\\ud800"}',  # a lone surrogate, as JSON text
+        [1, 2],
+        "null",
+    ],
+)
+def test_hostile_load_bodies_are_400(served, body):
+    if isinstance(body, str):
+        r = httpx.post(f"{served.url}/v1/load_lora_adapter", content=body, timeout=30)
+    else:
+        r = httpx.post(f"{served.url}/openai/v1/load_lora_adapter", json=body, timeout=30)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["message"]
+    assert httpx.post(f"{served.url}/v1/unload_lora_adapter", json={"lora_name": "../x"}).status_code == 400
+    assert _chat(served, "tiny").status_code == 200
