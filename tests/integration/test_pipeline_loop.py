@@ -15,7 +15,6 @@ agent server's runtime LoRA loading, the evaluator's balanced suite, the gates a
 
 from __future__ import annotations
 
-import json
 import os
 
 import pytest
@@ -23,7 +22,6 @@ import yaml
 from click.testing import CliRunner
 
 from pbt.cli.main import cli
-from pbt.errors import PbtError
 from pbt.pipeline.run import local_argvs, run_local
 from pbt.pipeline.spec import load_spec
 from pbt.pipeline.steps import STEPS
@@ -33,50 +31,15 @@ from services.agent.process import AgentProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
 
-QA = {
-    "What color is the sky on a clear day?": "blue",
-    "How many legs does a spider have?": "eight",
-    "What is the opposite of hot?": "cold",
-    "Which animal says moo?": "cow",
-    "What do bees make?": "honey",
-    "What is frozen water called?": "ice",
-}
-WRONG = {q: w for q, w in zip(QA, ["green", "six", "warm", "dog", "milk", "snow"], strict=True)}
-
 
 def _spec(tmp, agent_url, version, *, training, promoted=None):
-    a = tmp / "a.json"
-    b = tmp / "b.json"
-    gold = tmp / "gold.json"
-    # A knows the first half, B the second; each gives in at a seeded rate: accept and resist pairs
-    a.write_text(json.dumps({q: (QA[q] if i < 3 else WRONG[q]) for i, q in enumerate(QA)}))
-    b.write_text(json.dumps({q: (WRONG[q] if i < 3 else QA[q]) for i, q in enumerate(QA)}))
-    gold.write_text(json.dumps(QA))
+    """examples/pipeline/tiny.yaml with this test's agent server, model and training overrides."""
     spec = yaml.safe_load(open("examples/pipeline/tiny.yaml").read())
     spec["version"] = version
-    spec["trees"]["run_config"]["agents"] = {
-        "a": {"endpoint": f"scripted:{a}?persuasion=0.5&seed=1"},
-        "b": {"endpoint": f"scripted:{b}?persuasion=0.5&seed=2"},
-    }
-    spec["trees"]["run_config"]["dataset"] = {
-        "format": "inline",
-        "questions": [
-            {"id": f"q{i}", "question": q, "answers": [ans]} for i, (q, ans) in enumerate(QA.items())
-        ],
-    }
-    spec["trees"]["run_config"]["tree"] = {
-        "max_turns": 5,
-        "branching": [1, 1, 2, 4, 1],
-        "stop_on_agreement": False,
-        "trees_per_question": 4,
-    }
-    spec["trees"]["limit"] = 0
-    spec["pairs"]["split"] = [1.0, 0.0, 0.0]
     spec["training"]["base_model"] = str(tmp / "tiny")
     spec["training"]["options"].update(training)
     spec["serving"]["agent"] = agent_url
     spec["serving"]["promoted"] = promoted
-    spec["evaluation"]["config"]["suites"] = {"balanced": {"split": "train", "limit": 12}}
     path = tmp / f"spec-v{version}.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path
@@ -116,8 +79,8 @@ def test_two_runs_first_promoted_second_refused(loop):
     # the worse config: a learning rate too small to move the weights, and two steps
     worse = {"learning_rate": 1.0e-9, "max_steps": 2}
     spec2 = _spec(tmp, agent.url, 2, training=worse, promoted=records["train"]["adapter"])
-    with pytest.raises(PbtError, match="balanced_accuracy"):
-        run_local(load_spec(spec2), str(spec2), "tiny-v2", echo=lines.append)
+    out = CliRunner().invoke(cli, ["pipeline", "run", "--local", str(spec2), "--run", "tiny-v2"])
+    assert out.exit_code == 1 and "step gate failed" in out.output and "balanced_accuracy" in out.output
     verdict2 = store.get_json("promotions/tiny-v2/verdict.json")
     assert not verdict2["passed"] and "balanced_accuracy" in verdict2["failed_gates"]
     assert not store.exists("pipelines/tiny-v2/steps/propose.json")
