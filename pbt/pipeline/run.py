@@ -180,6 +180,13 @@ def _load(spec: PipelineSpec, run: str, store: ObjectStore) -> dict[str, str]:
     return {"candidate": name, "promoted": promoted}
 
 
+def _unload_quietly(spec: PipelineSpec, name: str) -> None:
+    try:
+        _post(f"{_base(spec.serving.agent)}/v1/unload_lora_adapter", {"lora_name": name})
+    except Exception as exc:  # the verdict stands either way
+        log.warning("could not unload %s: %s", name, exc)
+
+
 def _evaluate(spec: PipelineSpec, run: str, store: ObjectStore) -> dict[str, str]:
     import copy
 
@@ -241,6 +248,7 @@ def _gate(spec: PipelineSpec, run: str, store: ObjectStore) -> dict[str, str]:
     store.put_text(report_key(run), render_report(verdict))
     _write_outputs({"verdict": verdict_key(run), "report": report_key(run)})
     if not verdict["passed"]:
+        _unload_quietly(spec, served["candidate"])  # a refused candidate gives its slot back
         raise PbtError(
             f"run {run}: the candidate failed the gates {verdict['failed_gates']} "
             f"(verdict: {store.uri(verdict_key(run))})"

@@ -86,11 +86,11 @@ def test_two_runs_first_promoted_second_refused(loop):
     assert not store.exists("pipelines/tiny-v2/steps/propose.json")
     out = CliRunner().invoke(cli, ["promote", str(tmp / "store/promotions/tiny-v2/verdict.json")])
     assert out.exit_code == 1 and "failing gates: balanced_accuracy" in out.output
-    # the agent serves the base, both candidates and the promoted adapter side by side
+    # the agent serves the base, the passed candidate and the promoted adapter side by side
     import httpx
 
     ids = {m["id"] for m in httpx.get(f"{agent.url}/v1/models").json()["data"]}
-    assert {"tiny", "cand-tiny-v1", "cand-tiny-v2", "promoted"} <= ids
+    assert {"tiny", "cand-tiny-v1", "promoted"} <= ids and "cand-tiny-v2" not in ids  # refused: unloaded
 
 
 def test_local_runner_and_template_run_the_same_steps_with_the_same_arguments():
