@@ -85,6 +85,8 @@ def _container_template(spec: PipelineSpec, step: Step) -> dict[str, Any]:
             ]
         },
     }
+    # infrastructure errors (a lost node, an evicted pod) are retried: the step resumes from the store
+    tpl["retryStrategy"] = {"limit": 2, "retryPolicy": "OnError"}
     if step.name == "init":
         tpl["inputs"] = {"artifacts": [{"name": "spec", "path": SPEC_PATH, "raw": {"data": spec.to_yaml()}}]}
     return tpl
