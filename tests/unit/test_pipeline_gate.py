@@ -174,3 +174,37 @@ def test_promote_works_on_the_real_production_values():
     new = apply_promotion(text, "b", "dpo-run-1", "training/run-1-dpo/adapter")
     b = yaml.safe_load(new)["agents"]["roles"]["b"]
     assert b["servedAdapter"] == "dpo-run-1" and len(b["adapters"]) == 2
+
+
+def test_promote_push_commits_on_a_branch_and_pushes(tmp_path, monkeypatch):
+    import subprocess
+
+    def git(*args, cwd):
+        subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True)
+
+    remote, repo = tmp_path / "remote.git", tmp_path / "repo"
+    git("init", "--bare", "-q", str(remote), cwd=tmp_path)
+    git("init", "-q", str(repo), cwd=tmp_path)
+    values = repo / "k8s/environments/production/values.yaml"
+    values.parent.mkdir(parents=True)
+    values.write_text(VALUES)
+    for args in (
+        ("config", "user.name", "t"),
+        ("config", "user.email", "t@e"),
+        ("add", "."),
+        ("commit", "-qm", "base"),
+    ):
+        git(*args, cwd=repo)
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(verdict(summary(GOOD, BAD))))
+    monkeypatch.setenv("PBT_GIT_REMOTE", str(remote))
+    result = promote(str(good), values_file=values, push=True)
+    assert result.branch == "promote/run-1"
+    shown = subprocess.run(
+        ["git", "show", "promote/run-1:k8s/environments/production/values.yaml"],
+        cwd=remote,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "servedAdapter: dpo-run-1" in shown
