@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup test test-effect test-gpu test-fast demo lint format protos buf-lint bench clean help
+.PHONY: setup test test-effect test-gpu test-fast demo lint format protos buf-lint bench clean help pipeline-templates
 
 help:  ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
