@@ -7,7 +7,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup test test-effect test-gpu test-fast demo lint format protos buf-lint bench clean help viewer-browser
+.PHONY: setup test test-effect test-gpu test-fast demo lint format protos buf-lint bench clean help viewer-browser \
+	pipeline-templates
 
 help:  ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -111,6 +112,11 @@ retraining-specs: setup  ## re-render k8s/retraining/*.yaml from training/config
 	@set -e; for c in $$( (ls k8s/retraining/*.yaml 2>/dev/null | grep -v /kustomization.yaml | xargs -r -n1 basename | sed 's/\.yaml$$//'; echo $(CONFIG)) | sort -u); do \
 	  $(BIN)/pbt train submit --config training/configs/$$c.yaml --dry-run > k8s/retraining/$$c.yaml.part; \
 	  mv k8s/retraining/$$c.yaml.part k8s/retraining/$$c.yaml; echo "rendered k8s/retraining/$$c.yaml"; done
+
+pipeline-templates: setup  ## re-render k8s/pipelines/pbt-retrain-*.yaml from k8s/pipelines/specs
+	@set -e; for f in k8s/pipelines/specs/*.yaml; do n=$$(basename $$f .yaml); \
+	  $(BIN)/pbt pipeline render $$f --hook > k8s/pipelines/pbt-retrain-$$n.yaml.part; \
+	  mv k8s/pipelines/pbt-retrain-$$n.yaml.part k8s/pipelines/pbt-retrain-$$n.yaml; echo "rendered k8s/pipelines/pbt-retrain-$$n.yaml"; done
 
 # Container images (needs a Docker engine): agent, orchestrator, evaluator, training (CPU and GPU).
 IMAGE_REGISTRY ?= ghcr.io/pbt-project

@@ -47,6 +47,8 @@ class Request:
     future: concurrent.futures.Future
     model: str
     rows: list[Row] = field(default_factory=list)
+    #: internal id of a runtime LoRA adapter (None: the base model)
+    adapter: str | None = None
     pending: int = 0
 
 

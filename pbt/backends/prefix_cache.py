@@ -11,7 +11,9 @@ of any stored sequence can be reused, not just whole stored prompts.
 Lookup hashes the prompt in blocks of `block` tokens (each block's hash chains the previous
 one, so equal hashes mean equal prefixes), walks the chain as far as some entry holds it, then
 extends token by token inside the deepest entry found; the match is verified token for token,
-so a hash collision can only cost a miss. Memory is bounded: at most `max_tokens` tokens are
+so a hash collision can only cost a miss. Entries live in a `space` (the adapter that computed
+them: a LoRA on the attention projections changes the keys and values of the same tokens), and
+a lookup only finds entries of its own space. Memory is bounded: at most `max_tokens` tokens are
 held (least recently used entries leave first), and an entry that another one extends is dropped.
 """
 
@@ -31,6 +33,7 @@ class Entry:
     layers: list[tuple[Any, Any]]
     key: int = 0
     hashes: list[int] = field(default_factory=list)
+    space: str | None = None
 
 
 @dataclass
@@ -69,15 +72,18 @@ class PrefixCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def _chain(self, ids: list[int], blocks: int) -> list[int]:
-        hashes, h, b = [], 0, self.block
+    def _chain(self, ids: list[int], blocks: int, space: str | None) -> list[int]:
+        hashes, h, b = [], hash(space), self.block
         for i in range(blocks):
             h = hash((h, *ids[i * b : (i + 1) * b]))
             hashes.append(h)
         return hashes
 
-    def lookup(self, ids: list[int], limit: int | None = None) -> tuple[Entry | None, int]:
-        """The entry sharing the longest prefix with `ids` (at most `limit` tokens) and that length.
+    def lookup(
+        self, ids: list[int], limit: int | None = None, *, space: str | None = None
+    ) -> tuple[Entry | None, int]:
+        """The entry of `space` sharing the longest prefix with `ids` (at most `limit` tokens) and
+        that length.
 
         Counts `ids` as looked up (`PrefixStats`); the caller reports the tokens it actually
         reused with `record_hit`."""
@@ -86,7 +92,7 @@ class PrefixCache:
         if not self._entries or limit < self.block:
             return None, 0
         best: Entry | None = None
-        h, b, k = 0, self.block, 0
+        h, b, k = hash(space), self.block, 0
         for i in range(limit // b):
             h = hash((h, *ids[i * b : (i + 1) * b]))
             entry = self._entries.get(self._index.get(h, 0))
@@ -95,7 +101,7 @@ class PrefixCache:
             best, k = entry, (i + 1) * b
         if best is None:
             return None, 0
-        if best.ids[:k] != ids[:k]:  # a hash collision: no reuse
+        if best.space != space or best.ids[:k] != ids[:k]:  # a hash collision: no reuse
             return None, 0
         n = min(len(best.ids), limit)
         while k < n and best.ids[k] == ids[k]:
@@ -106,22 +112,33 @@ class PrefixCache:
     def record_hit(self, tokens: int) -> None:
         self.stats.cached_tokens += tokens
 
-    def insert(self, ids: list[int], layers: list[tuple[Any, Any]]) -> None:
-        """Store `ids` with its per-layer ``(keys, values)``, each ``(heads, len(ids), dim)``."""
+    def insert(self, ids: list[int], layers: list[tuple[Any, Any]], *, space: str | None = None) -> None:
+        """Store `ids` (computed in `space`) with its per-layer ``(keys, values)``, each
+        ``(heads, len(ids), dim)``."""
         if not self.max_tokens or len(ids) < self.block or len(ids) > self.max_tokens:
             return
         blocks = len(ids) // self.block
-        hashes = self._chain(ids, blocks)
+        hashes = self._chain(ids, blocks, space)
         # already held inside a longer entry: nothing to add
         holder = self._entries.get(self._index.get(hashes[-1], 0))
-        if holder is not None and len(holder.ids) >= len(ids) and holder.ids[: len(ids)] == ids:
+        if (
+            holder is not None
+            and holder.space == space
+            and len(holder.ids) >= len(ids)
+            and holder.ids[: len(ids)] == ids
+        ):
             self._entries.move_to_end(holder.key)
             return
-        entry = Entry(list(ids), layers, next(self._keys), hashes)
+        entry = Entry(list(ids), layers, next(self._keys), hashes, space)
         # entries that this one extends become redundant
         for h in hashes:
             old = self._entries.get(self._index.get(h, 0))
-            if old is not None and len(old.ids) <= len(ids) and ids[: len(old.ids)] == old.ids:
+            if (
+                old is not None
+                and old.space == space
+                and len(old.ids) <= len(ids)
+                and ids[: len(old.ids)] == old.ids
+            ):
                 self._evict(old.key, count=False)
         self._entries[entry.key] = entry
         for h in hashes:

@@ -24,6 +24,8 @@ GROUPS: dict[str, tuple[str, str, str]] = {
     "world": ("pbt.cli.world", "world", "Build the synthetic persuasion world."),
     "demo": ("pbt.cli.demo", "demo", "Run the whole pipeline on the embedded default."),
     "view": ("pbt.cli.view", "view", "Write an HTML site for trees, pairs, an evaluation or a demo run."),
+    "pipeline": ("pbt.cli.pipeline", "pipeline", "The closed retraining loop: render, run, steps."),
+    "promote": ("pbt.cli.pipeline", "promote", "Render the GitOps promotion of a passed verdict."),
 }
 
 

@@ -51,6 +51,26 @@ import click
     envvar="PBT_AGENT_GRACE_S",
     help="Seconds in-flight requests get after SIGTERM before the server stops [env PBT_AGENT_GRACE_S].",
 )
+@click.option(
+    "--enable-lora",
+    is_flag=True,
+    envvar="PBT_AGENT_ENABLE_LORA",
+    help="Serve POST /v1/load_lora_adapter and /v1/unload_lora_adapter (vLLM's API); lora_path is a "
+    "store key under a --lora-prefix [env PBT_AGENT_ENABLE_LORA].",
+)
+@click.option(
+    "--lora-prefix",
+    "lora_prefixes",
+    multiple=True,
+    default=("training/",),
+    show_default=True,
+    help="Store key prefix runtime adapters may come from (repeatable).",
+)
+@click.option(
+    "--lora-store",
+    default=None,
+    help="Store URL adapters are downloaded from (default: the environment's store, see pbt.store).",
+)
 def agent(
     model_dir: Path,
     adapter: Path | None,
@@ -64,6 +84,9 @@ def agent(
     num_threads: int | None,
     prefix_cache_mb: float,
     grace_s: float,
+    enable_lora: bool,
+    lora_prefixes: tuple[str, ...],
+    lora_store: str | None,
 ) -> None:
     """Serve a model with the OpenAI chat-completions protocol through KServe.
 
@@ -72,6 +95,13 @@ def agent(
     # kserve parses sys.argv when imported; this command's options are not its options.
     sys.argv = sys.argv[:1]
     from services.agent.server import run_agent_server
+
+    lora = None
+    if enable_lora:
+        from pbt.store import open_store
+        from services.agent.lora import LoraSource
+
+        lora = LoraSource(open_store(lora_store), prefixes=tuple(p.rstrip("/") + "/" for p in lora_prefixes))
 
     run_agent_server(
         model_dir,
@@ -86,4 +116,5 @@ def agent(
         num_threads=num_threads,
         prefix_cache_mb=prefix_cache_mb,
         grace_s=grace_s,
+        lora=lora,
     )

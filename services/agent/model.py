@@ -34,6 +34,8 @@ class AgentModel(kserve.Model):
         self.adapter = Path(adapter) if adapter else None
         self.backend_options = backend_options
         self.backend: LocalBackend | None = None
+        #: where runtime LoRA adapters come from (None: runtime loading off)
+        self.lora: Any = None
 
     @property  # type: ignore[override]
     def ready(self) -> bool:

@@ -2,7 +2,9 @@
 
 Served under ``/openai/v1`` (KServe's Hugging Face runtime layout) and ``/v1`` (vLLM's):
 ``POST chat/completions``, ``POST completions``, ``GET models`` and the project's extension
-``POST pbt/candidate_logprobs``. ``GET /v1/models`` also carries KServe V1's ``models`` list, as
+``POST pbt/candidate_logprobs``; with runtime LoRA on (``--enable-lora``), vLLM's
+``POST load_lora_adapter`` / ``POST unload_lora_adapter`` (a request whose ``model`` is an
+adapter's name is served by that adapter). ``GET /v1/models`` also carries KServe V1's ``models`` list, as
 the route shadows KServe's own V1 model listing.
 
 Every error has one JSON shape (`schemas.error_body`): invalid requests are 400 with a message
@@ -12,8 +14,10 @@ generic message. The server keeps serving after any of them.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import shutil
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -29,6 +33,8 @@ from services.agent.schemas import (
     CandidateLogprobsRequest,
     ChatCompletionRequest,
     CompletionRequest,
+    LoadLoraAdapterRequest,
+    UnloadLoraAdapterRequest,
     chat_response,
     completion_response,
     error_body,
@@ -60,11 +66,19 @@ class OpenAIRoutes:
     def __init__(self, model: AgentModel):
         self.model = model
 
-    def _check_model(self, requested: str | None) -> None:
-        if requested is not None and requested != self.model.name:
-            raise ValidationError(
-                f"model '{requested}' is not served here; available: ['{self.model.name}']", field="model"
-            )
+    def _served(self) -> list[str]:
+        backend = self.model.backend
+        return [self.model.name, *(sorted(backend.adapters) if backend is not None else [])]
+
+    def _check_model(self, requested: str | None) -> str | None:
+        """The adapter a request's `model` names (None: the base model)."""
+        if requested is None or requested == self.model.name:
+            return None
+        if self.model.backend is not None and requested in self.model.backend.adapters:
+            return requested
+        raise ValidationError(
+            f"model '{requested}' is not served here; available: {self._served()}", field="model"
+        )
 
     async def _handle(
         self,
@@ -117,37 +131,80 @@ class OpenAIRoutes:
     async def chat_completions(self, request: Request) -> JSONResponse:
         async def run(body: ChatCompletionRequest) -> dict[str, Any]:
             messages = [m.model_dump() for m in body.messages]
-            result = await self.model.backend.chat(messages, body.sampling())
-            return chat_response(result, self.model.name)
+            adapter = self._check_model(body.model)
+            result = await self.model.backend.chat(messages, body.sampling(), adapter=adapter)
+            return chat_response(result, adapter or self.model.name)
 
         return await self._handle("chat_completions", request, ChatCompletionRequest, run)
 
     async def completions(self, request: Request) -> JSONResponse:
         async def run(body: CompletionRequest) -> dict[str, Any]:
-            result = await self.model.backend.complete(body.prompt, body.sampling())
-            return completion_response(result, self.model.name)
+            adapter = self._check_model(body.model)
+            result = await self.model.backend.complete(body.prompt, body.sampling(), adapter=adapter)
+            return completion_response(result, adapter or self.model.name)
 
         return await self._handle("completions", request, CompletionRequest, run)
 
     async def candidate_logprobs(self, request: Request) -> JSONResponse:
         async def run(body: CandidateLogprobsRequest) -> dict[str, Any]:
             messages = [m.model_dump() for m in body.messages]
-            logprobs = await self.model.backend.candidate_logprobs(messages, body.candidates)
-            return {"model": self.model.name, "candidates": body.candidates, "logprobs": logprobs}
+            adapter = self._check_model(body.model)
+            logprobs = await self.model.backend.candidate_logprobs(messages, body.candidates, adapter=adapter)
+            return {"model": adapter or self.model.name, "candidates": body.candidates, "logprobs": logprobs}
 
         return await self._handle("candidate_logprobs", request, CandidateLogprobsRequest, run)
 
     async def list_models(self) -> JSONResponse:
-        context = self.model.backend.max_context if self.model.backend else None
+        backend = self.model.backend
+        context = backend.max_context if backend else None
+        data = [{"id": self.model.name, "object": "model", "owned_by": "pbt", "max_model_len": context}]
+        for name, source in sorted((backend.adapters if backend else {}).items()):
+            data.append(
+                {
+                    "id": name,
+                    "object": "model",
+                    "owned_by": "pbt",
+                    "root": source,
+                    "parent": self.model.name,
+                    "max_model_len": context,
+                }
+            )
         return JSONResponse(
-            {
-                "object": "list",
-                "data": [
-                    {"id": self.model.name, "object": "model", "owned_by": "pbt", "max_model_len": context}
-                ],
-                "models": [self.model.name],  # KServe V1 "list models" shape
-            }
+            {"object": "list", "data": data, "models": [self.model.name]}  # + KServe V1 "list models" shape
         )
+
+    async def load_lora_adapter(self, request: Request) -> JSONResponse:
+        async def run(body: LoadLoraAdapterRequest) -> dict[str, Any]:
+            if self.model.lora is None:
+                raise ValidationError("runtime LoRA loading is off (start the server with --enable-lora)")
+            if body.lora_name == self.model.name:
+                raise ValidationError("lora_name is the base model's name", field="lora_name")
+            folder, uri = await asyncio.to_thread(self.model.lora.fetch, body.lora_path)
+            try:
+                await self.model.backend.load_adapter(body.lora_name, folder, source=uri)
+            finally:
+                await asyncio.to_thread(shutil.rmtree, folder, True)  # the weights are in memory now
+            return {
+                "status": "ok",
+                "message": f"Success: LoRA adapter '{body.lora_name}' added successfully.",
+                "lora_name": body.lora_name,
+                "source": uri,
+            }
+
+        return await self._handle("load_lora_adapter", request, LoadLoraAdapterRequest, run)
+
+    async def unload_lora_adapter(self, request: Request) -> JSONResponse:
+        async def run(body: UnloadLoraAdapterRequest) -> dict[str, Any]:
+            if self.model.lora is None:
+                raise ValidationError("runtime LoRA loading is off (start the server with --enable-lora)")
+            self.model.backend.unload_adapter(body.lora_name)
+            return {
+                "status": "ok",
+                "message": f"Success: LoRA adapter '{body.lora_name}' removed successfully.",
+                "lora_name": body.lora_name,
+            }
+
+        return await self._handle("unload_lora_adapter", request, UnloadLoraAdapterRequest, run)
 
 
 def register_openai_routes(app: FastAPI, model: AgentModel, prefixes: tuple[str, ...] = PREFIXES) -> None:
@@ -158,3 +215,5 @@ def register_openai_routes(app: FastAPI, model: AgentModel, prefixes: tuple[str,
         app.add_api_route(f"{prefix}/completions", routes.completions, methods=["POST"])
         app.add_api_route(f"{prefix}/models", routes.list_models, methods=["GET"])
         app.add_api_route(f"{prefix}/pbt/candidate_logprobs", routes.candidate_logprobs, methods=["POST"])
+        app.add_api_route(f"{prefix}/load_lora_adapter", routes.load_lora_adapter, methods=["POST"])
+        app.add_api_route(f"{prefix}/unload_lora_adapter", routes.unload_lora_adapter, methods=["POST"])

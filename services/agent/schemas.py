@@ -170,3 +170,23 @@ def error_body(
 ) -> dict:
     """The one error shape of this server (OpenAI's)."""
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+LoraName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
+
+
+class LoadLoraAdapterRequest(BaseModel):
+    """vLLM's ``POST /v1/load_lora_adapter`` body; ``lora_path`` is a store key here (see lora.py)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    lora_name: LoraName
+    lora_path: Annotated[str, Field(min_length=1, max_length=1024), AfterValidator(_unicode)]
+
+
+class UnloadLoraAdapterRequest(BaseModel):
+    """vLLM's ``POST /v1/unload_lora_adapter`` body."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    lora_name: LoraName

@@ -44,12 +44,15 @@ def run_agent_server(
     port: int = 8080,
     grpc_port: int | None = None,
     grace_s: float = 10.0,
+    lora: Any = None,
     **backend_options: Any,
 ) -> None:
     """Load the model and serve until SIGTERM/SIGINT, then give in-flight requests `grace_s`
-    seconds (uvicorn's graceful shutdown). `backend_options` go to `LocalBackend`."""
+    seconds (uvicorn's graceful shutdown). `lora` (a `services.agent.lora.LoraSource`) turns on
+    runtime LoRA loading. `backend_options` go to `LocalBackend`."""
     name = model_name or Path(model_dir).name
     model = AgentModel(name, model_dir, adapter, **backend_options)
+    model.lora = lora
     model.load()
     register_openai_routes(app, model)
     server = AgentModelServer(

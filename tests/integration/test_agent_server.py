@@ -164,3 +164,9 @@ def test_candidate_logprobs_over_http_match_local_backend(agent, tiny_model_dir)
     over_http, in_process = run(remote()), run(local())
     assert len(over_http) == 3 and all(math.isfinite(x) and x < 0 for x in over_http)
     assert over_http == pytest.approx(in_process, abs=1e-4)
+
+
+def test_runtime_lora_routes_are_off_by_default(agent):
+    for route in ("load_lora_adapter", "unload_lora_adapter"):
+        r = httpx.post(f"{agent.url}/v1/{route}", json={"lora_name": "x", "lora_path": "training/x/adapter"})
+        assert r.status_code == 400 and "--enable-lora" in r.json()["error"]["message"]

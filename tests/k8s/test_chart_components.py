@@ -323,3 +323,24 @@ def test_request_policy_reaches_both_services(rendered):
         assert policy.agents["a"].startswith(f"http://{agents}-predictor.")
         assert not policy.allow_local_backends and not policy.agent_url_prefixes
         assert not policy.data_roots and not policy.agent_credentials
+
+
+def test_huggingface_agents_allow_runtime_lora_updates(rendered, k8s_tools):
+    """vLLM's runtime LoRA loading (the retraining pipeline's `load` step): --enable-lora and
+    VLLM_ALLOW_RUNTIME_LORA_UPDATING=True on Hugging Face runtime agents, slots for the adapters."""
+    from k8s_checks import render
+
+    objs = rendered["gpu-agents"]
+    for role in ("a", "b"):
+        model = one(objs, "InferenceService", f"agent-{role}")["spec"]["predictor"]["model"]
+        env = {e["name"]: e.get("value") for e in model["env"]}
+        assert env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "True"
+        assert "--enable-lora" in model["args"]
+        slots = int(next(a for a in model["args"] if a.startswith("--max-loras=")).split("=")[1])
+        assert slots >= 4
+    ext = one(objs, "InferenceService", "agent-extractor")["spec"]["predictor"]["model"]
+    assert "VLLM_ALLOW_RUNTIME_LORA_UPDATING" not in {e["name"] for e in ext["env"]}  # the pbt runtime
+    off = render(k8s_tools, sets=["agents.roles.a.vllm.runtimeLora=false"])
+    a = one(off, "InferenceService", "agent-a")["spec"]["predictor"]["model"]
+    assert "--enable-lora" not in a["args"]
+    assert "VLLM_ALLOW_RUNTIME_LORA_UPDATING" not in {e["name"] for e in a["env"]}

@@ -36,6 +36,22 @@ def test_longest_prefix_of_any_entry_is_found_and_verified():
     assert cache.lookup(a[:3])[0] is None  # shorter than one block
 
 
+def test_entries_are_found_only_in_the_space_that_computed_them():
+    """A runtime adapter's keys and values differ from the base model's for the same tokens: a
+    prompt cached under one adapter (space) is never served to another, nor to the base."""
+    cache = PrefixCache(max_tokens=1000, block=4)
+    a = list(range(100, 120))
+    cache.insert(a, kv(20, fill=1.0), space="pbt__v1")
+    assert cache.lookup(a)[0] is None
+    assert cache.lookup(a, space="pbt__v2")[0] is None
+    entry, k = cache.lookup(a, space="pbt__v1")
+    assert k == 20 and entry.space == "pbt__v1"
+    cache.insert(a, kv(20), space=None)  # the base's copy is its own entry, not a duplicate
+    assert len(cache) == 2
+    assert cache.lookup(a)[0].layers[0][0][0, 0, 0] == 0.0
+    assert cache.lookup(a, space="pbt__v1")[0].layers[0][0][0, 0, 0] == 1.0
+
+
 def test_hit_accounting_on_a_hand_built_workload():
     cache = PrefixCache(max_tokens=1000, block=4)
     root = list(range(40))

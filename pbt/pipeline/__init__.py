@@ -1,0 +1,6 @@
+"""The closed retraining loop: trees -> pairs -> DPO -> candidate served -> evaluated -> gated promotion.
+
+`spec` (the versioned pipeline definition), `steps` (the one step list), `workflow` (the Argo
+WorkflowTemplate renderer), `gate` (the verdict), `promote` (the GitOps values change),
+`run` (the step implementations and the local runner). Details: docs/pipeline.md.
+"""

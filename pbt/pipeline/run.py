@@ -1,0 +1,355 @@
+"""The steps' work, their records in the store, and the local runner.
+
+`run_step(name, spec_ref, run)` is what ``pbt pipeline step`` runs, in a WorkflowTemplate
+container or on this machine: it skips a step whose record exists (re-submitting resumes),
+checks that the previous step finished, does the work, and records the step's outputs (store
+keys) in ``pipelines/RUN/steps/NAME.json`` (and, for Argo's output parameters, as files under
+``$PBT_PIPELINE_OUTPUTS``). `run_local` runs every step's command line (`Step.argv`, the same as
+the template's) through the ``pbt`` CLI in this process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pbt.errors import ConflictError, PbtError, ValidationError
+from pbt.pipeline.gate import make_verdict, render_report, report_key, verdict_key
+from pbt.pipeline.spec import PipelineSpec, check_run_id, load_spec, parse_spec
+from pbt.pipeline.steps import STEP_NAMES, STEPS, record_key, spec_key
+from pbt.store import ObjectStore, open_store
+
+log = logging.getLogger(__name__)
+
+CANDIDATE, PROMOTED = "candidate", "promoted"
+
+
+def _rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def read_record(store: ObjectStore, run: str, step: str) -> dict[str, Any] | None:
+    key = record_key(run, step)
+    return store.get_json(key) if store.exists(key) else None
+
+
+def _need(store: ObjectStore, run: str, step: str) -> dict[str, Any]:
+    rec = read_record(store, run, step)
+    if rec is None:
+        raise ValidationError(f"step {step!r} of run {run!r} has not finished (no {record_key(run, step)})")
+    return rec["outputs"]
+
+
+# ---------------------------------------------------------------- the steps' work
+
+
+def _init(spec: PipelineSpec, run: str, store: ObjectStore) -> dict[str, str]:
+    key = spec_key(run)
+    text = spec.to_yaml()
+    if store.exists(key) and parse_spec(store.get_text(key)) != spec:
+        raise ConflictError(f"run {run!r} was started with another spec ({store.uri(key)}); use a new run id")
+    store.put_text(key, text)
+    return {"spec": key}
+
+
+def _trees(spec: PipelineSpec, run: str, store: ObjectStore) -> dict[str, str]:
+    import asyncio
+
+    from pbt.config import RunConfig
+
+    config = RunConfig.model_validate(spec.trees.run_config)
+    job_id = f"{run}-trees"
+    limit = spec.trees.limit or None
+    if spec.cluster.orchestrator:
+        from pbt.v1 import orchestrator_pb2, orchestrator_pb2_grpc
+        from services.common import open_channel
+
+        async def remote() -> None:
+            request = orchestrator_pb2.BuildTreesRequest(
+                config=config.to_proto(), job_id=job_id, limit=limit or 0
+            )
+            async with open_channel(spec.cluster.orchestrator, token=os.environ.get("PBT_GRPC_TOKEN")) as ch:
+                async for _ in orchestrator_pb2_grpc.DebateOrchestratorServiceStub(ch).BuildTrees(request):
+                    pass
+
+        asyncio.run(remote())
+    else:
+        from pbt.orchestrate import TreeJob
+
+        async def local() -> None:
+            async for _ in TreeJob(config, store, job_id=job_id, limit=limit).events():
+                pass
+
+        asyncio.run(local())
+    return {"trees": job_id}
+
+
+def _prefs(spec: PipelineSpec, run: str, store: ObjectStore) -> dict[str, str]:
+    job_id = _need(store, run, "trees")["trees"]
+    output_id = f"{run}-prefs"
+    p = spec.pairs
+    if spec.cluster.orchestrator:
+        import asyncio
+
+        from pbt.v1 import orchestrator_pb2, orchestrator_pb2_grpc
+        from services.common import open_channel
+
+        async def remote() -> None:
+            request = orchestrator_pb2.ExtractPreferencesRequest(
+                job_id=job_id,
+                output_id=output_id,
+                seed=p.seed,
+                pair_filter=p.filter,
+                split_fractions=list(p.split),
+            )
+            async with open_channel(spec.cluster.orchestrator, token=os.environ.get("PBT_GRPC_TOKEN")) as ch:
+                await orchestrator_pb2_grpc.DebateOrchestratorServiceStub(ch).ExtractPreferences(request)
+
+        asyncio.run(remote())
+    else:
+        from pbt.orchestrate.preferences import extract_preferences
+
+        extract_preferences(
+            store, job_id, output_id=output_id, seed=p.seed, pair_filter=p.filter, fractions=p.split
+        )
+    return {"pairs": f"prefs/{output_id}/pbt.jsonl"}
+
+
+def _train(spec: PipelineSpec, run: str, store: ObjectStore) -> dict[str, str]:
+    from training.args import parse_setup
+    from training.runner import run_training
+
+    pairs = _need(store, run, "prefs")["pairs"]
+    t = spec.training
+    config = {
+        "stage": "dpo",
+        **t.options,
+        "pairs": f"store:{pairs}",
+        "base_model": t.base_model,
+        "mode": t.mode,
+        "run_id": f"{run}-dpo",
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "training.yaml"
+        path.write_text(yaml.safe_dump(config), encoding="utf-8")
+        result = run_training(parse_setup("dpo", ["--config", str(path)]))
+    return {"adapter": result.outputs["adapter"]}
+
+
+def _post(url: str, body: dict[str, Any]) -> None:
+    import httpx
+
+    r = httpx.post(url, json=body, timeout=600)
+    if r.status_code != 200:
+        try:
+            message = r.json()["error"]["message"]
+        except Exception:
+            message = r.text[:300]
+        raise ValidationError(f"{url}: HTTP {r.status_code}: {message}")
+
+
+def _base(url: str) -> str:
+    url = url.rstrip("/")
+    for suffix in ("/openai/v1", "/v1"):
+        if url.endswith(suffix):
+            return url[: -len(suffix)]
+    return url
+
+
+def candidate_name(spec: PipelineSpec, run: str) -> str:
+    return f"{spec.serving.candidate_prefix}-{run}"[:64]
+
+
+def _load(spec: PipelineSpec, run: str, store: ObjectStore) -> dict[str, str]:
+    adapter = _need(store, run, "train")["adapter"]
+    s = spec.serving
+    url = f"{_base(s.agent)}/v1/load_lora_adapter"
+    name = candidate_name(spec, run)
+    _post(url, {"lora_name": name, "lora_path": adapter})
+    promoted = s.base_model_name
+    if s.promoted:
+        _post(url, {"lora_name": s.promoted_name, "lora_path": s.promoted})
+        promoted = s.promoted_name
+    return {"candidate": name, "promoted": promoted}
+
+
+def _unload_quietly(spec: PipelineSpec, name: str) -> None:
+    try:
+        _post(f"{_base(spec.serving.agent)}/v1/unload_lora_adapter", {"lora_name": name})
+    except Exception as exc:  # the verdict stands either way
+        log.warning("could not unload %s: %s", name, exc)
+
+
+def _evaluate(spec: PipelineSpec, run: str, store: ObjectStore) -> dict[str, str]:
+    import copy
+
+    from pbt.evaluate import parse_config
+
+    served = _need(store, run, "load")
+    pairs = _need(store, run, "prefs")["pairs"]
+    data = copy.deepcopy(spec.evaluation.config)
+    balanced = (data.get("suites") or {}).get("balanced")
+    if isinstance(balanced, dict) and not balanced.get("pairs"):
+        balanced["pairs"] = pairs  # the run's own pairs (their test split by default)
+    eval_id = f"{run}-eval"
+    endpoint = spec.serving.agent
+    data["eval_id"] = eval_id
+    data["models"] = [
+        {"name": CANDIDATE, "endpoint": endpoint, "model": served["candidate"]},
+        {"name": PROMOTED, "endpoint": endpoint, "model": served["promoted"]},
+    ]
+    config = parse_config(data, source=f"{spec.name} evaluation.config", prefix="evaluation.config.")
+    if spec.cluster.evaluator:
+        import asyncio
+
+        from pbt.cli.eval import _run_remote
+
+        doc, _ = asyncio.run(
+            _run_remote(spec.cluster.evaluator, os.environ.get("PBT_GRPC_TOKEN"), "", config, lambda *a: None)
+        )
+    else:
+        from pbt.evaluate import run_evaluation_sync
+
+        doc = run_evaluation_sync(config, store=store)
+    if doc.get("state") != "succeeded":
+        raise PbtError(f"evaluation {eval_id} {doc.get('state')}: {doc.get('error')}")
+    return {"eval_id": eval_id, "summary": f"results/{eval_id}/summary.json"}
+
+
+def _gate(spec: PipelineSpec, run: str, store: ObjectStore) -> dict[str, str]:
+    from pbt.evaluate import load_summary
+
+    ev = _need(store, run, "evaluate")
+    served = _need(store, run, "load")
+    adapter = _need(store, run, "train")["adapter"]
+    summary = load_summary(store, ev["eval_id"])
+    verdict = make_verdict(
+        run,
+        summary,
+        candidate={"name": CANDIDATE, "served_as": served["candidate"], "adapter": adapter},
+        promoted={"name": PROMOTED, "served_as": served["promoted"], "adapter": spec.serving.promoted},
+        gates=spec.gates,
+        promotion={
+            "values_file": spec.promotion.values_file,
+            "role": spec.promotion.role,
+            "adapter_name": f"dpo-{run}",
+            "adapter_path": adapter,
+            "branch_prefix": spec.promotion.branch_prefix,
+        },
+    )
+    store.put_json(verdict_key(run), verdict)
+    store.put_text(report_key(run), render_report(verdict))
+    _write_outputs({"verdict": verdict_key(run), "report": report_key(run)})
+    if not verdict["passed"]:
+        _unload_quietly(spec, served["candidate"])  # a refused candidate gives its slot back
+        raise PbtError(
+            f"run {run}: the candidate failed the gates {verdict['failed_gates']} "
+            f"(verdict: {store.uri(verdict_key(run))})"
+        )
+    return {"verdict": verdict_key(run), "report": report_key(run)}
+
+
+def _propose(spec: PipelineSpec, run: str, store: ObjectStore) -> dict[str, str]:
+    from pbt.pipeline.promote import apply_promotion
+
+    verdict = store.get_json(_need(store, run, "gate")["verdict"])
+    if not verdict.get("passed"):
+        raise PbtError(f"run {run}: verdict failed ({verdict.get('failed_gates')}); nothing to propose")
+    promo = verdict["promotion"]
+    key = f"promotions/{run}/proposal.json"
+    proposal: dict[str, Any] = {"verdict": verdict_key(run), **promo}
+    values = Path(promo["values_file"])
+    if values.is_file():  # a checkout (local runs): the new values file, ready to commit
+        new = apply_promotion(
+            values.read_text(encoding="utf-8"), promo["role"], promo["adapter_name"], promo["adapter_path"]
+        )
+        store.put_text(f"promotions/{run}/values.yaml", new)
+        proposal["values"] = f"promotions/{run}/values.yaml"
+    store.put_json(key, proposal)
+    return {"proposal": key}
+
+
+WORK: dict[str, Callable[[PipelineSpec, str, ObjectStore], dict[str, str]]] = {
+    "init": _init,
+    "trees": _trees,
+    "prefs": _prefs,
+    "train": _train,
+    "load": _load,
+    "evaluate": _evaluate,
+    "gate": _gate,
+    "propose": _propose,
+}
+assert tuple(WORK) == STEP_NAMES
+
+
+def _write_outputs(outputs: dict[str, str]) -> None:
+    folder = os.environ.get("PBT_PIPELINE_OUTPUTS")
+    if not folder:
+        return
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    for name, value in outputs.items():
+        (Path(folder) / name).write_text(str(value), encoding="utf-8")
+
+
+def run_step(name: str, spec_ref: str, run: str, store: ObjectStore | None = None) -> dict[str, str]:
+    """Run (or skip, when recorded) one step of `run`; returns its outputs."""
+    check_run_id(run)
+    store = store or open_store()
+    done = read_record(store, run, name)
+    if done is not None and name != "init":  # init always checks the spec against the run's
+        log.info("step %s of %s already done: %s", name, run, done["outputs"])
+        _write_outputs(done["outputs"])
+        return done["outputs"]
+    index = STEP_NAMES.index(name)
+    if index:
+        _need(store, run, STEP_NAMES[index - 1])
+    spec = load_spec(spec_ref, store)
+    started = time.time()
+    outputs = WORK[name](spec, run, store)
+    if _rank() == 0:
+        store.put_json(
+            record_key(run, name),
+            {
+                "step": name,
+                "run": run,
+                "outputs": outputs,
+                "seconds": round(time.time() - started, 1),
+                "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            },
+        )
+    _write_outputs(outputs)
+    return outputs
+
+
+def local_argvs(spec_path: str, run: str) -> list[list[str]]:
+    """The command lines the local runner runs (after ``pbt``): `Step.argv` of every step."""
+    return [step.argv(spec_path, run) for step in STEPS]
+
+
+def run_local(
+    spec: PipelineSpec, spec_path: str, run: str, *, echo: Callable[[str], None] = print
+) -> dict[str, dict[str, str]]:
+    """Every step, in order, through the ``pbt`` CLI in this process; stops at the first failure."""
+    import click
+
+    from pbt.cli.main import cli
+
+    check_run_id(run)
+    records: dict[str, dict[str, str]] = {}
+    for step, argv in zip(STEPS, local_argvs(spec_path, run), strict=True):
+        echo(f"[{step.name}] pbt {' '.join(argv)}")
+        started = time.monotonic()
+        try:
+            cli.main(argv, prog_name="pbt", standalone_mode=False)
+        except click.ClickException as exc:
+            raise PbtError(f"step {step.name} failed: {exc.format_message()}") from None
+        records[step.name] = read_record(open_store(), run, step.name)["outputs"]
+        echo(f"[{step.name}] done in {time.monotonic() - started:.1f}s: {records[step.name]}")
+    return records
