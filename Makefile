@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup test test-effect test-gpu test-fast demo lint format protos buf-lint bench clean help viewer-browser \
+.PHONY: setup test test-effect test-gpu test-fast demo lint format protos buf-lint bench clean help test-avx2 viewer-browser \
 	pipeline-templates
 
 help:  ## list targets
@@ -22,7 +22,10 @@ $(STAMP): pyproject.toml constraints.txt
 setup: $(STAMP)  ## create .venv with the pinned dependencies (torch 2.13.0 CPU)
 
 test: setup tools  ## run the whole test suite (unit, integration, k8s, e2e; not the seeded effect test)
-	$(BIN)/python -m pytest -m "not effect" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not effect and not avx2" $(PYTEST_ARGS)
+
+test-avx2: setup  ## the reduced demo, agents included, under AVX2 emulation (any x86-64 CPU; ~20 min)
+	$(BIN)/python -m pytest -m avx2 $(PYTEST_ARGS)
 
 GPU_PYTHON ?= $(BIN)/python
 test-gpu:  ## the CUDA paths (GPU_PYTHON: a python whose torch has CUDA, with the project's packages)

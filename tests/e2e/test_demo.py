@@ -16,36 +16,56 @@ from pathlib import Path
 
 import pytest
 
+from pbt.hardware import cpu_class
 from pbt.store import LocalStore
 from pbt.world.check import is_hedged
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = ROOT / ".pbt" / "test-agent-cache"
+CACHE_AVX2 = (
+    ROOT / ".pbt" / "test-agent-cache-avx2"
+)  # agents trained under the emulation (keys omit the class)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1560)]
 
 
-#: the reduced demo runs as on a CPU with AVX2 only (no AVX512, no native bfloat16), the class every
-#: x86-64 machine the product supports has: what it yields on CI's CPU it yields on a user's laptop
+#: a CPU with AVX2 only (no AVX512, no native bfloat16), the class every x86-64 machine the product
+#: supports has: what the reduced demo yields there it yields on any user's laptop
 AVX2 = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
 
 
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
+def run_fast_demo(root: Path, cache: Path, run_id: str, emulate: dict[str, str] | None = None):
+    """`pbt demo --fast --seeds 0` into a store under `root` (the CPU class capped by `emulate`)."""
     import os
 
-    root = tmp_path_factory.mktemp("demo")
     store_dir = root / "store"
     args = [
-        sys.executable, "-m", "pbt", "demo", "--fast", "--seeds", "0", "--run-id", "e2e",
-        "--work", str(root / "work"), "--store", str(store_dir), "--agent-cache", str(CACHE),
+        sys.executable, "-m", "pbt", "demo", "--fast", "--seeds", "0", "--run-id", run_id,
+        "--work", str(root / "work"), "--store", str(store_dir), "--agent-cache", str(cache),
     ]  # fmt: skip
-    env = {**os.environ, **AVX2}
+    env = {**os.environ, **(emulate or {})}
     proc = subprocess.run(args, capture_output=True, text=True, timeout=1500, cwd=ROOT, env=env)
     assert proc.returncode == 0, (
         f"pbt demo failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
     )
     return LocalStore(store_dir), proc.stdout, root
+
+
+def check_pairs_and_compute(report: dict, markdown: str, cpu: str, emulation: dict[str, str]) -> None:
+    """Accept, resist and PBT pairs all came out, and the report names where it computed."""
+    seed = report["seeds"][0]
+    assert seed["pairs"]["accept.train"] > 0 and seed["pairs"]["resist.train"] > 0, seed["pairs"]
+    assert seed["pairs"]["pbt.train"] > 0
+    assert report["compute"]["cpu_class"] == cpu and report["compute"]["emulation"] == emulation
+    assert report["compute"]["agent_precision"] == "fp32"
+    assert f"Computed on: cpu {cpu}" in markdown
+    for agent in ("agent_a", "agent_b"):  # the stance link the reduced recipe trains for
+        assert seed[agent]["give_in_names_push"] >= 0.5, (agent, seed[agent])
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    return run_fast_demo(tmp_path_factory.mktemp("demo"), CACHE, "e2e")
 
 
 def _key(store: LocalStore, uri: str) -> str:
@@ -113,15 +133,8 @@ def test_every_metric_is_in_its_valid_range(demo_run):
         for col, cell in cols.items():
             if cell["mean"] is not None:
                 assert 0.0 <= cell["mean"] <= 1.0, (model, col, cell)
-    # accept, resist and PBT pairs all come out (the reduced recipe's agents have the stance link)
-    assert seed["pairs"]["accept.train"] > 0 and seed["pairs"]["resist.train"] > 0
-    assert seed["pairs"]["pbt.train"] > 0
-    # the report names the CPU class (emulated AVX2 here), torch, threads and the agents' precision
-    assert report["compute"]["cpu_class"] == "avx2" and report["compute"]["emulation"] == AVX2
-    assert report["compute"]["agent_precision"] == "fp32"
-    assert "Computed on: cpu avx2 (emulated" in store.get_text("demo/e2e/report.md")
-    for agent in ("agent_a", "agent_b"):
-        assert seed[agent]["give_in_names_push"] >= 0.5, (agent, seed[agent])
+    # accept, resist and PBT pairs all come out, and the report names this machine's CPU class
+    check_pairs_and_compute(report, store.get_text("demo/e2e/report.md"), cpu_class(), {})
     assert (
         seed["trees"]["trees"] == seed["world"]["train_questions"] * report["settings"]["trees_per_question"]
     )
@@ -155,3 +168,14 @@ def test_the_demo_runs_on_s3_when_s3_endpoint_is_set(s3_env, tmp_path):
     assert store.exists("demo/e2e-s3/team_accuracy.png")
     assert not (tmp_path / "store").exists(), "the demo wrote to a local store folder"
     assert f"s3://{s3_env['bucket']}" in proc.stdout
+
+
+@pytest.mark.avx2
+def test_the_reduced_demo_yields_pairs_under_avx2_emulation(tmp_path):
+    """The whole reduced demo, agents trained included, as on a CPU with AVX2 only (`make
+    test-avx2`, run by CI after `make test`; about twice the agent training time of a native run)."""
+    store, _, _ = run_fast_demo(tmp_path, CACHE_AVX2, "e2e-avx2", emulate=AVX2)
+    report = store.get_json("demo/e2e-avx2/report.json")
+    check_pairs_and_compute(report, store.get_text("demo/e2e-avx2/report.md"), "avx2", AVX2)
+    for name in ("agent_a", "agent_b"):
+        assert report["seeds"][0][name]["compute"]["cpu_class"] == "avx2"  # trained under the emulation
