@@ -151,6 +151,8 @@ def test_the_demo_runs_on_s3_when_s3_endpoint_is_set(s3_env, tmp_path):
     args = [
         sys.executable, "-m", "pbt", "demo", "--fast", "--seeds", "0", "--run-id", "e2e-s3",
         "--work", str(tmp_path / "work"), "--agent-cache", str(CACHE),
+        # where the artifacts go is what this checks: half the trees (84) keep it short
+        "--set", "trees_per_question=3",
     ]  # fmt: skip
     proc = subprocess.run(
         args, capture_output=True, text=True, timeout=1500, cwd=tmp_path, env=dict(os.environ)
