@@ -67,7 +67,7 @@ def error_response(route: str, exc: BaseException) -> JSONResponse:
         log.error("%s failed", route, exc_info=exc)
         return _error(route, INTERNAL.http, "internal server error")
     field = exc.field if isinstance(exc, ValidationError) else None
-    return _error(route, status.http, cap(str(exc), 2000), field)
+    return _error(route, status.http, cap(str(exc), 1900), field)
 
 
 class OpenAIRoutes:
