@@ -109,9 +109,10 @@ def server_options(default_port: int) -> Callable[[Callable[..., Any]], Callable
                 help="Log level [env PBT_GRPC_LOG_LEVEL, INFO].",
             ),
         ]
+        command = policy_options(command)
         for option in reversed(options):
             command = option(command)
-        return policy_options(command)
+        return command
 
     return decorate
 
