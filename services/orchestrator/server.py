@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-
 from pbt.orchestrate.agents import BackendFactory
 from pbt.store import ObjectStore, open_store
 from pbt.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from services.common import ManagedServer, ServerConfig, ServiceSpec, create_server
 from services.common.policy import RequestPolicy
 from services.orchestrator.servicer import DebateOrchestratorServicer
-
-log = logging.getLogger(__name__)
 
 SERVICE_NAME = "DebateOrchestratorService"
 
