@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -33,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic import ValidationError as PydanticValidationError
 
 from pbt.backends.base import SamplingParams
-from pbt.errors import ValidationError
+from pbt.errors import ValidationError, from_pydantic
 
 if TYPE_CHECKING:
     from pbt.personas import PersonaSet
@@ -106,7 +105,7 @@ class PersonasConfig(_Strict):
                     prompt=prompt, description=personas.get(name, Persona(prompt=prompt)).description
                 )
             except PydanticValidationError as exc:
-                raise ValidationError(exc.errors()[0]["msg"], field=f"{field}.prompts.{name}") from None
+                raise ValidationError(from_pydantic(exc).message, field=f"{field}.prompts.{name}") from None
         agents = {"A": self.a or base.agents["A"], "B": self.b or base.agents["B"]}
         level0 = self.level0 or base.level0
         for key, names in (("a", agents["A"]), ("b", agents["B"]), ("level0", level0)):
@@ -390,56 +389,13 @@ def _strip_enums(value: Any) -> Any:
     return value
 
 
-def _field_path(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
-
-
 def to_validation_error(
     exc: PydanticValidationError, *, prefix: str, source: str | None, lines: dict | None
 ) -> ValidationError:
-    """The first pydantic error as a `ValidationError` naming ``prefix`` + the field path and,
-    with `lines` (from `yaml_lines`), the ``source:line`` it came from. Shared by every config
-    model (run, evaluation)."""
-    err = exc.errors()[0]
-    loc = tuple(p for p in err["loc"] if p not in ("function-after",))
-    field = _field_path(loc)
-    location = source
-    if source and lines is not None:
-        line = _line_of(lines, loc)
-        if line is not None:
-            location = f"{source}:{line}"
-    message = err["msg"].removeprefix("Value error, ")
-    # model-level checks name their field as "path: message" (pydantic gives them no location)
-    named = _NAMED_FIELD.match(message)
-    if named:
-        loc = (*loc, *_split_path(named.group(1)))
-        field = _field_path(loc)
-        message = named.group(2)
-        if source and lines is not None:
-            line = _line_of(lines, loc)
-            location = f"{source}:{line}" if line is not None else location
-    extra = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return ValidationError(
-        message + extra, field=f"{prefix}{field}" if field else prefix.rstrip(".") or None, location=location
-    )
-
-
-_NAMED_FIELD = re.compile(r"^([A-Za-z_][\w]*(?:\[\d+\])*(?:\.[A-Za-z_][\w]*(?:\[\d+\])*)*): (.+)$", re.S)
-
-
-def _split_path(path: str) -> tuple[Any, ...]:
-    parts: list[Any] = []
-    for piece in path.split("."):
-        name, *indices = piece.split("[")
-        parts.append(name)
-        parts.extend(int(i.rstrip("]")) for i in indices)
-    return tuple(parts)
+    """`pbt.errors.from_pydantic` with, given `lines` (from `yaml_lines`), the ``source:line``
+    the field came from. Shared by every config model (run, evaluation)."""
+    line_of = (lambda loc: _line_of(lines, loc)) if lines is not None else None
+    return from_pydantic(exc, prefix=prefix, location=source, line_of=line_of)
 
 
 def yaml_lines(text: str) -> dict:

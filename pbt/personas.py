@@ -18,7 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
-from pbt.errors import ValidationError
+from pbt.errors import ValidationError, from_pydantic
 
 PLACEHOLDER = "{question}"
 
@@ -128,6 +128,4 @@ def _load(path: Path) -> PersonaSet:
     try:
         return PersonaSet.model_validate(raw)
     except PydanticValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or None
-        raise ValidationError(err["msg"], field=field, location=str(path)) from None
+        raise from_pydantic(exc, location=str(path)) from None

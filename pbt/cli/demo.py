@@ -121,6 +121,8 @@ def demo(
     }
     from pydantic import ValidationError as PydanticValidationError
 
+    from pbt.errors import from_pydantic
+
     settings = (
         DemoSettings.fast(**overrides)
         if fast
@@ -130,9 +132,8 @@ def demo(
         try:
             settings = DemoSettings.model_validate(_merge(settings.model_dump(), _set_values(set_values)))
         except PydanticValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise click.BadParameter(f"{where}: {first['msg']}", param_hint="--set") from None
+            err = from_pydantic(exc)
+            raise click.BadParameter(f"{err.field}: {err.message}", param_hint="--set") from None
     import signal
 
     # SIGTERM (and SIGINT where a background shell ignores it) end the run through the normal

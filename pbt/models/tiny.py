@@ -104,14 +104,15 @@ def build_tiny_model(out_dir: str | Path, seed: int = 0, **size_overrides: Any) 
     ...). Unknown names raise `pbt.errors.ValidationError`.
     """
     import torch
+    from pydantic import ValidationError as PydanticValidationError
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
-    from pbt.errors import ValidationError
+    from pbt.errors import from_pydantic
 
     try:
         sizes = TinyModelConfig(**size_overrides)
-    except Exception as exc:  # pydantic.ValidationError
-        raise ValidationError(str(exc), field="size_overrides") from exc
+    except PydanticValidationError as exc:
+        raise from_pydantic(exc, prefix="size_overrides.") from None
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 

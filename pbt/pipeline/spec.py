@@ -15,8 +15,9 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ValidationError as PydanticValidationError
 
-from pbt.errors import ValidationError
+from pbt.errors import ValidationError, from_pydantic
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 ADAPTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -179,10 +180,8 @@ def parse_spec(text: str, source: str = "spec") -> PipelineSpec:
         raise ValidationError("a pipeline spec is a YAML mapping", location=source)
     try:
         return PipelineSpec.model_validate(data)
-    except Exception as exc:  # pydantic.ValidationError: one line per field
-        errors = getattr(exc, "errors", lambda: [])()
-        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors) or str(exc)
-        raise ValidationError(detail, location=source) from None
+    except PydanticValidationError as exc:
+        raise from_pydantic(exc, location=source) from None
 
 
 def load_spec(ref: str | Path, store: Any = None) -> PipelineSpec:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError as PydanticValidationError
 
-from pbt.errors import ValidationError
+from pbt.errors import ValidationError, from_pydantic
 from pbt.store import atomic_write_bytes
 from pbt.tree.model import SCHEMA_VERSION, StructureError, Tree
 
@@ -41,38 +42,31 @@ class LoadResult:
     lines: dict[str, int] = field(default_factory=dict)
 
 
-def _loc_to_field(loc: tuple[Any, ...]) -> str:
-    parts: list[str] = []
-    for i, p in enumerate(loc):
-        if parts and parts[-1] == "nodes" and i == 1:
-            parts[-1] = f"nodes[id={p}]"
-        elif isinstance(p, int):
-            parts.append(f"[{p}]")
-        else:
-            parts.append(str(p))
-    text = ""
-    for p in parts:
-        text += p if p.startswith("[") or not text else f".{p}"
-    return text
-
-
-def pydantic_error(exc: PydanticValidationError, location: str | None) -> ValidationError:
-    """Turn pydantic's error into ours: the first problem with its field path (and a count)."""
-    errors = exc.errors()
-    err = errors[0]
-    cause = (err.get("ctx") or {}).get("error")
+def pydantic_error(exc: PydanticValidationError, location: str | None, data: Any = None) -> ValidationError:
+    """Turn pydantic's error into ours (`pbt.errors.from_pydantic`); a node of `data` is named by
+    its id (``nodes[id=7].parent``) when it has one, and structure errors keep their own field."""
+    cause = (exc.errors()[0].get("ctx") or {}).get("error") if exc.error_count() else None
     if isinstance(cause, StructureError):
-        field_path, message = cause.field, cause.message
-    else:
-        field_path = _loc_to_field(tuple(err["loc"])) or None
-        message = err["msg"]
-        if err["type"] not in ("missing", "extra_forbidden") and "input" in err:
-            message = f"{message} (got {json.dumps(err['input'], default=str)[:80]})"
-        if err["type"] == "missing":
-            message = "missing field"
-    if len(errors) > 1:
-        message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-    return ValidationError(message, field=field_path, location=location)
+        return ValidationError(cause.message, field=cause.field, location=location)
+    err = from_pydantic(exc, location=location, echo_input=True)
+    return ValidationError(err.message, field=_name_nodes(err.field, data), location=location)
+
+
+_NODE = re.compile(r"^nodes(?:\[(\d+)\]|\.([^.\[]+))")
+
+
+def _name_nodes(path: str | None, data: Any) -> str | None:
+    """``nodes.<key>`` (nodes keyed by id) and ``nodes[i]`` of a node with an id as ``nodes[id=...]``."""
+    match = _NODE.match(path or "")
+    if match is None:
+        return path
+    if match.group(2) is not None:
+        return f"nodes[id={match.group(2)}]{path[match.end() :]}"
+    nodes = data.get("nodes") if isinstance(data, dict) else None
+    index = int(match.group(1))
+    node = nodes[index] if isinstance(nodes, list) and index < len(nodes) else None
+    node_id = node.get("id") if isinstance(node, dict) else None
+    return f"nodes[id={node_id}]{path[match.end() :]}" if isinstance(node_id, str) else path
 
 
 def tree_from_dict(data: Any, *, location: str | None = None) -> Tree:
@@ -92,7 +86,7 @@ def tree_from_dict(data: Any, *, location: str | None = None) -> Tree:
     try:
         return Tree.model_validate(data)
     except PydanticValidationError as exc:
-        raise pydantic_error(exc, location) from None
+        raise pydantic_error(exc, location, data) from None
     except StructureError as exc:
         raise ValidationError(exc.message, field=exc.field, location=location) from None
 

@@ -7,9 +7,10 @@ Served under ``/openai/v1`` (KServe's Hugging Face runtime layout) and ``/v1`` (
 adapter's name is served by that adapter). ``GET /v1/models`` also carries KServe V1's ``models`` list, as
 the route shadows KServe's own V1 model listing.
 
-Every error has one JSON shape (`schemas.error_body`): invalid requests are 400 with a message
-naming the field, unknown model names are 400, anything unexpected is a logged 500 with a
-generic message. The server keeps serving after any of them.
+Every error has one JSON shape (`schemas.error_body`) and the HTTP status `pbt.errors.STATUS`
+gives its kind: invalid requests (unknown model names too) are 400 with the field in ``param``,
+an unknown adapter 404, a model not ready 503, anything unexpected a logged 500 with a generic
+message. The server keeps serving after any of them.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import pydantic
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from pbt.errors import NotFoundError, PbtError, UnavailableError, ValidationError
+from pbt.errors import INTERNAL, STATUS, UnavailableError, ValidationError, cap, from_pydantic, status_of
 from services.agent import metrics
 from services.agent.model import AgentModel
 from services.agent.schemas import (
@@ -45,19 +46,28 @@ log = logging.getLogger(__name__)
 PREFIXES = ("/openai/v1", "/v1")
 
 
-def _pydantic_message(exc: pydantic.ValidationError) -> tuple[str, str | None]:
-    parts, first = [], None
-    for err in exc.errors(include_input=False)[:10]:
-        loc = ".".join(str(x) for x in err["loc"]) or "body"
-        first = first or loc
-        parts.append(f"{loc}: {err['msg']}")
-    return "; ".join(parts)[:2000], first
-
-
 def _error(route: str, status: int, message: str, param: str | None = None) -> JSONResponse:
     metrics.REQUESTS.labels(route=route, status=str(status)).inc()
     kind = "invalid_request_error" if status < 500 else "server_error"
     return JSONResponse(error_body(message, param=param, code=status, kind=kind), status_code=status)
+
+
+def _bad_request(route: str, message: str) -> JSONResponse:
+    return _error(route, STATUS[ValidationError].http, message)
+
+
+def error_response(route: str, exc: BaseException) -> JSONResponse:
+    """The response to an exception: the status `pbt.errors.STATUS` gives its kind, ``str(exc)``
+    as the message (the gRPC servers send the same), a `ValidationError`'s field as ``param``;
+    anything unexpected is logged and answered with a generic 500."""
+    if isinstance(exc, pydantic.ValidationError):  # e.g. SamplingParams cross-field checks
+        exc = from_pydantic(exc)
+    status = status_of(exc)
+    if status is INTERNAL:
+        log.error("%s failed", route, exc_info=exc)
+        return _error(route, INTERNAL.http, "internal server error")
+    field = exc.field if isinstance(exc, ValidationError) else None
+    return _error(route, status.http, cap(str(exc), 1900), field)
 
 
 class OpenAIRoutes:
@@ -93,36 +103,21 @@ class OpenAIRoutes:
             try:
                 data = json.loads(raw or b"null")
             except ValueError as exc:
-                return _error(route, 400, f"request body is not valid JSON: {exc}")
+                return _bad_request(route, f"request body is not valid JSON: {exc}")
             except RecursionError:
-                return _error(route, 400, "request body is nested too deeply")
+                return _bad_request(route, "request body is nested too deeply")
             if not isinstance(data, dict):
-                return _error(route, 400, "request body must be a JSON object")
+                return _bad_request(route, "request body must be a JSON object")
             try:
                 body = schema.model_validate(data)
             except RecursionError:
-                return _error(route, 400, "request body is nested too deeply")
-            except pydantic.ValidationError as exc:
-                message, param = _pydantic_message(exc)
-                return _error(route, 400, message, param)
+                return _bad_request(route, "request body is nested too deeply")
             if self.model.backend is None or not self.model.ready:
-                return _error(route, 503, f"model '{self.model.name}' is not ready")
+                raise UnavailableError(f"model '{self.model.name}' is not ready")
             self._check_model(getattr(body, "model", None))
             payload = await run(body)
-        except ValidationError as exc:
-            return _error(route, 400, exc.message, exc.field)
-        except pydantic.ValidationError as exc:  # e.g. SamplingParams cross-field checks
-            message, param = _pydantic_message(exc)
-            return _error(route, 400, message, param)
-        except NotFoundError as exc:
-            return _error(route, 404, str(exc))
-        except UnavailableError as exc:
-            return _error(route, 503, str(exc))
-        except PbtError as exc:
-            return _error(route, 400, str(exc))
-        except Exception:
-            log.exception("%s failed", route)
-            return _error(route, 500, "internal server error")
+        except Exception as exc:
+            return error_response(route, exc)
         finally:
             metrics.REQUEST_SECONDS.labels(route=route).observe(time.monotonic() - started)
         metrics.REQUESTS.labels(route=route, status="200").inc()

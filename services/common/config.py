@@ -1,13 +1,15 @@
-"""Transport settings shared by every pbt gRPC server: limits, shutdown grace, auth, TLS."""
+"""Settings shared by every pbt gRPC server: limits, shutdown grace, auth, TLS, log level."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 ENV_PREFIX = "PBT_GRPC_"
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
 class ServerConfig(BaseModel):
@@ -31,6 +33,14 @@ class ServerConfig(BaseModel):
     max_concurrent_rpcs: int | None = Field(
         None, ge=1, description="Reject calls beyond this many in flight."
     )
+    log_level: LogLevel | None = Field(
+        None, description="Log level of the server process; None: INFO (DEBUG with `pbt -vv`)."
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _check_tls(self) -> ServerConfig:
@@ -52,7 +62,8 @@ class ServerConfig(BaseModel):
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> ServerConfig:
         """Read ``PBT_GRPC_MAX_MESSAGE_BYTES``, ``PBT_GRPC_GRACE_S``, ``PBT_GRPC_AUTH_TOKENS``
         (comma-separated), ``PBT_GRPC_TLS_CERT_FILE``, ``PBT_GRPC_TLS_KEY_FILE``,
-        ``PBT_GRPC_TLS_CLIENT_CA_FILE``, ``PBT_GRPC_REFLECTION``, ``PBT_GRPC_MAX_CONCURRENT_RPCS``;
+        ``PBT_GRPC_TLS_CLIENT_CA_FILE``, ``PBT_GRPC_REFLECTION``, ``PBT_GRPC_MAX_CONCURRENT_RPCS``,
+        ``PBT_GRPC_LOG_LEVEL``;
         explicit keyword overrides (not None) win."""
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}

@@ -1,8 +1,8 @@
-"""Map the project's exceptions (`pbt.errors`) to gRPC status codes, once, for every servicer.
+"""Map the project's exceptions to gRPC statuses for every servicer, by `pbt.errors.STATUS`.
 
-- `ValidationError` (and pydantic's) -> INVALID_ARGUMENT with a ``google.rpc.BadRequest`` field violation
-- `NotFoundError` -> NOT_FOUND; `ConflictError` -> FAILED_PRECONDITION
-- `UnavailableError` -> UNAVAILABLE with a ``google.rpc.ErrorInfo`` naming the endpoint
+- the code is the table's (`pbt.errors.status_of`); pydantic's errors go through `from_pydantic`
+- `ValidationError` carries a ``google.rpc.BadRequest`` field violation
+- `UnavailableError` carries a ``google.rpc.ErrorInfo`` naming the endpoint
 - anything else -> INTERNAL with a generic message and an incident id; the traceback is logged
 Calls that the servicer aborts itself and cancellations (deadline, client gone) pass through.
 """
@@ -21,7 +21,7 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from pbt.errors import ConflictError, NotFoundError, PbtError, UnavailableError, ValidationError, cap
+from pbt.errors import INTERNAL, UnavailableError, ValidationError, cap, from_pydantic, status_of
 
 log = logging.getLogger(__name__)
 
@@ -37,16 +37,6 @@ def _pack(message: Any) -> any_pb2.Any:
     return packed
 
 
-def _pydantic_field(loc: tuple[Any, ...]) -> str:
-    parts: list[str] = []
-    for item in loc:
-        if isinstance(item, int):
-            parts.append(f"[{item}]")
-        else:
-            parts.append(("." if parts else "") + str(item))
-    return "".join(parts)
-
-
 def status_for(exc: BaseException, method: str = "") -> status_pb2.Status:
     """The `google.rpc.Status` an exception maps to (INTERNAL for anything unexpected); messages
     and field descriptions are cut to `MAX_MESSAGE_CHARS`."""
@@ -56,48 +46,30 @@ def status_for(exc: BaseException, method: str = "") -> status_pb2.Status:
 
 
 def _status_for(exc: BaseException, method: str = "") -> status_pb2.Status:
+    if isinstance(exc, pydantic.ValidationError):  # a servicer that did not convert it
+        exc = from_pydantic(exc)
+    kind = status_of(exc)
+    if kind is INTERNAL:
+        incident = uuid.uuid4().hex[:12]
+        log.error("internal error in %s (incident %s)", method or "a call", incident, exc_info=exc)
+        return status_pb2.Status(
+            code=code_pb2.INTERNAL,
+            message=f"internal error (incident {incident}); the server log has the details",
+        )
+    status = status_pb2.Status(code=code_pb2.Code.Value(kind.grpc), message=str(exc))
     if isinstance(exc, ValidationError):
         violation = error_details_pb2.BadRequest.FieldViolation(
             field=cap(exc.field or "", 200), description=cap(exc.message, MAX_MESSAGE_CHARS)
         )
-        return status_pb2.Status(
-            code=code_pb2.INVALID_ARGUMENT,
-            message=str(exc),
-            details=[_pack(error_details_pb2.BadRequest(field_violations=[violation]))],
-        )
-    if isinstance(exc, pydantic.ValidationError):
-        violations = [
-            error_details_pb2.BadRequest.FieldViolation(
-                field=cap(_pydantic_field(err["loc"]), 200), description=cap(err["msg"], MAX_MESSAGE_CHARS)
-            )
-            for err in exc.errors()[:20]
-        ]
-        first = violations[0] if violations else None
-        message = f"field '{first.field}': {first.description}" if first else str(exc)
-        return status_pb2.Status(
-            code=code_pb2.INVALID_ARGUMENT,
-            message=message,
-            details=[_pack(error_details_pb2.BadRequest(field_violations=violations))],
-        )
-    if isinstance(exc, NotFoundError):
-        return status_pb2.Status(code=code_pb2.NOT_FOUND, message=str(exc))
-    if isinstance(exc, ConflictError):
-        return status_pb2.Status(code=code_pb2.FAILED_PRECONDITION, message=str(exc))
-    if isinstance(exc, UnavailableError):
+        status.details.append(_pack(error_details_pb2.BadRequest(field_violations=[violation])))
+    elif isinstance(exc, UnavailableError):
         info = error_details_pb2.ErrorInfo(
             reason="DEPENDENCY_UNAVAILABLE",
             domain=ERROR_DOMAIN,
             metadata={"endpoint": cap(exc.endpoint or "", 300)},
         )
-        return status_pb2.Status(code=code_pb2.UNAVAILABLE, message=str(exc), details=[_pack(info)])
-    if isinstance(exc, PbtError):  # a PbtError subclass added later without a mapping
-        return status_pb2.Status(code=code_pb2.FAILED_PRECONDITION, message=str(exc))
-    incident = uuid.uuid4().hex[:12]
-    log.error("internal error in %s (incident %s)", method or "a call", incident, exc_info=exc)
-    return status_pb2.Status(
-        code=code_pb2.INTERNAL,
-        message=f"internal error (incident {incident}); the server log has the details",
-    )
+        status.details.append(_pack(info))
+    return status
 
 
 async def abort_with_exception(

@@ -40,7 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pbt.backends.base import ChatBackend
 from pbt.config import AgentConfig, StoreConfig
-from pbt.errors import ValidationError, shorten
+from pbt.errors import ValidationError, from_pydantic, shorten
 from pbt.store import ObjectStore
 from pbt.store.base import PrefixedStore, check_key
 
@@ -405,9 +405,10 @@ def policy_from_flags(
             allow_local_backends=allow_local_backends or None,
             data_roots=list(data_roots),
         )
-    except (PydanticValidationError, ValueError) as exc:
-        if isinstance(exc, PydanticValidationError):
-            err = exc.errors()[0]
-            loc = ".".join(str(p) for p in err["loc"])
-            raise click.UsageError(f"request policy {loc}: {err['msg']}") from None
+    except PydanticValidationError as exc:
+        err = from_pydantic(exc)
+        raise click.UsageError(
+            f"request policy {err.field or ''}: {err.message}".replace(" :", ":")
+        ) from None
+    except ValueError as exc:
         raise click.UsageError(f"request policy: {exc}") from None

@@ -1,18 +1,13 @@
-"""Start the orchestrator: `serve()` for the command line, `start_orchestrator()` for tests and embedding."""
+"""Start the orchestrator: `start_orchestrator()` (the command line runs it through `services.common.startup`)."""
 
 from __future__ import annotations
-
-import logging
-from collections.abc import Callable
 
 from pbt.orchestrate.agents import BackendFactory
 from pbt.store import ObjectStore, open_store
 from pbt.v1 import orchestrator_pb2, orchestrator_pb2_grpc
-from services.common import ManagedServer, ServerConfig, ServiceSpec, create_server, serve_until_signal
+from services.common import ManagedServer, ServerConfig, ServiceSpec, create_server
 from services.common.policy import RequestPolicy
 from services.orchestrator.servicer import DebateOrchestratorServicer
-
-log = logging.getLogger(__name__)
 
 SERVICE_NAME = "DebateOrchestratorService"
 
@@ -35,23 +30,3 @@ async def start_orchestrator(
     )
     spec = ServiceSpec.of(servicer, orchestrator_pb2, orchestrator_pb2_grpc, SERVICE_NAME)
     return await create_server(address, spec, config=config)
-
-
-async def serve(
-    address: str,
-    *,
-    store_url: str | None,
-    config: ServerConfig,
-    progress_interval_s: float,
-    policy: RequestPolicy | None = None,
-    on_ready: Callable[[int, str], None] | None = None,
-) -> None:
-    """Run until SIGTERM/SIGINT; `on_ready(port, store_url)` is called once the port is bound."""
-    store = open_store(store_url)
-    server, port = await start_orchestrator(
-        address, store=store, config=config, progress_interval_s=progress_interval_s, policy=policy
-    )
-    log.info("orchestrator listening on port %d (store %s)", port, store.url)
-    if on_ready is not None:
-        on_ready(port, store.url)
-    await serve_until_signal(server)

@@ -20,7 +20,7 @@ from pbt.backends.base import ChatBackend
 from pbt.config import AgentConfig, RunConfig, SamplingConfig, StoreConfig, proto_to_dict
 from pbt.datasets import Shard
 from pbt.debate import DebateAgent, DebateResult, llm_extractor, rules_extractor, run_debate
-from pbt.errors import NotFoundError, ValidationError, shorten
+from pbt.errors import NotFoundError, ValidationError, from_pydantic, shorten
 from pbt.orchestrate import JobStarted, Progress, Summary, TreeBuilt, TreeJob, tree_key
 from pbt.orchestrate.agents import BackendFactory
 from pbt.orchestrate.job import check_job_id
@@ -33,25 +33,19 @@ from services.common.policy import RequestPolicy
 log = logging.getLogger(__name__)
 
 
-def _pydantic_to_ours(exc: PydanticValidationError, prefix: str) -> ValidationError:
-    err = exc.errors()[0]
-    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
-    return ValidationError(err["msg"].removeprefix("Value error, "), field=f"{prefix}{path}".rstrip("."))
-
-
 def agent_config(spec: common_pb2.AgentSpec, field: str) -> AgentConfig:
     """An `AgentSpec` message as an `AgentConfig`; errors name ``field.endpoint`` etc."""
     try:
         return AgentConfig.model_validate(proto_to_dict(spec))
     except PydanticValidationError as exc:
-        raise _pydantic_to_ours(exc, f"{field}.") from None
+        raise from_pydantic(exc, prefix=f"{field}.") from None
 
 
 def store_config(spec: common_pb2.StoreSpec, field: str = "store") -> StoreConfig:
     try:
         return StoreConfig.model_validate(proto_to_dict(spec))
     except PydanticValidationError as exc:
-        raise _pydantic_to_ours(exc, f"{field}.") from None
+        raise from_pydantic(exc, prefix=f"{field}.") from None
 
 
 def progress_pb(p: Progress) -> orchestrator_pb2.BuildProgress:
@@ -273,7 +267,7 @@ class DebateOrchestratorServicer(orchestrator_pb2_grpc.DebateOrchestratorService
         try:
             params = SamplingConfig.model_validate({"temperature": 0.0, "min_tokens": 0, **sampling}).params()
         except PydanticValidationError as exc:
-            raise _pydantic_to_ours(exc, "sampling.") from None
+            raise from_pydantic(exc, prefix="sampling.") from None
         backends = []
         try:
             agents = []

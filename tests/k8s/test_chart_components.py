@@ -344,3 +344,12 @@ def test_huggingface_agents_allow_runtime_lora_updates(rendered, k8s_tools):
     a = one(off, "InferenceService", "agent-a")["spec"]["predictor"]["model"]
     assert "--enable-lora" not in a["args"]
     assert "VLLM_ALLOW_RUNTIME_LORA_UPDATING" not in {e["name"] for e in a["env"]}
+
+
+def test_grpc_services_start_at_the_charts_log_level(rendered):
+    """Both servers get `--log-level` from grpc.logLevel (INFO by default), a flag both accept."""
+    for comp in ("orchestrator", "evaluator"):
+        pod = one(rendered["default"], "Deployment", comp)["spec"]["template"]["spec"]
+        args = pod["containers"][0]["args"]
+        assert args[:2] == ["serve", comp]
+        assert args[args.index("--log-level") + 1] == "INFO"
