@@ -94,7 +94,7 @@ def _container_template(spec: PipelineSpec, step: Step) -> dict[str, Any]:
 
 def pytorchjob_manifest(spec: PipelineSpec, step: Step, run: str) -> dict[str, Any]:
     """The PyTorchJob of the train step (its pods run the step under torchrun)."""
-    from training.pytorchjob import JobSpec, render
+    from pbt.jobs.pytorchjob import JobSpec, render
 
     t, c = spec.training, spec.cluster
     job = JobSpec(
@@ -175,7 +175,7 @@ def render_workflow_template(spec: PipelineSpec) -> dict[str, Any]:
 
 def to_yaml(*objects: dict[str, Any]) -> str:
     """Multi-line strings (the spec, the job manifest) as literal blocks."""
-    from training.pytorchjob import to_yaml as block_yaml
+    from pbt.jobs.pytorchjob import to_yaml as block_yaml
 
     return block_yaml(*objects)
 

@@ -24,9 +24,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pbt.errors import UnavailableError, ValidationError
+from pbt.safeload import load_yaml, read_text
 
 log = logging.getLogger(__name__)
 
+STAGES = ("dpo", "sft")
 CONFIG_MOUNT = "/etc/pbt/training.yaml"
 CONFIG_KEY = "training.yaml"
 MASTER_PORT = 23456
@@ -85,6 +87,26 @@ class JobSpec(BaseModel):
         return v
 
 
+def expand_placeholders(value: str | None, mode: str, seed: int) -> str | None:
+    """``{mode}`` and ``{seed}`` in run_id and base_model, so one preset serves every variant and
+    seed (``base_model: store:training/sft-llama3-8b-{mode}/merged``: each DPO variant from its
+    own SFT model)."""
+    if value is None:
+        return None
+    return value.replace("{mode}", mode).replace("{seed}", str(seed))
+
+
+def _load_config(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ValidationError(f"config file not found: {path}", field="config")
+    config = load_yaml(read_text(path, "config file"), str(path))
+    if config is None:
+        config = {}
+    if not isinstance(config, dict):
+        raise ValidationError("must contain a YAML mapping of option names to values", location=str(path))
+    return config
+
+
 def job_name(run_id: str) -> str:
     name = _DNS1123.sub("-", run_id.lower()).strip("-")
     return (name or "pbt-train")[:63].rstrip("-")
@@ -92,10 +114,8 @@ def job_name(run_id: str) -> str:
 
 def load_job_config(path: str | Path) -> tuple[str, dict[str, Any], JobSpec, str]:
     """Read a training YAML with its ``job:`` block; returns (stage, config, job, raw text)."""
-    from training.args import STAGES, load_yaml
-
     path = Path(path)
-    config = load_yaml(path)
+    config = _load_config(path)
     stage = config.get("stage", "dpo")
     if stage not in STAGES:
         raise ValidationError(f"must be one of {STAGES}, got {stage!r}", field="stage", location=str(path))
@@ -129,8 +149,6 @@ def render(stage: str, config: dict[str, Any], job: JobSpec, config_text: str) -
     """Build the ConfigMap and the PyTorchJob as plain dicts (ready for YAML or the API)."""
     from kubeflow.training import models as kf
     from kubernetes import client as k8s
-
-    from training.args import expand_placeholders
 
     mode, seed = config.get("mode", "pbt"), config.get("seed", 42)
     run_id = expand_placeholders(config.get("run_id") or f"{stage}-{mode}-seed{seed}", mode, seed)
