@@ -9,7 +9,8 @@ Secret). Objects are built with the ``kubeflow-training`` SDK's models and the `
 client's models, and serialised with the kubernetes ``ApiClient``.
 
 The job settings live in the training YAML under ``job:`` (see `JobSpec`); the training entry
-point ignores that block.
+point ignores that block. This renderer owns the job's shape: the Helm chart's
+``templates/training.yaml`` renders the same pods (``tests/k8s/test_training_job_parity.py``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,19 @@ CONFIG_MOUNT = "/etc/pbt/training.yaml"
 CONFIG_KEY = "training.yaml"
 MASTER_PORT = 23456
 _DNS1123 = re.compile(r"[^a-z0-9-]+")
+POD_SECURITY_CONTEXT: dict[str, Any] = {
+    "runAsNonRoot": True,
+    "runAsUser": 10001,
+    "runAsGroup": 10001,
+    "fsGroup": 10001,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+CONTAINER_SECURITY_CONTEXT: dict[str, Any] = {
+    "runAsNonRoot": True,
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "capabilities": {"drop": ["ALL"]},
+}
 
 
 class JobSpec(BaseModel):
@@ -53,8 +67,18 @@ class JobSpec(BaseModel):
     gpus_per_node: int = Field(1, ge=0, description="GPUs requested per pod (0: CPU training with gloo).")
     gpu_resource: str = Field("nvidia.com/gpu", description="Extended resource name of a GPU.")
     cpu: str | None = Field(None, description="CPU request per pod, e.g. '8'.")
-    memory: str | None = Field(None, description="Memory request and limit per pod, e.g. '64Gi'.")
+    cpu_limit: str | None = Field(None, description="CPU limit per pod, e.g. '16' (default: none).")
+    memory: str | None = Field(None, description="Memory request per pod, e.g. '64Gi'.")
+    memory_limit: str | None = Field(None, description="Memory limit per pod (default: the request).")
     shm_size: str = Field("16Gi", description="Size of /dev/shm (NCCL and dataloaders need more than 64M).")
+    pod_security_context: dict[str, Any] = Field(
+        default_factory=lambda: dict(POD_SECURITY_CONTEXT),
+        description="Pod securityContext (default: non-root 10001, seccomp RuntimeDefault; the chart's).",
+    )
+    container_security_context: dict[str, Any] = Field(
+        default_factory=lambda: dict(CONTAINER_SECURITY_CONTEXT),
+        description="Container securityContext (default: read-only root, no escalation, drop ALL).",
+    )
     store_secret: str = Field(
         "pbt-store", description="Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for the store."
     )
@@ -62,6 +86,7 @@ class JobSpec(BaseModel):
         None, description="S3_ENDPOINT in the pods, e.g. 'http://pbt-minio:9000'."
     )
     store_bucket: str = Field("pbt", description="S3_BUCKET in the pods.")
+    store_region: str = Field("us-east-1", description="AWS_DEFAULT_REGION in the pods (MinIO ignores it).")
     store_secure: bool = Field(False, description="S3_SECURE in the pods (TLS to the store).")
     service_account: str | None = None
     node_selector: dict[str, str] = Field(default_factory=dict)
@@ -169,9 +194,7 @@ def render(stage: str, config: dict[str, Any], job: JobSpec, config_text: str) -
     env = [
         k8s.V1EnvVar(name="S3_BUCKET", value=job.store_bucket),
         k8s.V1EnvVar(name="S3_SECURE", value=str(job.store_secure).lower()),
-        k8s.V1EnvVar(name="HOME", value="/tmp"),
-        k8s.V1EnvVar(name="HF_HOME", value="/tmp/hf"),
-        k8s.V1EnvVar(name="PBT_WORK_DIR", value="/tmp/pbt-runs"),
+        k8s.V1EnvVar(name="AWS_DEFAULT_REGION", value=job.store_region),
     ]
     if job.store_endpoint:  # always set for jobs from load_job_config
         env.insert(0, k8s.V1EnvVar(name="S3_ENDPOINT", value=job.store_endpoint))
@@ -184,13 +207,22 @@ def render(stage: str, config: dict[str, Any], job: JobSpec, config_text: str) -
                 ),
             )
         )
+    env += [
+        k8s.V1EnvVar(name="HOME", value="/tmp"),
+        k8s.V1EnvVar(name="HF_HOME", value="/tmp/hf"),
+        k8s.V1EnvVar(name="PBT_WORK_DIR", value="/tmp/pbt-runs"),
+    ]
     env += [k8s.V1EnvVar(name=k, value=v) for k, v in sorted(job.env.items())]
     requests: dict[str, str] = {}
     limits: dict[str, str] = {}
     if job.cpu:
         requests["cpu"] = job.cpu
+    if job.cpu_limit:
+        limits["cpu"] = job.cpu_limit
     if job.memory:
-        requests["memory"] = limits["memory"] = job.memory
+        requests["memory"] = job.memory
+    if job.memory_limit or job.memory:
+        limits["memory"] = job.memory_limit or job.memory
     if job.gpus_per_node:
         requests[job.gpu_resource] = limits[job.gpu_resource] = str(job.gpus_per_node)
     container = k8s.V1Container(
@@ -200,19 +232,22 @@ def render(stage: str, config: dict[str, Any], job: JobSpec, config_text: str) -
         command=["torchrun"],
         args=["-m", f"training.{stage}", "--config", CONFIG_MOUNT, *job.args],
         env=env,
-        ports=[k8s.V1ContainerPort(name="pytorchjob-port", container_port=MASTER_PORT)],
+        ports=[k8s.V1ContainerPort(name="pytorchjob-port", container_port=MASTER_PORT, protocol="TCP")],
         resources=k8s.V1ResourceRequirements(requests=requests or None, limits=limits or None),
         volume_mounts=[
             k8s.V1VolumeMount(name="config", mount_path=CONFIG_MOUNT, sub_path=CONFIG_KEY, read_only=True),
             k8s.V1VolumeMount(name="tmp", mount_path="/tmp"),
             k8s.V1VolumeMount(name="dshm", mount_path="/dev/shm"),
         ],
+        security_context=job.container_security_context,
     )
     pod = k8s.V1PodTemplateSpec(
-        metadata=k8s.V1ObjectMeta(labels=labels),
+        metadata=k8s.V1ObjectMeta(labels={**labels, "pbt.io/store-client": "true"}),
         spec=k8s.V1PodSpec(
             containers=[container],
             service_account_name=job.service_account,
+            automount_service_account_token=False,
+            security_context=job.pod_security_context,
             node_selector=job.node_selector or None,
             tolerations=[k8s.V1Toleration(**_snake(t)) for t in job.tolerations] or None,
             volumes=[
