@@ -101,8 +101,7 @@ def dataset_spec() -> dict:
 async def orchestrate(config, store, limit: int, log: list) -> tuple[float, int]:
     """Build trees through the gRPC orchestrator (in this process, on a free port), recording requests."""
     from pbt.orchestrate.agents import default_backend_factory
-    from pbt.v1 import orchestrator_pb2, orchestrator_pb2_grpc
-    from services.common import open_channel
+    from pbt.rpc import OrchestratorClient
     from services.common.policy import RequestPolicy
     from services.orchestrator.server import start_orchestrator
 
@@ -113,14 +112,11 @@ async def orchestrate(config, store, limit: int, log: list) -> tuple[float, int]
         backend_factory=lambda role, agent: Recording(default_backend_factory(role, agent), log),
         policy=policy,
     )
-    request = orchestrator_pb2.BuildTreesRequest(
-        config=config.to_proto(), job_id=f"bench-{time.time_ns()}", limit=limit
-    )
     try:
-        async with open_channel(f"127.0.0.1:{port}") as channel:
-            stub = orchestrator_pb2_grpc.DebateOrchestratorServiceStub(channel)
+        async with OrchestratorClient(f"127.0.0.1:{port}") as orchestrator:
             started = time.perf_counter()
-            events = [event async for event in stub.BuildTrees(request)]
+            stream = orchestrator.build_trees(config, job_id=f"bench-{time.time_ns()}", limit=limit)
+            events = [event async for event in stream]
             elapsed = time.perf_counter() - started
     finally:
         await server.stop(0)

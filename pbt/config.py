@@ -16,7 +16,7 @@ YAML shape (every key optional except the agents' endpoints and the dataset)::
     max_trees_in_flight: 64
 
 `RunConfig.from_yaml` reports errors as ``file:line field 'tree.max_turns': ...``;
-`RunConfig.from_proto` reports them with the request's path (``config.tree.max_turns``).
+`pbt.rpc.run_config_from_proto` reports them with the request's path (``config.tree.max_turns``).
 """
 
 from __future__ import annotations
@@ -346,47 +346,6 @@ class RunConfig(_Strict):
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json", exclude_none=True), sort_keys=False)
-
-    # ---- gRPC mapping ------------------------------------------------------------------------
-    def to_proto(self) -> Any:
-        from google.protobuf import json_format
-
-        from pbt.v1 import orchestrator_pb2
-
-        data = self.model_dump(mode="json", exclude_none=True)
-        data["extraction"]["mode"] = f"EXTRACTION_MODE_{data['extraction']['mode'].upper()}"
-        if "dataset" in data:
-            data["dataset"]["format"] = f"DATASET_FORMAT_{data['dataset']['format'].upper()}"
-        return json_format.ParseDict(data, orchestrator_pb2.RunConfig())
-
-    @classmethod
-    def from_proto(cls, message: Any, *, prefix: str = "config.") -> RunConfig:
-        """Validate a `pbt.v1.RunConfig`; errors name the request field (``config.tree.max_turns``)."""
-        return cls.from_dict(proto_to_dict(message), prefix=prefix)
-
-
-def proto_to_dict(message: Any) -> dict[str, Any]:
-    """A proto message as the dict pydantic validates: unset fields dropped, enums as lower-case names."""
-    from google.protobuf import json_format
-
-    data = json_format.MessageToDict(message, preserving_proto_field_name=True)
-    return _strip_enums(data)
-
-
-def _strip_enums(value: Any) -> Any:
-    if isinstance(value, dict):
-        out = {}
-        for key, item in value.items():
-            item = _strip_enums(item)
-            if isinstance(item, str) and item.endswith("_UNSPECIFIED") and item.isupper():
-                continue
-            if key in ("mode", "format") and isinstance(item, str) and item.isupper():
-                item = item.split("_MODE_", 1)[-1].split("_FORMAT_", 1)[-1].lower()
-            out[key] = item
-        return out
-    if isinstance(value, list):
-        return [_strip_enums(v) for v in value]
-    return value
 
 
 def to_validation_error(

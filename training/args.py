@@ -3,7 +3,7 @@
 Every field carries help text (``python -m training.dpo --help`` lists them). A YAML file given
 with ``--config`` sets the values, and command-line flags override it, as in TRL's scripts. The
 YAML is flat (one key per field, in any of the four dataclasses) except for an optional ``job:``
-mapping, which only ``pbt train submit`` reads (`training.pytorchjob.JobSpec`), and an optional
+mapping, which only ``pbt train submit`` reads (`pbt.jobs.pytorchjob.JobSpec`), and an optional
 ``env:`` mapping of environment variables to set.
 """
 
@@ -21,10 +21,9 @@ from typing import Any
 import yaml
 
 from pbt.errors import ValidationError
+from pbt.jobs.pytorchjob import STAGES, expand_placeholders
 
 log = logging.getLogger(__name__)
-
-STAGES = ("dpo", "sft")
 
 
 @dataclass
@@ -333,15 +332,6 @@ def parse_setup(stage: str, argv: list[str] | None = None) -> TrainingSetup:
     setup = TrainingSetup(stage, run, data, model, trainer, job=job, config_path=config_path)
     check_setup(setup)
     return setup
-
-
-def expand_placeholders(value: str | None, mode: str, seed: int) -> str | None:
-    """``{mode}`` and ``{seed}`` in run_id and base_model, so one preset serves every variant and
-    seed (``base_model: store:training/sft-llama3-8b-{mode}/merged``: each DPO variant from its
-    own SFT model)."""
-    if value is None:
-        return None
-    return value.replace("{mode}", mode).replace("{seed}", str(seed))
 
 
 def check_setup(setup: TrainingSetup) -> None:

@@ -69,8 +69,8 @@ async def _remote(
     token: str | None,
     **kw: Any,
 ) -> dict:
-    from pbt.v1 import common_pb2, orchestrator_pb2, orchestrator_pb2_grpc
-    from services.common import open_channel
+    from pbt.rpc import OrchestratorClient
+    from pbt.v1 import common_pb2, orchestrator_pb2
 
     request = orchestrator_pb2.RunDebateRequest(
         question=question,
@@ -87,8 +87,8 @@ async def _remote(
         request.extractor.endpoint = extractor
     else:
         request.extraction.mode = orchestrator_pb2.EXTRACTION_MODE_RULES
-    async with open_channel(address, token=token) as channel:
-        resp = await orchestrator_pb2_grpc.DebateOrchestratorServiceStub(channel).RunDebate(request)
+    async with OrchestratorClient(address, token=token) as orchestrator:
+        resp = await orchestrator.run_debate(request)
     return {
         "turns": [
             {"round": t.round, "agent": t.agent, "answer": t.answer, "text": t.text} for t in resp.turns

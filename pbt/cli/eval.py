@@ -121,16 +121,12 @@ async def _run_remote(server: str, token: str | None, config_path: str, config, 
 
     import grpc
 
-    from pbt.v1 import evaluator_pb2, evaluator_pb2_grpc
-    from services.common import open_channel
-    from services.evaluator.convert import config_to_proto
+    from pbt.rpc import EvaluatorClient
 
-    request = evaluator_pb2.RunEvaluationRequest(config=config_to_proto(config))
-    async with open_channel(server, token=token) as channel:
-        stub = evaluator_pb2_grpc.EvaluatorServiceStub(channel)
+    async with EvaluatorClient(server, token=token) as evaluator:
         summary = None
         try:
-            async for event in stub.RunEvaluation(request):
+            async for event in evaluator.run_evaluation(config):
                 kind = event.WhichOneof("event")
                 if kind == "progress":
                     on_progress(event.progress.suite, event.progress.done, event.progress.total)

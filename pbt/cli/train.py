@@ -1,4 +1,4 @@
-"""``pbt train``: SFT and DPO runs (the ``training`` package) and PyTorchJob submission."""
+"""``pbt train``: SFT and DPO runs (the ``training`` package, through `pbt.jobs.training`) and PyTorchJob submission."""
 
 from __future__ import annotations
 
@@ -15,13 +15,16 @@ def train() -> None:
 
 
 def _run(stage: str, args: tuple[str, ...]) -> None:
-    from training.main import main
+    from pbt.errors import PbtError
+    from pbt.jobs.training import training_entry
 
-    if any(a in ("-h", "--help") for a in args):
-        from training.args import make_parser
-
-        make_parser(stage).print_help()
-        return
+    try:
+        if any(a in ("-h", "--help") for a in args):
+            training_entry("make_parser")(stage).print_help()
+            return
+        main = training_entry("main")
+    except PbtError as exc:
+        raise click.ClickException(str(exc)) from None
     code = main(stage, list(args))
     if code:
         sys.exit(code)
@@ -72,7 +75,7 @@ def submit_cmd(
 ) -> None:
     """Render a kubeflow.org/v1 PyTorchJob for a training config and submit it (or print it)."""
     from pbt.errors import PbtError
-    from training.pytorchjob import load_job_config, render, submit, to_yaml, validate_job
+    from pbt.jobs.pytorchjob import load_job_config, render, submit, to_yaml, validate_job
 
     try:
         stage, config, job, text = load_job_config(config_path)

@@ -70,15 +70,10 @@ async def _run_remote(
     tls_ca: str | None,
     bar: _Bar,
 ) -> tuple[str, str, int]:
-    from pbt.v1 import orchestrator_pb2, orchestrator_pb2_grpc
-    from services.common import open_channel
+    from pbt.rpc import OrchestratorClient
 
-    request = orchestrator_pb2.BuildTreesRequest(
-        config=config.to_proto(), job_id=job_id or "", shard=shard, limit=limit or 0
-    )
-    async with open_channel(address, token=token, tls_ca_file=tls_ca) as channel:
-        stub = orchestrator_pb2_grpc.DebateOrchestratorServiceStub(channel)
-        async for event in stub.BuildTrees(request):
+    async with OrchestratorClient(address, token=token, tls_ca_file=tls_ca) as orchestrator:
+        async for event in orchestrator.build_trees(config, job_id=job_id or "", shard=shard, limit=limit):
             kind = event.WhichOneof("event")
             if kind == "started":
                 bar.started(event.started.trees_total, event.started.trees_skipped)

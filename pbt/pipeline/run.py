@@ -68,15 +68,12 @@ def _trees(spec: PipelineSpec, run: str, store: ObjectStore) -> dict[str, str]:
     job_id = f"{run}-trees"
     limit = spec.trees.limit or None
     if spec.cluster.orchestrator:
-        from pbt.v1 import orchestrator_pb2, orchestrator_pb2_grpc
-        from services.common import open_channel
+        from pbt.rpc import OrchestratorClient
 
         async def remote() -> None:
-            request = orchestrator_pb2.BuildTreesRequest(
-                config=config.to_proto(), job_id=job_id, limit=limit or 0
-            )
-            async with open_channel(spec.cluster.orchestrator, token=os.environ.get("PBT_GRPC_TOKEN")) as ch:
-                async for _ in orchestrator_pb2_grpc.DebateOrchestratorServiceStub(ch).BuildTrees(request):
+            token = os.environ.get("PBT_GRPC_TOKEN")
+            async with OrchestratorClient(spec.cluster.orchestrator, token=token) as orchestrator:
+                async for _ in orchestrator.build_trees(config, job_id=job_id, limit=limit):
                     pass
 
         asyncio.run(remote())
@@ -98,19 +95,18 @@ def _prefs(spec: PipelineSpec, run: str, store: ObjectStore) -> dict[str, str]:
     if spec.cluster.orchestrator:
         import asyncio
 
-        from pbt.v1 import orchestrator_pb2, orchestrator_pb2_grpc
-        from services.common import open_channel
+        from pbt.rpc import OrchestratorClient
 
         async def remote() -> None:
-            request = orchestrator_pb2.ExtractPreferencesRequest(
-                job_id=job_id,
-                output_id=output_id,
-                seed=p.seed,
-                pair_filter=p.filter,
-                split_fractions=list(p.split),
-            )
-            async with open_channel(spec.cluster.orchestrator, token=os.environ.get("PBT_GRPC_TOKEN")) as ch:
-                await orchestrator_pb2_grpc.DebateOrchestratorServiceStub(ch).ExtractPreferences(request)
+            token = os.environ.get("PBT_GRPC_TOKEN")
+            async with OrchestratorClient(spec.cluster.orchestrator, token=token) as orchestrator:
+                await orchestrator.extract_preferences(
+                    job_id=job_id,
+                    output_id=output_id,
+                    seed=p.seed,
+                    pair_filter=p.filter,
+                    split_fractions=list(p.split),
+                )
 
         asyncio.run(remote())
     else:
@@ -123,8 +119,9 @@ def _prefs(spec: PipelineSpec, run: str, store: ObjectStore) -> dict[str, str]:
 
 
 def _train(spec: PipelineSpec, run: str, store: ObjectStore) -> dict[str, str]:
-    from training.args import parse_setup
-    from training.runner import run_training
+    from pbt.jobs.training import training_entry
+
+    parse_setup, run_training = training_entry("parse_setup"), training_entry("run_training")
 
     pairs = _need(store, run, "prefs")["pairs"]
     t = spec.training

@@ -9,10 +9,12 @@ recorded store keys as output parameters. The run id is the workflow parameter `
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import yaml
 
+from pbt.jobs.pytorchjob import CONTAINER_SECURITY_CONTEXT
 from pbt.pipeline.spec import PipelineSpec
 from pbt.pipeline.steps import STEPS, Step
 
@@ -55,12 +57,7 @@ def _store_env(spec: PipelineSpec) -> list[dict[str, Any]]:
 
 
 def _security() -> dict[str, Any]:
-    return {
-        "runAsNonRoot": True,
-        "allowPrivilegeEscalation": False,
-        "readOnlyRootFilesystem": True,
-        "capabilities": {"drop": ["ALL"]},
-    }
+    return copy.deepcopy(CONTAINER_SECURITY_CONTEXT)
 
 
 def _container_template(spec: PipelineSpec, step: Step) -> dict[str, Any]:
@@ -94,7 +91,7 @@ def _container_template(spec: PipelineSpec, step: Step) -> dict[str, Any]:
 
 def pytorchjob_manifest(spec: PipelineSpec, step: Step, run: str) -> dict[str, Any]:
     """The PyTorchJob of the train step (its pods run the step under torchrun)."""
-    from training.pytorchjob import JobSpec, render
+    from pbt.jobs.pytorchjob import JobSpec, render
 
     t, c = spec.training, spec.cluster
     job = JobSpec(
@@ -117,11 +114,9 @@ def pytorchjob_manifest(spec: PipelineSpec, step: Step, run: str) -> dict[str, A
         pod = replica["template"]
         pod["metadata"]["labels"]["pbt.io/run-id"] = run
         pod["spec"]["volumes"] = [v for v in pod["spec"]["volumes"] if v["name"] != "config"]
-        pod["spec"]["automountServiceAccountToken"] = False
         for container in pod["spec"]["containers"]:
             container["args"] = ["-m", "pbt", *step.argv(SPEC_PATH, run)]
             container["volumeMounts"] = [m for m in container["volumeMounts"] if m["name"] != "config"]
-            container["securityContext"] = _security()
     return obj
 
 
@@ -175,7 +170,7 @@ def render_workflow_template(spec: PipelineSpec) -> dict[str, Any]:
 
 def to_yaml(*objects: dict[str, Any]) -> str:
     """Multi-line strings (the spec, the job manifest) as literal blocks."""
-    from training.pytorchjob import to_yaml as block_yaml
+    from pbt.jobs.pytorchjob import to_yaml as block_yaml
 
     return block_yaml(*objects)
 

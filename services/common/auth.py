@@ -1,4 +1,4 @@
-"""Optional bearer-token authentication for pbt gRPC servers, and the matching client side."""
+"""Optional bearer-token authentication for pbt gRPC servers (the client side: `pbt.rpc.open_channel`)."""
 
 from __future__ import annotations
 
@@ -63,45 +63,3 @@ class BearerTokenInterceptor(grpc.aio.ServerInterceptor):
             return deny
 
         return wrap_handler(handler, method, deny_unary, deny_stream)
-
-
-class _BearerClientInterceptor(
-    grpc.aio.UnaryUnaryClientInterceptor,
-    grpc.aio.UnaryStreamClientInterceptor,
-):
-    def __init__(self, token: str):
-        self._header = ("authorization", f"Bearer {token}")
-
-    def _with_token(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
-        metadata = grpc.aio.Metadata(*(details.metadata or ()))
-        metadata.add(*self._header)
-        return grpc.aio.ClientCallDetails(
-            details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
-        )
-
-    async def intercept_unary_unary(self, continuation, client_call_details, request):  # type: ignore[no-untyped-def]
-        return await continuation(self._with_token(client_call_details), request)
-
-    async def intercept_unary_stream(self, continuation, client_call_details, request):  # type: ignore[no-untyped-def]
-        return await continuation(self._with_token(client_call_details), request)
-
-
-def open_channel(
-    address: str,
-    *,
-    token: str | None = None,
-    tls_ca_file: str | None = None,
-    tls: bool = False,
-    max_message_bytes: int = 64 * 1024 * 1024,
-) -> grpc.aio.Channel:
-    """An asyncio channel to a pbt server, with the bearer token attached to every call when given."""
-    options = [
-        ("grpc.max_send_message_length", max_message_bytes),
-        ("grpc.max_receive_message_length", max_message_bytes),
-    ]
-    interceptors = [_BearerClientInterceptor(token)] if token else None
-    if tls or tls_ca_file:
-        root = open(tls_ca_file, "rb").read() if tls_ca_file else None
-        creds = grpc.ssl_channel_credentials(root_certificates=root)
-        return grpc.aio.secure_channel(address, creds, options=options, interceptors=interceptors)
-    return grpc.aio.insecure_channel(address, options=options, interceptors=interceptors)

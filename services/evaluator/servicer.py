@@ -13,11 +13,11 @@ from pbt.evaluate import results as R
 from pbt.evaluate.config import EvalConfig
 from pbt.evaluate.runner import BackendFactory, ProgressEvent, run_evaluation
 from pbt.orchestrate.job import check_job_id
+from pbt.rpc.convert import eval_config_from_request, summary_to_proto
 from pbt.store import ObjectStore, open_store
 from pbt.v1 import evaluator_pb2 as pb
 from pbt.v1 import evaluator_pb2_grpc as pb_grpc
 from services.common.policy import RequestPolicy
-from services.evaluator.convert import config_from_request, summary_to_proto
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class EvaluatorServicer(pb_grpc.EvaluatorServiceServicer):
         if request.WhichOneof("source") is None:
             raise ValidationError("give config or config_yaml", field="source")
         prefix = "config." if request.WhichOneof("source") == "config" else ""
-        config, factory = self._checked(config_from_request(request), prefix)
+        config, factory = self._checked(eval_config_from_request(request), prefix)
         store = self._store(config.store, f"{prefix}store")
         if config.eval_id in self._running:
             raise ConflictError(f"evaluation {config.eval_id!r} is already running on this server")

@@ -17,7 +17,7 @@ import grpc
 from pydantic import ValidationError as PydanticValidationError
 
 from pbt.backends.base import ChatBackend
-from pbt.config import AgentConfig, RunConfig, SamplingConfig, StoreConfig, proto_to_dict
+from pbt.config import AgentConfig, SamplingConfig, StoreConfig
 from pbt.datasets import Shard
 from pbt.debate import DebateAgent, DebateResult, llm_extractor, rules_extractor, run_debate
 from pbt.errors import NotFoundError, ValidationError, from_pydantic, shorten
@@ -25,6 +25,7 @@ from pbt.orchestrate import JobStarted, Progress, Summary, TreeBuilt, TreeJob, t
 from pbt.orchestrate.agents import BackendFactory
 from pbt.orchestrate.job import check_job_id
 from pbt.orchestrate.preferences import PREF_MODES, extract_preferences
+from pbt.rpc.convert import proto_to_dict, run_config_from_proto
 from pbt.safeload import loads_json
 from pbt.store import ObjectStore
 from pbt.v1 import common_pb2, orchestrator_pb2, orchestrator_pb2_grpc
@@ -167,7 +168,7 @@ class DebateOrchestratorServicer(orchestrator_pb2_grpc.DebateOrchestratorService
         self.policy.check_path(request.config.dataset.path, "config.dataset.path")
         self.policy.check_path(request.config.personas.file, "config.personas.file")
         store = self._store(store_config(request.config.store), "config.store")
-        config = RunConfig.from_proto(request.config)
+        config = run_config_from_proto(request.config)
         if config.dataset is None:
             raise ValidationError("a dataset is required to build trees", field="config.dataset")
         resolved, keys = {}, {}

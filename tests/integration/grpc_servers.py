@@ -10,9 +10,9 @@ from typing import Any
 
 import grpc
 
+from pbt.rpc import open_channel
 from pbt.store import ObjectStore
 from pbt.v1 import evaluator_pb2_grpc, orchestrator_pb2_grpc
-from services.common import open_channel
 from services.common.policy import RequestPolicy
 from services.evaluator.server import start_evaluator
 from services.evaluator.servicer import EvaluatorServicer

@@ -17,11 +17,10 @@ from pbt.backends.scripted import ScriptedBackend
 from pbt.cli.main import cli
 from pbt.errors import UnavailableError
 from pbt.evaluate.results import examples_key, read_jsonl
+from pbt.rpc import eval_config_dict_from_proto, eval_config_to_proto, open_channel
 from pbt.store import LocalStore
 from pbt.v1 import common_pb2, evaluator_pb2, evaluator_pb2_grpc
-from services.common import open_channel
 from services.common.policy import RequestPolicy
-from services.evaluator.convert import config_dict_from_proto, config_to_proto
 from services.evaluator.server import start_evaluator
 from services.evaluator.servicer import EvaluatorServicer
 
@@ -183,10 +182,10 @@ def test_config_round_trips_through_proto(questions):
     path, _ = questions
     from pbt.evaluate import parse_config
 
-    cfg = parse_config(config_dict_from_proto(_request(path).config))
+    cfg = parse_config(eval_config_dict_from_proto(_request(path).config))
     assert [m.name for m in cfg.models] == ["strong", "weak"] and cfg.seeds == [1, 2]
     assert cfg.suites.team_debate.partner == "weak" and cfg.suites.misinformation is None
-    again = parse_config(config_dict_from_proto(config_to_proto(cfg)))
+    again = parse_config(eval_config_dict_from_proto(eval_config_to_proto(cfg)))
     assert again.fingerprint() == cfg.fingerprint()
 
 

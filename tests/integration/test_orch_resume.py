@@ -15,10 +15,10 @@ import pytest
 
 from pbt.config import RunConfig
 from pbt.net import free_port, wait_for_port
+from pbt.rpc import open_channel, run_config_to_proto
 from pbt.store import LocalStore
 from pbt.v1 import orchestrator_pb2 as pb
 from pbt.v1 import orchestrator_pb2_grpc
-from services.common import open_channel
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 N_QUESTIONS = 10
@@ -70,7 +70,7 @@ def test_kill_and_resume(tmp_path: Path) -> None:
             "max_trees_in_flight": 2,
         }
     )
-    request = pb.BuildTreesRequest(config=config.to_proto(), job_id="crash-1")
+    request = pb.BuildTreesRequest(config=run_config_to_proto(config), job_id="crash-1")
     store_dir = tmp_path / "store"
     port = free_port()
 

@@ -14,8 +14,9 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
 
 from pbt.errors import NotFoundError, UnavailableError, ValidationError
+from pbt.rpc import open_channel
 from pbt.v1 import orchestrator_pb2, orchestrator_pb2_grpc
-from services.common import ServerConfig, ServiceSpec, create_server, open_channel
+from services.common import ServerConfig, ServiceSpec, create_server
 
 pytestmark = pytest.mark.integration
 SERVICE = "pbt.v1.DebateOrchestratorService"

@@ -22,10 +22,10 @@ from grpc_status import rpc_status
 from pbt.backends.scripted import ScriptedBackend
 from pbt.config import RunConfig
 from pbt.personas import load_personas
+from pbt.rpc import open_channel, run_config_to_proto
 from pbt.store import LocalStore
 from pbt.v1 import orchestrator_pb2 as pb
 from pbt.v1 import orchestrator_pb2_grpc
-from services.common import open_channel
 from services.common.policy import RequestPolicy
 from services.orchestrator.server import start_orchestrator
 
@@ -84,7 +84,7 @@ class Harness:
         await self.server.stop(0)
 
     async def build(self, config: RunConfig, job_id: str = "", **kw):
-        request = pb.BuildTreesRequest(config=config.to_proto(), job_id=job_id, **kw)
+        request = pb.BuildTreesRequest(config=run_config_to_proto(config), job_id=job_id, **kw)
         return [event async for event in self.stub.BuildTrees(request)]
 
 
@@ -377,7 +377,7 @@ def _violation(error: grpc.aio.AioRpcError) -> str:
     ],
 )
 def test_invalid_requests_name_the_field(tmp_path: Path, mutate, field: str) -> None:
-    request = pb.BuildTreesRequest(config=run_config().to_proto(), job_id="bad")
+    request = pb.BuildTreesRequest(config=run_config_to_proto(run_config()), job_id="bad")
     mutate(request)
 
     async def go():
@@ -425,7 +425,7 @@ def test_deadline_cancels_the_job_and_leaves_only_whole_trees(tmp_path: Path) ->
 
     async def go():
         async with Harness(tmp_path, delay=0.02) as h:
-            request = pb.BuildTreesRequest(config=config.to_proto(), job_id="late")
+            request = pb.BuildTreesRequest(config=run_config_to_proto(config), job_id="late")
             with pytest.raises(grpc.aio.AioRpcError) as info:
                 async for _ in h.stub.BuildTrees(request, timeout=0.6):
                     pass
@@ -594,7 +594,7 @@ def test_unreachable_agent_ends_unavailable_and_keeps_finished_trees(tmp_path: P
             events = []
             with pytest.raises(grpc.aio.AioRpcError) as info:
                 async for event in h.stub.BuildTrees(
-                    pb.BuildTreesRequest(config=config.to_proto(), job_id="flaky")
+                    pb.BuildTreesRequest(config=run_config_to_proto(config), job_id="flaky")
                 ):
                     events.append(event)
             await h.backends["b"].http.aclose()
@@ -625,9 +625,9 @@ def test_server_policy_limits_endpoints_and_paths(tmp_path: Path) -> None:
     )
     http = {"endpoint": "http://127.0.0.1:9/v1"}
     build = pb.BuildTreesRequest(
-        config=run_config(
-            questions=QUESTIONS[:1], agents={"a": http, "b": http}, extraction={"mode": "rules"}
-        ).to_proto()
+        config=run_config_to_proto(
+            run_config(questions=QUESTIONS[:1], agents={"a": http, "b": http}, extraction={"mode": "rules"})
+        )
     )
     outside_data = pb.BuildTreesRequest()
     outside_data.CopyFrom(build)

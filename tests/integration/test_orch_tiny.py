@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from pbt.config import RunConfig
+from pbt.rpc import open_channel, run_config_to_proto
 from pbt.store import LocalStore
 from pbt.v1 import orchestrator_pb2 as pb
 from pbt.v1 import orchestrator_pb2_grpc
 from services.agent.process import AgentProcess
-from services.common import open_channel
 from services.common.policy import RequestPolicy
 from services.orchestrator.server import start_orchestrator
 
@@ -53,13 +53,15 @@ async def _build_and_extract(config: RunConfig, store, job_id: str):
     try:
         async with open_channel(f"127.0.0.1:{port}") as channel:
             stub = orchestrator_pb2_grpc.DebateOrchestratorServiceStub(channel)
-            request = pb.BuildTreesRequest(config=config.to_proto(), job_id=job_id, limit=N)
+            request = pb.BuildTreesRequest(config=run_config_to_proto(config), job_id=job_id, limit=N)
             events = [e async for e in stub.BuildTrees(request, timeout=240)]
             tree = await stub.GetTree(
-                pb.GetTreeRequest(job_id=job_id, question_id="NQ-open-000000", store=config.to_proto().store)
+                pb.GetTreeRequest(
+                    job_id=job_id, question_id="NQ-open-000000", store=run_config_to_proto(config).store
+                )
             )
             prefs = await stub.ExtractPreferences(
-                pb.ExtractPreferencesRequest(job_id=job_id, store=config.to_proto().store)
+                pb.ExtractPreferencesRequest(job_id=job_id, store=run_config_to_proto(config).store)
             )
             return events, json.loads(tree.tree_json), prefs
     finally:

@@ -16,6 +16,7 @@ import pytest
 
 from pbt.config import RunConfig
 from pbt.net import free_port, wait_for_port
+from pbt.rpc import run_config_to_proto
 from pbt.v1 import evaluator_pb2, evaluator_pb2_grpc, orchestrator_pb2, orchestrator_pb2_grpc
 from services.agent.process import AgentProcess
 
@@ -94,7 +95,7 @@ def test_orchestrator_and_evaluator_stop_within_grace_with_calls_in_flight(tmp_p
                 stub = orchestrator_pb2_grpc.DebateOrchestratorServiceStub(channel)
                 thread = _call_in_background(
                     stub.BuildTrees,
-                    orchestrator_pb2.BuildTreesRequest(config=config.to_proto(), job_id="slow"),
+                    orchestrator_pb2.BuildTreesRequest(config=run_config_to_proto(config), job_id="slow"),
                 )
             else:
                 stub = evaluator_pb2_grpc.EvaluatorServiceStub(channel)

@@ -12,7 +12,7 @@ from k8s_checks import CRDS
 
 from pbt.cli.main import cli
 from pbt.errors import UnavailableError, ValidationError
-from training.pytorchjob import load_job_config, render, submit, validate_job
+from pbt.jobs.pytorchjob import load_job_config, render, submit, validate_job
 
 pytestmark = pytest.mark.k8s
 

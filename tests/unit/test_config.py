@@ -8,6 +8,7 @@ import pytest
 
 from pbt.config import RunConfig
 from pbt.errors import ValidationError
+from pbt.rpc import run_config_from_proto, run_config_to_proto
 from pbt.v1 import orchestrator_pb2 as pb
 
 MINIMAL = {
@@ -109,25 +110,25 @@ def test_proto_round_trip_keeps_every_field() -> None:
             "max_trees_in_flight": 3,
         }
     )
-    message = config.to_proto()
+    message = run_config_to_proto(config)
     assert message.extraction.mode == pb.EXTRACTION_MODE_RULES
     assert message.dataset.format == pb.DATASET_FORMAT_INLINE
     assert message.sampling.HasField("temperature") and message.sampling.temperature == 0.0
-    again = RunConfig.from_proto(pb.RunConfig.FromString(message.SerializeToString()))
+    again = run_config_from_proto(pb.RunConfig.FromString(message.SerializeToString()))
     assert again == config
     assert again.fingerprint() == config.fingerprint()
 
 
 def test_proto_errors_carry_the_request_path() -> None:
-    message = RunConfig.from_dict(MINIMAL).to_proto()
+    message = run_config_to_proto(RunConfig.from_dict(MINIMAL))
     message.sampling.top_p = 1.5
     with pytest.raises(ValidationError) as info:
-        RunConfig.from_proto(message)
+        run_config_from_proto(message)
     assert info.value.field == "config.sampling.top_p"
-    message = RunConfig.from_dict(MINIMAL).to_proto()
+    message = run_config_to_proto(RunConfig.from_dict(MINIMAL))
     message.agents.extractor.endpoint = "  "
     with pytest.raises(ValidationError) as info:
-        RunConfig.from_proto(message)
+        run_config_from_proto(message)
     assert info.value.field == "config.agents.extractor.endpoint"
 
 

@@ -110,7 +110,7 @@ def test_llm_extractor_reads_question_and_response(tmp_path, data_dir):
     ],
 )
 def test_every_config_field_has_a_proto_field(model, message):
-    """The gRPC API carries every evaluation setting (config_to_proto must not drop or choke on one)."""
+    """The gRPC API carries every evaluation setting (eval_config_to_proto must not drop or choke on one)."""
     from pbt.evaluate import config as cfg_mod
     from pbt.v1 import evaluator_pb2
 
@@ -120,7 +120,7 @@ def test_every_config_field_has_a_proto_field(model, message):
 
 
 def test_misinformation_settings_round_trip_through_proto(tmp_path):
-    from services.evaluator.convert import config_dict_from_proto, config_to_proto
+    from pbt.rpc import eval_config_dict_from_proto, eval_config_to_proto
 
     farm = tmp_path / "farm.jsonl"
     farm.write_text("")
@@ -131,7 +131,7 @@ def test_misinformation_settings_round_trip_through_proto(tmp_path):
             "suites": {"misinformation": {"files": [str(farm)], "persuade_all": True, "max_turns": 2}},
         }
     )
-    again = parse_config(config_dict_from_proto(config_to_proto(cfg)))
+    again = parse_config(eval_config_dict_from_proto(eval_config_to_proto(cfg)))
     assert again.suites.misinformation.persuade_all is True
     assert again.fingerprint() == cfg.fingerprint()
 

@@ -95,21 +95,23 @@ def trees_run_config(
 
 def build_trees(address: str, *, job_id: str, config, limit: int | None, progress: Progress) -> TreesResult:
     """BuildTrees through the orchestrator with a `trees_run_config` (``limit``: questions, None = all)."""
-    import grpc
+    import asyncio
 
-    from pbt.v1 import orchestrator_pb2, orchestrator_pb2_grpc
+    from pbt.rpc import OrchestratorClient
 
-    request = orchestrator_pb2.BuildTreesRequest(config=config.to_proto(), job_id=job_id, limit=limit or 0)
-    summary = None
-    try:
-        with grpc.insecure_channel(address) as channel:
-            stub = orchestrator_pb2_grpc.DebateOrchestratorServiceStub(channel)
-            for event in stub.BuildTrees(request, timeout=3600):
+    async def call() -> Any:
+        summary = None
+        async with OrchestratorClient(address) as orchestrator:
+            async for event in orchestrator.build_trees(config, job_id=job_id, limit=limit, timeout=3600):
                 kind = event.WhichOneof("event")
                 if kind == "progress":
                     progress("trees", event.progress.trees_done, max(event.progress.trees_total, 1))
                 elif kind == "summary":
                     summary = event.summary
+        return summary
+
+    try:
+        summary = asyncio.run(call())
     except Exception as exc:  # grpc.RpcError and friends
         raise _grpc_error("building trees (orchestrator BuildTrees)", exc) from exc
     if summary is None:
@@ -150,26 +152,27 @@ def extract_preferences(
     """ExtractPreferences through the orchestrator: accept / resist / PBT pairs, split by tree
     (`split_fractions` train/dev/test, default the orchestrator's), filtered by `pair_filter`, the
     PBT file trimmed as `pbt_balance` says, from the replies of `pair_agents`."""
-    import grpc
+    import asyncio
 
-    from pbt.v1 import common_pb2, orchestrator_pb2, orchestrator_pb2_grpc
+    from pbt.rpc import OrchestratorClient
+    from pbt.v1 import common_pb2
 
-    try:
-        with grpc.insecure_channel(address) as channel:
-            stub = orchestrator_pb2_grpc.DebateOrchestratorServiceStub(channel)
-            reply = stub.ExtractPreferences(
-                orchestrator_pb2.ExtractPreferencesRequest(
-                    job_id=job_id,
-                    output_id=job_id,
-                    store=common_pb2.StoreSpec(url=store_url),
-                    seed=seed,
-                    pair_filter=pair_filter,
-                    split_fractions=list(split_fractions or ()),
-                    pbt_balance=pbt_balance,
-                    pair_agents=pair_agents,
-                ),
+    async def call() -> Any:
+        async with OrchestratorClient(address) as orchestrator:
+            return await orchestrator.extract_preferences(
+                job_id=job_id,
+                output_id=job_id,
+                store=common_pb2.StoreSpec(url=store_url),
+                seed=seed,
+                pair_filter=pair_filter,
+                split_fractions=list(split_fractions or ()),
+                pbt_balance=pbt_balance,
+                pair_agents=pair_agents,
                 timeout=600,
             )
+
+    try:
+        reply = asyncio.run(call())
     except Exception as exc:
         raise _grpc_error("extracting preference pairs (orchestrator ExtractPreferences)", exc) from exc
     return PrefsResult(
@@ -339,30 +342,32 @@ def eval_config(
 
 def run_evaluation(address: str, config: EvalConfig, progress: Progress) -> EvalResult:
     """RunEvaluation through the evaluator (the config from `eval_config`); streams progress."""
+    import asyncio
     import time
 
-    import grpc
-
-    from pbt.v1 import evaluator_pb2, evaluator_pb2_grpc
+    from pbt.rpc import EvaluatorClient
+    from pbt.v1 import evaluator_pb2
 
     eval_id = config.eval_id
     # the YAML form of the request carries every field of EvalConfig as the evaluator parses it
-    request = evaluator_pb2.RunEvaluationRequest(
-        # (None kept: the balanced suite's split None means every split, unlike the default "test")
-        config_yaml=yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
-    )
-    started = time.monotonic()
-    summary = None
-    try:
-        with grpc.insecure_channel(address) as channel:
-            stub = evaluator_pb2_grpc.EvaluatorServiceStub(channel)
-            for event in stub.RunEvaluation(request, timeout=3600):
+    # (None kept: the balanced suite's split None means every split, unlike the default "test")
+    config_yaml = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+
+    async def call() -> Any:
+        summary = None
+        async with EvaluatorClient(address) as evaluator:
+            async for event in evaluator.run_evaluation(config_yaml=config_yaml, timeout=3600):
                 kind = event.WhichOneof("event")
                 if kind == "progress":
                     p = event.progress
                     progress(f"eval {p.suite}", p.done, max(p.total, 1))
                 elif kind == "summary":
                     summary = event.summary
+        return summary
+
+    started = time.monotonic()
+    try:
+        summary = asyncio.run(call())
     except Exception as exc:
         raise _grpc_error("evaluation (evaluator RunEvaluation)", exc) from exc
     if summary is None:

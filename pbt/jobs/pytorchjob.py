@@ -9,7 +9,8 @@ Secret). Objects are built with the ``kubeflow-training`` SDK's models and the `
 client's models, and serialised with the kubernetes ``ApiClient``.
 
 The job settings live in the training YAML under ``job:`` (see `JobSpec`); the training entry
-point ignores that block.
+point ignores that block. This renderer owns the job's shape: the Helm chart's
+``templates/training.yaml`` renders the same pods (``tests/k8s/test_training_job_parity.py``).
 """
 
 from __future__ import annotations
@@ -24,13 +25,28 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pbt.errors import UnavailableError, ValidationError
+from pbt.safeload import load_yaml, read_text
 
 log = logging.getLogger(__name__)
 
+STAGES = ("dpo", "sft")
 CONFIG_MOUNT = "/etc/pbt/training.yaml"
 CONFIG_KEY = "training.yaml"
 MASTER_PORT = 23456
 _DNS1123 = re.compile(r"[^a-z0-9-]+")
+POD_SECURITY_CONTEXT: dict[str, Any] = {
+    "runAsNonRoot": True,
+    "runAsUser": 10001,
+    "runAsGroup": 10001,
+    "fsGroup": 10001,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+CONTAINER_SECURITY_CONTEXT: dict[str, Any] = {
+    "runAsNonRoot": True,
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "capabilities": {"drop": ["ALL"]},
+}
 
 
 class JobSpec(BaseModel):
@@ -51,8 +67,18 @@ class JobSpec(BaseModel):
     gpus_per_node: int = Field(1, ge=0, description="GPUs requested per pod (0: CPU training with gloo).")
     gpu_resource: str = Field("nvidia.com/gpu", description="Extended resource name of a GPU.")
     cpu: str | None = Field(None, description="CPU request per pod, e.g. '8'.")
-    memory: str | None = Field(None, description="Memory request and limit per pod, e.g. '64Gi'.")
+    cpu_limit: str | None = Field(None, description="CPU limit per pod, e.g. '16' (default: none).")
+    memory: str | None = Field(None, description="Memory request per pod, e.g. '64Gi'.")
+    memory_limit: str | None = Field(None, description="Memory limit per pod (default: the request).")
     shm_size: str = Field("16Gi", description="Size of /dev/shm (NCCL and dataloaders need more than 64M).")
+    pod_security_context: dict[str, Any] = Field(
+        default_factory=lambda: dict(POD_SECURITY_CONTEXT),
+        description="Pod securityContext (default: non-root 10001, seccomp RuntimeDefault; the chart's).",
+    )
+    container_security_context: dict[str, Any] = Field(
+        default_factory=lambda: dict(CONTAINER_SECURITY_CONTEXT),
+        description="Container securityContext (default: read-only root, no escalation, drop ALL).",
+    )
     store_secret: str = Field(
         "pbt-store", description="Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for the store."
     )
@@ -60,6 +86,7 @@ class JobSpec(BaseModel):
         None, description="S3_ENDPOINT in the pods, e.g. 'http://pbt-minio:9000'."
     )
     store_bucket: str = Field("pbt", description="S3_BUCKET in the pods.")
+    store_region: str = Field("us-east-1", description="AWS_DEFAULT_REGION in the pods (MinIO ignores it).")
     store_secure: bool = Field(False, description="S3_SECURE in the pods (TLS to the store).")
     service_account: str | None = None
     node_selector: dict[str, str] = Field(default_factory=dict)
@@ -85,6 +112,26 @@ class JobSpec(BaseModel):
         return v
 
 
+def expand_placeholders(value: str | None, mode: str, seed: int) -> str | None:
+    """``{mode}`` and ``{seed}`` in run_id and base_model, so one preset serves every variant and
+    seed (``base_model: store:training/sft-llama3-8b-{mode}/merged``: each DPO variant from its
+    own SFT model)."""
+    if value is None:
+        return None
+    return value.replace("{mode}", mode).replace("{seed}", str(seed))
+
+
+def _load_config(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ValidationError(f"config file not found: {path}", field="config")
+    config = load_yaml(read_text(path, "config file"), str(path))
+    if config is None:
+        config = {}
+    if not isinstance(config, dict):
+        raise ValidationError("must contain a YAML mapping of option names to values", location=str(path))
+    return config
+
+
 def job_name(run_id: str) -> str:
     name = _DNS1123.sub("-", run_id.lower()).strip("-")
     return (name or "pbt-train")[:63].rstrip("-")
@@ -92,10 +139,8 @@ def job_name(run_id: str) -> str:
 
 def load_job_config(path: str | Path) -> tuple[str, dict[str, Any], JobSpec, str]:
     """Read a training YAML with its ``job:`` block; returns (stage, config, job, raw text)."""
-    from training.args import STAGES, load_yaml
-
     path = Path(path)
-    config = load_yaml(path)
+    config = _load_config(path)
     stage = config.get("stage", "dpo")
     if stage not in STAGES:
         raise ValidationError(f"must be one of {STAGES}, got {stage!r}", field="stage", location=str(path))
@@ -130,8 +175,6 @@ def render(stage: str, config: dict[str, Any], job: JobSpec, config_text: str) -
     from kubeflow.training import models as kf
     from kubernetes import client as k8s
 
-    from training.args import expand_placeholders
-
     mode, seed = config.get("mode", "pbt"), config.get("seed", 42)
     run_id = expand_placeholders(config.get("run_id") or f"{stage}-{mode}-seed{seed}", mode, seed)
     name = job.name or job_name(run_id)
@@ -151,9 +194,7 @@ def render(stage: str, config: dict[str, Any], job: JobSpec, config_text: str) -
     env = [
         k8s.V1EnvVar(name="S3_BUCKET", value=job.store_bucket),
         k8s.V1EnvVar(name="S3_SECURE", value=str(job.store_secure).lower()),
-        k8s.V1EnvVar(name="HOME", value="/tmp"),
-        k8s.V1EnvVar(name="HF_HOME", value="/tmp/hf"),
-        k8s.V1EnvVar(name="PBT_WORK_DIR", value="/tmp/pbt-runs"),
+        k8s.V1EnvVar(name="AWS_DEFAULT_REGION", value=job.store_region),
     ]
     if job.store_endpoint:  # always set for jobs from load_job_config
         env.insert(0, k8s.V1EnvVar(name="S3_ENDPOINT", value=job.store_endpoint))
@@ -166,13 +207,22 @@ def render(stage: str, config: dict[str, Any], job: JobSpec, config_text: str) -
                 ),
             )
         )
+    env += [
+        k8s.V1EnvVar(name="HOME", value="/tmp"),
+        k8s.V1EnvVar(name="HF_HOME", value="/tmp/hf"),
+        k8s.V1EnvVar(name="PBT_WORK_DIR", value="/tmp/pbt-runs"),
+    ]
     env += [k8s.V1EnvVar(name=k, value=v) for k, v in sorted(job.env.items())]
     requests: dict[str, str] = {}
     limits: dict[str, str] = {}
     if job.cpu:
         requests["cpu"] = job.cpu
+    if job.cpu_limit:
+        limits["cpu"] = job.cpu_limit
     if job.memory:
-        requests["memory"] = limits["memory"] = job.memory
+        requests["memory"] = job.memory
+    if job.memory_limit or job.memory:
+        limits["memory"] = job.memory_limit or job.memory
     if job.gpus_per_node:
         requests[job.gpu_resource] = limits[job.gpu_resource] = str(job.gpus_per_node)
     container = k8s.V1Container(
@@ -182,19 +232,22 @@ def render(stage: str, config: dict[str, Any], job: JobSpec, config_text: str) -
         command=["torchrun"],
         args=["-m", f"training.{stage}", "--config", CONFIG_MOUNT, *job.args],
         env=env,
-        ports=[k8s.V1ContainerPort(name="pytorchjob-port", container_port=MASTER_PORT)],
+        ports=[k8s.V1ContainerPort(name="pytorchjob-port", container_port=MASTER_PORT, protocol="TCP")],
         resources=k8s.V1ResourceRequirements(requests=requests or None, limits=limits or None),
         volume_mounts=[
             k8s.V1VolumeMount(name="config", mount_path=CONFIG_MOUNT, sub_path=CONFIG_KEY, read_only=True),
             k8s.V1VolumeMount(name="tmp", mount_path="/tmp"),
             k8s.V1VolumeMount(name="dshm", mount_path="/dev/shm"),
         ],
+        security_context=job.container_security_context,
     )
     pod = k8s.V1PodTemplateSpec(
-        metadata=k8s.V1ObjectMeta(labels=labels),
+        metadata=k8s.V1ObjectMeta(labels={**labels, "pbt.io/store-client": "true"}),
         spec=k8s.V1PodSpec(
             containers=[container],
             service_account_name=job.service_account,
+            automount_service_account_token=False,
+            security_context=job.pod_security_context,
             node_selector=job.node_selector or None,
             tolerations=[k8s.V1Toleration(**_snake(t)) for t in job.tolerations] or None,
             volumes=[

@@ -1,0 +1,1 @@
+"""Kubernetes jobs the product renders and submits (the training PyTorchJob)."""
