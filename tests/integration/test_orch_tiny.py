@@ -56,7 +56,7 @@ async def _build_and_extract(config: RunConfig, store, job_id: str):
             request = pb.BuildTreesRequest(config=config.to_proto(), job_id=job_id, limit=N)
             events = [e async for e in stub.BuildTrees(request, timeout=240)]
             tree = await stub.GetTree(
-                pb.GetTreeRequest(job_id=job_id, question_id="NQ-open-000000", store=config.to_proto().store)
+                pb.GetTreeRequest(job_id=job_id, tree_id="NQ-open-000000", store=config.to_proto().store)
             )
             prefs = await stub.ExtractPreferences(
                 pb.ExtractPreferencesRequest(job_id=job_id, store=config.to_proto().store)
