@@ -12,9 +12,10 @@ from pbt.prefs.dataset import (
     manifest_path,
     pair_record,
     select_pairs,
-    split_trees,
+    split_questions,
     write_preferences,
 )
+from pbt.prefs.record import CODES, TRAIN_MODES, PairRecord, check_mode, parse_record, parse_records
 from pbt.prefs.engine import (
     SKIP_REASONS,
     Pair,
@@ -32,6 +33,12 @@ from pbt.prefs.engine import (
 from pbt.prefs.filters import PAIR_FILTERS, AgreementJudge, ModelFilter, PairFilterLike, make_pair_filter
 
 __all__ = [
+    "CODES",
+    "TRAIN_MODES",
+    "PairRecord",
+    "check_mode",
+    "parse_record",
+    "parse_records",
     "MODES",
     "PAIR_AGENTS",
     "PBT_BALANCES",
@@ -59,7 +66,7 @@ __all__ = [
     "resolve_disagree",
     "select_pairs",
     "sibling_pairs",
-    "split_trees",
+    "split_questions",
     "subtree_scores",
     "write_preferences",
 ]

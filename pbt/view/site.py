@@ -117,7 +117,7 @@ def write_trees_site(
     """The trees site of a job; with a preference output (`prefs_id`, else the first one made from
     the job) the pages use its pair filter, show its splits and which files hold each pair."""
     from pbt.orchestrate.job import job_prefix, list_tree_keys
-    from pbt.prefs.dataset import split_trees
+    from pbt.prefs.dataset import split_questions
     from pbt.prefs.filters import make_pair_filter
     from pbt.tree.io import tree_from_dict
 
@@ -139,7 +139,7 @@ def write_trees_site(
             qids[data["id"]] = (data.get("question") or {}).get("id", data["id"])
             if progress:
                 progress("reading questions", i + 1, len(keys))
-        by_q = split_trees(
+        by_q = split_questions(
             qids.values(), int(summary.get("seed", 0)), summary.get("split_fractions") or (0.7, 0.15, 0.15)
         )
         split_of = {t: by_q[q] for t, q in qids.items()}
