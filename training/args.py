@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from pbt.errors import ValidationError
+from pbt.prefs.record import TRAIN_MODES, check_mode
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +140,7 @@ class DataArguments:
         metadata={
             "help": "Which pairs to train on: 'accept', 'resist', or 'pbt' (half each), all with the same pair "
             "budget (PBT-METHOD.md §4.6).",
-            "choices": ["accept", "resist", "pbt"],
+            "choices": list(TRAIN_MODES),
         },
     )
     pair_budget: int | None = field(
@@ -344,9 +345,17 @@ def expand_placeholders(value: str | None, mode: str, seed: int) -> str | None:
     return value.replace("{mode}", mode).replace("{seed}", str(seed))
 
 
+def check_config(config: dict[str, Any], location: str | None = None) -> None:
+    """The checks of a training YAML that need no parser: what `pbt train submit` refuses before
+    rendering a job (a value the pod would refuse later)."""
+    if "mode" in config:
+        check_mode(config["mode"], TRAIN_MODES, location=location)
+
+
 def check_setup(setup: TrainingSetup) -> None:
     """Cross-field checks that need no file or model (those come later, still before training)."""
     where = setup.config_path
+    check_mode(setup.data.mode, TRAIN_MODES, location=where)
     setup.run.run_id = expand_placeholders(setup.run.run_id, setup.data.mode, setup.trainer.seed)
     setup.model.base_model = expand_placeholders(setup.model.base_model, setup.data.mode, setup.trainer.seed)
     if not setup.data.pairs:

@@ -30,7 +30,6 @@ from pbt.store.layout import pairs_manifest_key, pairs_manifest_name
 log = logging.getLogger(__name__)
 
 
-
 @dataclass
 class PairFile:
     """The pairs of one file with where they came from (for the lineage manifest)."""

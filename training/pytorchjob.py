@@ -92,13 +92,14 @@ def job_name(run_id: str) -> str:
 
 def load_job_config(path: str | Path) -> tuple[str, dict[str, Any], JobSpec, str]:
     """Read a training YAML with its ``job:`` block; returns (stage, config, job, raw text)."""
-    from training.args import STAGES, load_yaml
+    from training.args import STAGES, check_config, load_yaml
 
     path = Path(path)
     config = load_yaml(path)
     stage = config.get("stage", "dpo")
     if stage not in STAGES:
         raise ValidationError(f"must be one of {STAGES}, got {stage!r}", field="stage", location=str(path))
+    check_config(config, str(path))
     try:
         job = JobSpec(**(config.get("job") or {}))
     except Exception as exc:  # pydantic.ValidationError: name each bad field

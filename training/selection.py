@@ -26,6 +26,7 @@ from pbt.prefs.record import parse_record
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class DevItem:
     code: str

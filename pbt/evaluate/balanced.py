@@ -24,9 +24,9 @@ from typing import Any
 from pbt.errors import ValidationError
 from pbt.evaluate.base import RunContext, Suite, Unit
 from pbt.evaluate.sources import iter_jsonl, read_source
-from pbt.prefs.record import parse_records
 from pbt.evaluate.stats import Stat, mean_of, ratio
 from pbt.extract.parse import AGREE, DISAGREE, find_final_answer, parse_final_answer
+from pbt.prefs.record import parse_records
 
 CODES = ("resist", "accept")
 
@@ -78,7 +78,11 @@ def load_pairs(spec, store=None) -> list[PairItem]:
         if not aliases:
             raise ValidationError(
                 "pair has no gold aliases"
-                + (f" (nor tree {tree_id!r} in {spec.trees})" if spec.trees else "; set suites.balanced.trees"),
+                + (
+                    f" (nor tree {tree_id!r} in {spec.trees})"
+                    if spec.trees
+                    else "; set suites.balanced.trees"
+                ),
                 field="gold",
                 location=f"{location}:{n}",
             )

@@ -36,7 +36,7 @@ from pbt.prefs.dataset import (
     records_to_bytes,
 )
 from pbt.prefs.filters import resolve_eval_filter
-from pbt.store import ObjectStore
+from pbt.store import ObjectStore, layout
 from pbt.tree.io import tree_from_dict
 from pbt.tree.model import Tree
 
@@ -66,7 +66,7 @@ def job_persona_set(store: ObjectStore, job_id: str) -> tuple[PersonaSet | None,
 
     (None, None) when the job has no manifest (trees written by other tools): the caller falls back
     to the bundled set. A manifest whose persona set cannot be loaded is an error naming both."""
-    keys = sorted(store.list(f"{job_prefix(job_id)}_manifests/"))
+    keys = sorted(store.list(layout.shard_manifests_prefix(job_id)))
     if not keys:
         return None, None
     manifest = store.get_json(keys[0])
@@ -132,7 +132,7 @@ def extract_preferences(
         "eval_filter": eval_name,
         "judge": judge_info if judge is not None else None,
     }
-    prefix = f"prefs/{output_id}"
+    prefix = layout.prefs_prefix(output_id)
     inputs = [{"job_id": job_id, "uri": store.uri(job_prefix(job_id).rstrip("/")) + "/", "trees": len(trees)}]
     counts: dict[str, int] = {}
     per_mode: dict[str, Any] = {}
@@ -150,7 +150,7 @@ def extract_preferences(
     for mode in PREF_MODES:
         result = results[mode]
         data = records_to_bytes(result.records)
-        key = f"{prefix}/{mode}.jsonl"
+        key = layout.pairs_key(output_id, mode)
         manifest = build_manifest(
             result,
             inputs=inputs,
@@ -162,7 +162,7 @@ def extract_preferences(
             settings=settings,
         )
         store.put_bytes(key, data)
-        store.put_json(f"{prefix}/{mode}.manifest.json", manifest)
+        store.put_json(layout.pairs_manifest_key(key), manifest)
         counts[mode] = len(result.records)
         for split, by_code in result.counts()["pairs_written"].items():
             counts[f"{mode}.{split}"] = sum(by_code.values())
@@ -183,11 +183,11 @@ def extract_preferences(
         "counts": counts,
         "code_version": code_version(),
     }
-    store.put_json(f"{prefix}/manifest.json", summary)
+    store.put_json(layout.prefs_manifest_key(output_id), summary)
     log.info("preferences of job %s -> %s: %s", job_id, store.uri(prefix), counts)
     return PreferencesOutput(
         output_uri=store.uri(prefix) + "/",
-        manifest_uri=store.uri(f"{prefix}/manifest.json"),
+        manifest_uri=store.uri(layout.prefs_manifest_key(output_id)),
         trees_read=len(trees),
         counts=counts,
         manifest=summary,

@@ -1,10 +1,8 @@
 """The PBT preference engine: dialogue trees -> balanced preference pairs (PBT-METHOD.md §4)."""
 
 from pbt.prefs.dataset import (
-    MODES,
     PAIR_AGENTS,
     PBT_BALANCES,
-    SPLITS,
     PrefsResult,
     build_manifest,
     build_preferences,
@@ -15,7 +13,6 @@ from pbt.prefs.dataset import (
     split_questions,
     write_preferences,
 )
-from pbt.prefs.record import CODES, TRAIN_MODES, PairRecord, check_mode, parse_record, parse_records
 from pbt.prefs.engine import (
     SKIP_REASONS,
     Pair,
@@ -31,6 +28,16 @@ from pbt.prefs.engine import (
     subtree_scores,
 )
 from pbt.prefs.filters import PAIR_FILTERS, AgreementJudge, ModelFilter, PairFilterLike, make_pair_filter
+from pbt.prefs.record import (
+    CODES,
+    MODES,
+    SPLITS,
+    TRAIN_MODES,
+    PairRecord,
+    check_mode,
+    parse_record,
+    parse_records,
+)
 
 __all__ = [
     "CODES",

@@ -32,8 +32,9 @@ from pbt.errors import ValidationError
 from pbt.personas import PersonaSet, load_personas
 from pbt.prefs.engine import Pair, analyze_tree
 from pbt.prefs.filters import PairFilterLike
-from pbt.prefs.record import MODES, SPLITS, Mode, check_mode
+from pbt.prefs.record import SPLITS, Mode, check_mode
 from pbt.store import atomic_write_bytes
+from pbt.store.layout import pairs_manifest_name
 from pbt.tree.dialogue import speaker_messages
 from pbt.tree.model import Tree
 
@@ -368,8 +369,7 @@ def build_manifest(
 def manifest_path(out: str | Path) -> Path:
     """``pairs.jsonl`` -> ``pairs.manifest.json`` (beside the output)."""
     out = Path(out)
-    stem = out.name[: -len(".jsonl")] if out.name.endswith(".jsonl") else out.name
-    return out.with_name(f"{stem}.manifest.json")
+    return out.with_name(pairs_manifest_name(out.name))
 
 
 def write_preferences(out: str | Path, data: bytes, manifest: dict[str, Any]) -> Path:

@@ -35,7 +35,9 @@ MODES: tuple[str, ...] = ("labelled", "accept", "resist", "pbt", "all")
 TRAIN_MODES: tuple[str, ...] = ("accept", "resist", "pbt")
 
 
-def check_mode(value: Any, modes: tuple[str, ...] = MODES, field: str = "mode", location: str | None = None) -> str:
+def check_mode(
+    value: Any, modes: tuple[str, ...] = MODES, field: str = "mode", location: str | None = None
+) -> str:
     """``value`` if it is one of ``modes``, else a `ValidationError` naming ``field``."""
     if value not in modes:
         raise ValidationError(
