@@ -509,7 +509,7 @@ def _seed_counts(rec: Mapping[str, Any]) -> str:
 
 def write_demo_site(store: ObjectStore, run_id: str, out: Path, *, progress: Progress | None = None) -> Site:
     """The demo's report with every seed's pairs, trees and evaluation sites linked from it."""
-    report_key = f"demo/{run_id}/report.json"
+    report_key = layout.demo_key(run_id, "report.json")
     if not store.exists(report_key):
         raise NotFoundError(f"no demo report at {store.uri(report_key)}")
     doc = store.get_json(report_key)
@@ -617,7 +617,7 @@ def default_prefix(kind: str, item_id: str) -> str:
         "trees": layout.trees_site_prefix(item_id),
         "prefs": layout.prefs_site_prefix(item_id),
         "eval": layout.results_site_prefix(item_id),
-        "demo": f"demo/{item_id}/site",
+        "demo": layout.demo_key(item_id, "site"),
     }[kind]
 
 
