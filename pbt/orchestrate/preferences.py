@@ -1,14 +1,16 @@
-"""ExtractPreferences: the trees of a job in the store -> accept / resist / PBT pairs in the store.
+"""ExtractPreferences: the trees of a job in the store -> labelled / accept / resist / PBT pairs in the store.
 
 Store layout::
 
-    prefs/{output_id}/{mode}.jsonl            TRL conversational preference records (mode: accept, resist, pbt)
+    prefs/{output_id}/{mode}.jsonl            pair records (mode: labelled, accept, resist, pbt)
     prefs/{output_id}/{mode}.manifest.json    pbt.prefs/v1 manifest of that file (inputs, counts, sha256)
     prefs/{output_id}/manifest.json           summary: inputs (the tree job), counts per mode, code version
 
 The pairs come from the foundation's preference engine (`pbt.prefs.build_preferences`), the same
 code as ``pbt prefs``; the split is by tree (replicas of a question together) and deterministic
-for the seed; every tree is analysed once for all modes. Every prompt starts
+for the seed; every tree is analysed once for all modes. Training reads the ``labelled`` file
+and takes each variant's pairs from it with one pair budget (`training.data.select_train`): the
+``pbt`` file is the §4.6 dataset for other trainers and the viewer, not balanced again. Every prompt starts
 with the standard instruction of the persona set the trees were built with (read from the job's
 manifest, PBT-METHOD §4.7), so pairs of trees built with a custom persona file are in the same
 words as the trees themselves.
@@ -42,7 +44,7 @@ from pbt.tree.model import Tree
 
 log = logging.getLogger(__name__)
 
-PREF_MODES = ("accept", "resist", "pbt")
+PREF_MODES = ("labelled", "accept", "resist", "pbt")
 
 
 @dataclass
@@ -95,7 +97,7 @@ def extract_preferences(
     judge: Any = None,
     judge_info: dict[str, Any] | None = None,
 ) -> PreferencesOutput:
-    """Build the three pair files of PBT-METHOD §4.6 from a tree job and write them with manifests.
+    """Build the pair files of PBT-METHOD §4.6 (and the labelled file training reads) from a tree job and write them with manifests.
 
     `pair_filter` names the §4.5 filter (`pbt.prefs.PAIR_FILTERS`; None or ``"none"``: no filtering);
     `fractions` are the train/dev/test shares of the split (default 0.7 / 0.15 / 0.15);

@@ -123,7 +123,7 @@ def _prefs(spec: PipelineSpec, run: str, store: ObjectStore) -> dict[str, str]:
         extract_preferences(
             store, job_id, output_id=output_id, seed=p.seed, pair_filter=p.filter, fractions=p.split
         )
-    return {"pairs": layout.pairs_key(output_id, "pbt")}
+    return {"pairs": layout.pairs_key(output_id, "labelled")}
 
 
 def _train(spec: PipelineSpec, run: str, store: ObjectStore) -> dict[str, str]:

@@ -195,7 +195,7 @@ def test_rerun_skips_done_questions_and_extract_preferences(tmp_path: Path) -> N
     assert second[0].started.trees_skipped == 3 and second[-1].summary.progress.trees_done == 3
     assert prefs.trees_read == 3
     written = {k for k in h.store.list("prefs/again/")}
-    assert {"prefs/again/accept.jsonl", "prefs/again/resist.jsonl", "prefs/again/pbt.jsonl"} <= written
+    assert {f"prefs/again/{m}.jsonl" for m in ("labelled", "accept", "resist", "pbt")} <= written
     for mode, count in (
         ("accept", prefs.accept_pairs),
         ("resist", prefs.resist_pairs),
@@ -204,6 +204,8 @@ def test_rerun_skips_done_questions_and_extract_preferences(tmp_path: Path) -> N
         lines = [json.loads(x) for x in h.store.get_text(f"prefs/again/{mode}.jsonl").splitlines() if x]
         assert len(lines) == count == prefs.counts[mode]
         assert all(r["code"] == mode for r in lines if mode != "pbt")
+    labelled = [json.loads(x) for x in h.store.get_text("prefs/again/labelled.jsonl").splitlines() if x]
+    assert len(labelled) == prefs.counts["labelled"] == prefs.accept_pairs + prefs.resist_pairs
     assert prefs.pairs > 0 and prefs.pairs == prefs.counts["pairs_found"]
     assert prefs.resist_pairs > 0
     summary = h.store.get_json("prefs/again/manifest.json")

@@ -186,7 +186,7 @@ def run_seed(
         for mode in VARIANTS:
             with ui.step(f"seed {seed}: DPO {mode} (torchrun -m training.dpo, LoRA on the strong agent)"):
                 result = stages.train_dpo(
-                    mode=mode, run_id=f"{run}-dpo-{mode}", pairs_key=prefs.pbt_key, base_model=agent_dirs["a"],
+                    mode=mode, run_id=f"{run}-dpo-{mode}", pairs_key=prefs.labelled_key, base_model=agent_dirs["a"],
                     settings=settings, store=store, store_url=url, seed=seed, work=work,
                 )  # fmt: skip
                 record["training"][mode] = {

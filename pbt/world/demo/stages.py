@@ -132,8 +132,9 @@ class PrefsResult:
     counts: dict[str, int]
 
     @property
-    def pbt_key(self) -> str:
-        return layout.pairs_key(self.output_id, "pbt")
+    def labelled_key(self) -> str:
+        """The pairs every variant trains on: training balances them, with one pair budget."""
+        return layout.pairs_key(self.output_id, "labelled")
 
 
 def extract_preferences(
