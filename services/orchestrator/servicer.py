@@ -211,9 +211,7 @@ class DebateOrchestratorServicer(orchestrator_pb2_grpc.DebateOrchestratorService
         try:
             text = await asyncio.to_thread(store.get_text, key)
         except NotFoundError:
-            raise NotFoundError(
-                f"no tree {request.tree_id!r} in job {request.job_id!r}"
-            ) from None
+            raise NotFoundError(f"no tree {request.tree_id!r} in job {request.job_id!r}") from None
         tree = loads_json(text, store.uri(key))
         nodes = tree.get("nodes") if isinstance(tree, dict) else None
         if not isinstance(nodes, list):
