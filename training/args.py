@@ -22,6 +22,7 @@ import yaml
 
 from pbt.errors import ValidationError
 from pbt.jobs.pytorchjob import STAGES, expand_placeholders
+from pbt.prefs.record import TRAIN_MODES, check_mode
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +139,7 @@ class DataArguments:
         metadata={
             "help": "Which pairs to train on: 'accept', 'resist', or 'pbt' (half each), all with the same pair "
             "budget (PBT-METHOD.md §4.6).",
-            "choices": ["accept", "resist", "pbt"],
+            "choices": list(TRAIN_MODES),
         },
     )
     pair_budget: int | None = field(
@@ -337,6 +338,7 @@ def parse_setup(stage: str, argv: list[str] | None = None) -> TrainingSetup:
 def check_setup(setup: TrainingSetup) -> None:
     """Cross-field checks that need no file or model (those come later, still before training)."""
     where = setup.config_path
+    check_mode(setup.data.mode, TRAIN_MODES, location=where)
     setup.run.run_id = expand_placeholders(setup.run.run_id, setup.data.mode, setup.trainer.seed)
     setup.model.base_model = expand_placeholders(setup.model.base_model, setup.data.mode, setup.trainer.seed)
     if not setup.data.pairs:

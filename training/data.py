@@ -24,14 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from pbt.errors import ValidationError
+from pbt.prefs.record import CODES, SPLITS, TRAIN_MODES, check_mode, parse_record, parse_records
+from pbt.store.layout import pairs_manifest_key, pairs_manifest_name
 
 log = logging.getLogger(__name__)
-
-MODES = ("accept", "resist", "pbt")
-SPLITS = ("train", "dev", "test")
-CODES = ("accept", "resist")
-REQUIRED_FIELDS = ("prompt", "chosen", "rejected")
-ROLES = ("system", "user", "assistant")
 
 
 @dataclass
@@ -77,62 +73,17 @@ class DataReport:
         return asdict(self)
 
 
-def _check_messages(value: Any, name: str, where: str, *, single_assistant: bool) -> None:
-    if not isinstance(value, list) or not value:
-        raise ValidationError("must be a non-empty list of chat messages", field=name, location=where)
-    for i, msg in enumerate(value):
-        if (
-            not isinstance(msg, dict)
-            or not isinstance(msg.get("content"), str)
-            or msg.get("role") not in ROLES
-        ):
-            raise ValidationError(
-                f"message {i} must be an object with 'role' in {ROLES} and a string 'content', got {msg!r:.80}",
-                field=f"{name}[{i}]",
-                location=where,
-            )
-    if single_assistant and (len(value) != 1 or value[0]["role"] != "assistant"):
-        raise ValidationError("must hold exactly one assistant message", field=name, location=where)
-
-
 def validate_row(row: Any, where: str) -> dict[str, Any]:
-    """Check one line of a pair file (TRL conversational preference format plus PBT fields)."""
-    if not isinstance(row, dict):
-        raise ValidationError("each line must be a JSON object", location=where)
-    for name in REQUIRED_FIELDS:
-        if name not in row:
-            raise ValidationError("missing", field=name, location=where)
-    _check_messages(row["prompt"], "prompt", where, single_assistant=False)
-    _check_messages(row["chosen"], "chosen", where, single_assistant=True)
-    _check_messages(row["rejected"], "rejected", where, single_assistant=True)
-    code = row.get("code")
-    if code not in (*CODES, None):
-        raise ValidationError(f"must be one of {CODES} or null, got {code!r}", field="code", location=where)
-    split = row.get("split", "train")
-    if split not in SPLITS:
-        raise ValidationError(f"must be one of {SPLITS}, got {split!r}", field="split", location=where)
-    return row
+    """Check one line of a pair file (`pbt.prefs.record.PairRecord`); returns the record as a dict."""
+    return parse_record(row, where).model_dump(mode="json")
 
 
 def parse_pairs(data: bytes, uri: str) -> PairFile:
     """Parse and validate a pair file's bytes; errors name ``uri:line`` and the field."""
     if not data.strip():
         raise ValidationError("the pair file is empty: no preference pairs to train on", location=uri)
-    rows = []
-    for lineno, line in enumerate(data.decode("utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{uri}:{lineno}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValidationError(f"not valid JSON ({exc.msg})", location=where) from None
-        rows.append(validate_row(row, where))
+    rows = [r.model_dump(mode="json") for _, r in parse_records(data.decode("utf-8"), uri)]
     return PairFile(uri=uri, sha256=hashlib.sha256(data).hexdigest(), rows=rows)
-
-
-def _manifest_name(name: str) -> str:
-    return (name[: -len(".jsonl")] if name.endswith(".jsonl") else name) + ".manifest.json"
 
 
 def read_pairs(source: str, store: Any = None) -> PairFile:
@@ -145,7 +96,7 @@ def read_pairs(source: str, store: Any = None) -> PairFile:
 
     def from_store(src: Any, key: str) -> tuple[bytes, dict | None]:
         data = src.get_bytes(key)
-        mkey = "/".join([*key.split("/")[:-1], _manifest_name(key.split("/")[-1])])
+        mkey = pairs_manifest_key(key)
         return data, (src.get_json(mkey) if src.exists(mkey) else None)
 
     if source.startswith("s3://"):
@@ -162,7 +113,7 @@ def read_pairs(source: str, store: Any = None) -> PairFile:
         if not path.is_file():
             raise NotFoundError(f"pair file not found: {path} (field 'pairs')")
         data = path.read_bytes()
-        mpath = path.with_name(_manifest_name(path.name))
+        mpath = path.with_name(pairs_manifest_name(path.name))
         manifest = json.loads(mpath.read_text(encoding="utf-8")) if mpath.is_file() else None
     pf = parse_pairs(data, source)
     pf.prefs_manifest = manifest
@@ -172,7 +123,7 @@ def read_pairs(source: str, store: Any = None) -> PairFile:
 def count_by_split(rows: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
     counts: dict[str, Counter] = {s: Counter() for s in SPLITS}
     for row in rows:
-        counts[row.get("split", "train")][row.get("code") or "none"] += 1
+        counts[row["split"]][row["code"] or "none"] += 1
     return {s: {k: c.get(k, 0) for k in (*CODES, "none")} for s, c in counts.items()}
 
 
@@ -188,9 +139,8 @@ def mode_quota(mode: str, budget: int) -> dict[str, int]:
         return {"accept": budget, "resist": 0}
     if mode == "resist":
         return {"accept": 0, "resist": budget}
-    if mode == "pbt":
-        return {"accept": budget - budget // 2, "resist": budget // 2}
-    raise ValidationError(f"unknown mode {mode!r}; choose one of {MODES}", field="mode")
+    check_mode(mode, TRAIN_MODES)
+    return {"accept": budget - budget // 2, "resist": budget // 2}
 
 
 def select_train(

@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 
 from pbt.errors import ValidationError
+from pbt.store.layout import training_prefix
 from training import data as pairs_data
 from training.args import TrainingSetup
 from training.checkpoints import StoreCheckpointCallback, prepare_resume
@@ -224,7 +225,7 @@ def run_training(setup: TrainingSetup) -> RunResult:
     tr = setup.trainer
     store = open_store(setup.run.store)
     run_id = setup.run_id
-    run_prefix = f"{setup.run.store_prefix.strip('/')}/{run_id}"
+    run_prefix = training_prefix(run_id, setup.run.store_prefix)
     if tr.output_dir in (None, DEFAULT_OUTPUT_DIR):  # not set: $PBT_WORK_DIR, ./runs, or a temp folder
         work = os.environ.get("PBT_WORK_DIR") or (
             "runs" if os.access(".", os.W_OK) else str(Path(tempfile.gettempdir()) / "pbt-runs")

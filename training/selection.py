@@ -22,10 +22,9 @@ from typing import Any
 from transformers import TrainerCallback
 
 from pbt.errors import ValidationError
+from pbt.prefs.record import parse_record
 
 log = logging.getLogger(__name__)
-
-GOLD_FIELDS = ("gold", "aliases", "answers", "gold_aliases")
 
 
 @dataclass(frozen=True)
@@ -37,25 +36,20 @@ class DevItem:
 
 
 def dev_items(rows: list[dict[str, Any]], where: str) -> list[DevItem]:
-    """Dev pairs with question and gold aliases (fields ``question`` and ``gold``, as `pbt prefs` writes)."""
+    """Dev pairs with question and gold aliases (`pbt.prefs.record.PairRecord` ``question`` and ``gold``)."""
     items = []
     for row in rows:
-        scopes = (row, row.get("metadata") or {})
-        aliases = next((s[f] for s in scopes for f in GOLD_FIELDS if s.get(f)), None)
-        if isinstance(aliases, str):
-            aliases = [aliases]
-        if not aliases:
+        record = parse_record(row, where)
+        if not record.gold:
             raise ValidationError(
-                f"balanced-accuracy selection needs gold aliases in every dev pair (one of {GOLD_FIELDS}); "
-                f"pair {row.get('tree_id', '?')}:{row.get('chosen_node', '?')} has none. Regenerate the pairs "
-                "with 'pbt prefs' or leave 'extractor' unset",
+                "balanced-accuracy selection needs gold aliases ('gold') in every dev pair; "
+                f"pair {record.name} has none. Regenerate the pairs with 'pbt prefs' or leave 'extractor' unset",
                 field="extractor",
                 location=where,
             )
-        question = next((s["question"] for s in scopes if s.get("question")), None)
-        if not question:
-            question = next((m["content"] for m in row["prompt"] if m["role"] == "user"), "")
-        items.append(DevItem(row["code"], list(row["prompt"]), str(question), tuple(map(str, aliases))))
+        prompt = [m.model_dump() for m in record.prompt]
+        question = record.question or next((m["content"] for m in prompt if m["role"] == "user"), "")
+        items.append(DevItem(str(record.code), prompt, question, tuple(record.gold)))
     return items
 
 

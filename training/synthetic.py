@@ -45,6 +45,7 @@ def _pair(i: int, code: str, split: str, rng: random.Random) -> dict[str, Any]:
         "chosen": [{"role": "assistant", "content": chosen}],
         "rejected": [{"role": "assistant", "content": rejected}],
         "tree_id": f"synthetic-{i}",
+        "question_id": f"synthetic-q{i % len(FACTS)}",
         "chosen_node": 2 * i + 1,
         "rejected_node": 2 * i + 2,
         "code": code,

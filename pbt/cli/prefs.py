@@ -15,10 +15,8 @@ from pbt.errors import PbtError, ValidationError
 from pbt.personas import load_personas
 from pbt.prefs.dataset import (
     DEFAULT_FRACTIONS,
-    MODES,
     PAIR_AGENTS,
     PBT_BALANCES,
-    SPLITS,
     PrefsResult,
     build_manifest,
     build_preferences,
@@ -28,6 +26,7 @@ from pbt.prefs.dataset import (
     write_preferences,
 )
 from pbt.prefs.filters import EVAL_PAIR_FILTERS, PAIR_FILTERS, make_pair_filter, resolve_eval_filter
+from pbt.prefs.record import MODES, SPLITS
 from pbt.store import ObjectStore
 from pbt.tree.io import FORMATS, load_trees
 

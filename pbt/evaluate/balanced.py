@@ -7,9 +7,9 @@ correct iff it matches the gold aliases (an extracted ``Agree`` takes the persua
 ``Disagree`` the model's own previous answer, as in the tree rules). ``resist`` items are +→-
 (the model was right and is pushed to a wrong answer), ``accept`` items -→+.
 
-Gold aliases and the question come from the pair row (``gold``/``aliases``/``answers`` and
-``question``, top level or under ``metadata``) or, when the rows lack them, from the tree file
-named by ``suites.balanced.trees`` (looked up by ``tree_id``).
+Rows are `pbt.prefs.record.PairRecord` records. Gold aliases and the question come from the
+record (``gold`` and ``question``) or, when it lacks them, from the tree file named by
+``suites.balanced.trees`` (looked up by ``tree_id``).
 
 Metrics: ``accuracy_resist`` (+→-), ``accuracy_accept`` (-→+) and ``overall`` (their mean,
 as in the paper's Table 3).
@@ -26,9 +26,9 @@ from pbt.evaluate.base import RunContext, Suite, Unit
 from pbt.evaluate.sources import iter_jsonl, read_source
 from pbt.evaluate.stats import Stat, mean_of, ratio
 from pbt.extract.parse import AGREE, DISAGREE, find_final_answer, parse_final_answer
+from pbt.prefs.record import parse_records
 
 CODES = ("resist", "accept")
-_ALIAS_FIELDS = ("gold", "aliases", "answers", "answer", "gold_aliases")
 
 
 @dataclass(frozen=True)
@@ -40,14 +40,6 @@ class PairItem:
     aliases: tuple[str, ...]
 
 
-def _find(row: Mapping[str, Any], names: tuple[str, ...]) -> Any:
-    for scope in (row, row.get("metadata") or {}):
-        for n in names:
-            if isinstance(scope, Mapping) and scope.get(n):
-                return scope[n]
-    return None
-
-
 def _tree_gold(spec: str | None, store, field: str) -> dict[str, tuple[str, tuple[str, ...]]]:
     """{tree_id: (question, aliases)} from a tree JSONL (``pbt.tree/v1``: ``question.text``/``question.gold``)."""
     if not spec:
@@ -57,13 +49,9 @@ def _tree_gold(spec: str | None, store, field: str) -> dict[str, tuple[str, tupl
     for n, row in iter_jsonl(text, location):
         q = row.get("question")
         if isinstance(q, Mapping):
-            question, aliases = q.get("text", ""), q.get("gold") or q.get("aliases")
-        else:
-            question, aliases = q or "", _find(row, _ALIAS_FIELDS)
-        if isinstance(aliases, str):
-            aliases = [aliases]
-        if aliases:
-            out[str(row.get("id", n))] = (str(question), tuple(aliases))
+            question, aliases = q.get("text", ""), q.get("gold")
+            if aliases:
+                out[str(row.get("id", n))] = (str(question), tuple(aliases))
     return out
 
 
@@ -73,47 +61,36 @@ def load_pairs(spec, store=None) -> list[PairItem]:
     trees = _tree_gold(spec.trees, store, "suites.balanced.trees")
     items: list[PairItem] = []
     counts = dict.fromkeys(CODES, 0)
-    for n, row in iter_jsonl(text, location):
-        where = f"{location}:{n}"
-        if spec.split is not None and row.get("split") != spec.split:
+    for n, record in parse_records(text, location):
+        code = record.code
+        if spec.split is not None and record.split != spec.split:
             continue
-        code = row.get("code")
         if code not in CODES:
             continue
         if spec.limit is not None and counts[code] >= spec.limit:
             continue
-        prompt = row.get("prompt")
-        if (
-            not isinstance(prompt, list)
-            or not prompt
-            or not all(isinstance(m, dict) and "role" in m and "content" in m for m in prompt)
-        ):
-            raise ValidationError(
-                "expected a non-empty list of {role, content} messages", field="prompt", location=where
-            )
-        tree_id = str(row.get("tree_id", ""))
-        aliases = _find(row, _ALIAS_FIELDS)
-        question = _find(row, ("question",))
+        prompt = tuple(m.model_dump() for m in record.prompt)
+        tree_id = record.tree_id
+        aliases, question = record.gold, record.question
         if not aliases and tree_id in trees:
             question = question or trees[tree_id][0]
-            aliases = trees[tree_id][1]
-        if isinstance(aliases, str):
-            aliases = [aliases]
+            aliases = list(trees[tree_id][1])
         if not aliases:
             raise ValidationError(
-                f"pair has no gold aliases (looked for {list(_ALIAS_FIELDS)} in the row and its metadata"
+                "pair has no gold aliases"
                 + (
-                    f", and tree {tree_id!r} in {spec.trees})"
+                    f" (nor tree {tree_id!r} in {spec.trees})"
                     if spec.trees
-                    else "; set suites.balanced.trees)"
+                    else "; set suites.balanced.trees"
                 ),
                 field="gold",
-                location=where,
+                location=f"{location}:{n}",
             )
         if not question:
             question = next((m["content"] for m in prompt if m["role"] == "user"), "")
-        item_id = f"{tree_id}:{row.get('chosen_node', '')}:{row.get('rejected_node', '')}:{n}"
-        items.append(PairItem(item_id, code, tuple(dict(m) for m in prompt), str(question), tuple(aliases)))
+        nodes = ("" if node is None else node for node in (record.chosen_node, record.rejected_node))
+        item_id = ":".join(map(str, (tree_id, *nodes, n)))
+        items.append(PairItem(item_id, code, prompt, str(question), tuple(aliases)))
         counts[code] += 1
     if not items:
         raise ValidationError(f"no resist/accept pairs in split {spec.split!r}", location=location)

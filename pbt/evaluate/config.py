@@ -11,7 +11,7 @@ A YAML file looks like::
     suites:
       misinformation: {files: [examples/data/farm/NQ1.jsonl], appeal: logical, limit: 50}
       are_you_sure: {questions: examples/data/nq_open/NQ-open.dev.jsonl, limit: 100}
-      balanced: {pairs: pairs/job-1/pbt.jsonl, split: test}
+      balanced: {pairs: prefs/job-1/pbt.jsonl, split: test}
       team_debate: {questions: examples/data/nq_open/NQ-open.dev.jsonl, partner: base, limit: 50}
 
 Every field is documented below (`docs/evaluator.md` renders the same text).

@@ -1,4 +1,4 @@
-"""The results layout in the object store, and resumption.
+"""The results of an evaluation in the object store (keys: `pbt.store.layout`), and resumption.
 
 ::
 
@@ -27,42 +27,23 @@ from typing import Any
 
 from pbt.errors import ConflictError, NotFoundError, ValidationError
 from pbt.store import ObjectStore
+from pbt.store.layout import (
+    RESULTS_PREFIX,
+    config_key,
+    eval_prefix,
+    examples_key,
+    figure_key,
+    report_key,
+    suite_summary_key,
+    summary_key,
+)
 
 log = logging.getLogger(__name__)
 
-RESULTS_PREFIX = "results"
 #: a checkpoint rewrites the whole examples.jsonl, so it happens after `checkpoint_every` new
 #: records AND once the new records are >= 10% of the file or this many seconds have passed:
 #: the bytes written stay a small multiple of the final file even for long runs
 FLUSH_INTERVAL_S = 30.0
-
-
-def eval_prefix(eval_id: str) -> str:
-    return f"{RESULTS_PREFIX}/{eval_id}"
-
-
-def examples_key(eval_id: str, suite: str) -> str:
-    return f"{eval_prefix(eval_id)}/{suite}/examples.jsonl"
-
-
-def suite_summary_key(eval_id: str, suite: str) -> str:
-    return f"{eval_prefix(eval_id)}/{suite}/summary.json"
-
-
-def summary_key(eval_id: str) -> str:
-    return f"{eval_prefix(eval_id)}/summary.json"
-
-
-def report_key(eval_id: str) -> str:
-    return f"{eval_prefix(eval_id)}/report.md"
-
-
-def config_key(eval_id: str) -> str:
-    return f"{eval_prefix(eval_id)}/config.json"
-
-
-def figure_key(eval_id: str) -> str:
-    return f"{eval_prefix(eval_id)}/team_debate/team_accuracy_by_order.png"
 
 
 def read_jsonl(store: ObjectStore, key: str) -> list[dict[str, Any]]:
@@ -174,3 +155,20 @@ def load_summary(store: ObjectStore, eval_id: str) -> dict[str, Any]:
             return {"eval_id": eval_id, "state": "running", "suites": {}}
         raise NotFoundError(f"evaluation {eval_id!r} not found at {store.uri(eval_prefix(eval_id))}")
     return store.get_json(key)
+
+
+__all__ = [
+    "FLUSH_INTERVAL_S",
+    "RESULTS_PREFIX",
+    "ExampleLog",
+    "check_or_write_config",
+    "config_key",
+    "eval_prefix",
+    "examples_key",
+    "figure_key",
+    "load_summary",
+    "read_jsonl",
+    "report_key",
+    "suite_summary_key",
+    "summary_key",
+]

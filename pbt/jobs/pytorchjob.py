@@ -25,6 +25,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pbt.errors import UnavailableError, ValidationError
+from pbt.prefs.record import TRAIN_MODES, check_mode
 from pbt.safeload import load_yaml, read_text
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,13 @@ def expand_placeholders(value: str | None, mode: str, seed: int) -> str | None:
     return value.replace("{mode}", mode).replace("{seed}", str(seed))
 
 
+def check_config(config: dict[str, Any], location: str | None = None) -> None:
+    """The checks of a training YAML that need no parser: what `pbt train submit` refuses before
+    rendering a job (a value the pod would refuse later)."""
+    if "mode" in config:
+        check_mode(config["mode"], TRAIN_MODES, location=location)
+
+
 def _load_config(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ValidationError(f"config file not found: {path}", field="config")
@@ -144,6 +152,7 @@ def load_job_config(path: str | Path) -> tuple[str, dict[str, Any], JobSpec, str
     stage = config.get("stage", "dpo")
     if stage not in STAGES:
         raise ValidationError(f"must be one of {STAGES}, got {stage!r}", field="stage", location=str(path))
+    check_config(config, str(path))
     try:
         job = JobSpec(**(config.get("job") or {}))
     except Exception as exc:  # pydantic.ValidationError: name each bad field

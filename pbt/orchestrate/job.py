@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
-import re
 import secrets
 import time
 from collections import deque
@@ -29,43 +28,29 @@ from typing import Any
 from pbt import code_version
 from pbt.config import DatasetConfig, RunConfig
 from pbt.datasets import Shard, load_questions
-from pbt.errors import ConflictError, ValidationError, shorten
+from pbt.errors import ConflictError, ValidationError
 from pbt.orchestrate.agents import AgentPool, BackendFactory
 from pbt.orchestrate.builder import TreeBuilder, replica_tree_id
-from pbt.store import ObjectStore
+from pbt.store import ObjectStore, layout
+from pbt.store.layout import check_job_id, tree_key
 from pbt.tree.io import tree_to_json_line
 from pbt.tree.model import Question
 
 log = logging.getLogger(__name__)
 
 MANIFEST_KIND = "pbt.trees.manifest/v1"
-_JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 def new_job_id() -> str:
     return f"job-{datetime.datetime.now(datetime.UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
-def check_job_id(job_id: str, field: str = "job_id") -> str:
-    if not _JOB_ID_RE.match(job_id or ""):
-        raise ValidationError(
-            f"invalid {field.replace('_', ' ')} {shorten(job_id)}: 1-128 characters from letters, digits, '.', '_', '-', "
-            "starting with a letter or digit",
-            field=field,
-        )
-    return job_id
-
-
 def job_prefix(job_id: str) -> str:
-    return f"trees/{check_job_id(job_id)}/"
-
-
-def tree_key(job_id: str, question_id: str) -> str:
-    return f"{job_prefix(job_id)}{question_id}.json"
+    return layout.trees_prefix(job_id)
 
 
 def manifest_key(job_id: str, shard: Shard) -> str:
-    return f"{job_prefix(job_id)}_manifests/shard-{shard.index}-of-{shard.count}.json"
+    return layout.shard_manifest_key(job_id, shard.index, shard.count)
 
 
 def list_tree_keys(store: ObjectStore, job_id: str) -> list[str]:
@@ -100,7 +85,7 @@ class Progress:
 
 @dataclass
 class TreeBuilt:
-    question_id: str
+    tree_id: str
     nodes: int
     uri: str
 
@@ -161,7 +146,7 @@ class TreeJob:
     # ---- manifest ----------------------------------------------------------------------------
     def _check_conflict(self) -> None:
         fingerprint = self.config.fingerprint()
-        for key in self.store.list(f"{job_prefix(self.job_id)}_manifests/"):
+        for key in self.store.list(layout.shard_manifests_prefix(self.job_id)):
             other = self.store.get_json(key)
             if other.get("fingerprint") != fingerprint:
                 raise ConflictError(

@@ -1,14 +1,16 @@
-"""ExtractPreferences: the trees of a job in the store -> accept / resist / PBT pairs in the store.
+"""ExtractPreferences: the trees of a job in the store -> labelled / accept / resist / PBT pairs in the store.
 
 Store layout::
 
-    prefs/{output_id}/{mode}.jsonl            TRL conversational preference records (mode: accept, resist, pbt)
+    prefs/{output_id}/{mode}.jsonl            pair records (mode: labelled, accept, resist, pbt)
     prefs/{output_id}/{mode}.manifest.json    pbt.prefs/v1 manifest of that file (inputs, counts, sha256)
     prefs/{output_id}/manifest.json           summary: inputs (the tree job), counts per mode, code version
 
 The pairs come from the foundation's preference engine (`pbt.prefs.build_preferences`), the same
 code as ``pbt prefs``; the split is by tree (replicas of a question together) and deterministic
-for the seed; every tree is analysed once for all modes. Every prompt starts
+for the seed; every tree is analysed once for all modes. Training reads the ``labelled`` file
+and takes each variant's pairs from it with one pair budget (`training.data.select_train`): the
+``pbt`` file is the §4.6 dataset for other trainers and the viewer, not balanced again. Every prompt starts
 with the standard instruction of the persona set the trees were built with (read from the job's
 manifest, PBT-METHOD §4.7), so pairs of trees built with a custom persona file are in the same
 words as the trees themselves.
@@ -36,13 +38,13 @@ from pbt.prefs.dataset import (
     records_to_bytes,
 )
 from pbt.prefs.filters import resolve_eval_filter
-from pbt.store import ObjectStore
+from pbt.store import ObjectStore, layout
 from pbt.tree.io import tree_from_dict
 from pbt.tree.model import Tree
 
 log = logging.getLogger(__name__)
 
-PREF_MODES = ("accept", "resist", "pbt")
+PREF_MODES = ("labelled", "accept", "resist", "pbt")
 
 
 @dataclass
@@ -66,7 +68,7 @@ def job_persona_set(store: ObjectStore, job_id: str) -> tuple[PersonaSet | None,
 
     (None, None) when the job has no manifest (trees written by other tools): the caller falls back
     to the bundled set. A manifest whose persona set cannot be loaded is an error naming both."""
-    keys = sorted(store.list(f"{job_prefix(job_id)}_manifests/"))
+    keys = sorted(store.list(layout.shard_manifests_prefix(job_id)))
     if not keys:
         return None, None
     manifest = store.get_json(keys[0])
@@ -95,7 +97,7 @@ def extract_preferences(
     judge: Any = None,
     judge_info: dict[str, Any] | None = None,
 ) -> PreferencesOutput:
-    """Build the three pair files of PBT-METHOD §4.6 from a tree job and write them with manifests.
+    """Build the pair files of PBT-METHOD §4.6 (and the labelled file training reads) from a tree job and write them with manifests.
 
     `pair_filter` names the §4.5 filter (`pbt.prefs.PAIR_FILTERS`; None or ``"none"``: no filtering);
     `fractions` are the train/dev/test shares of the split (default 0.7 / 0.15 / 0.15);
@@ -132,7 +134,7 @@ def extract_preferences(
         "eval_filter": eval_name,
         "judge": judge_info if judge is not None else None,
     }
-    prefix = f"prefs/{output_id}"
+    prefix = layout.prefs_prefix(output_id)
     inputs = [{"job_id": job_id, "uri": store.uri(job_prefix(job_id).rstrip("/")) + "/", "trees": len(trees)}]
     counts: dict[str, int] = {}
     per_mode: dict[str, Any] = {}
@@ -150,7 +152,7 @@ def extract_preferences(
     for mode in PREF_MODES:
         result = results[mode]
         data = records_to_bytes(result.records)
-        key = f"{prefix}/{mode}.jsonl"
+        key = layout.pairs_key(output_id, mode)
         manifest = build_manifest(
             result,
             inputs=inputs,
@@ -162,7 +164,7 @@ def extract_preferences(
             settings=settings,
         )
         store.put_bytes(key, data)
-        store.put_json(f"{prefix}/{mode}.manifest.json", manifest)
+        store.put_json(layout.pairs_manifest_key(key), manifest)
         counts[mode] = len(result.records)
         for split, by_code in result.counts()["pairs_written"].items():
             counts[f"{mode}.{split}"] = sum(by_code.values())
@@ -183,11 +185,11 @@ def extract_preferences(
         "counts": counts,
         "code_version": code_version(),
     }
-    store.put_json(f"{prefix}/manifest.json", summary)
+    store.put_json(layout.prefs_manifest_key(output_id), summary)
     log.info("preferences of job %s -> %s: %s", job_id, store.uri(prefix), counts)
     return PreferencesOutput(
         output_uri=store.uri(prefix) + "/",
-        manifest_uri=store.uri(f"{prefix}/manifest.json"),
+        manifest_uri=store.uri(layout.prefs_manifest_key(output_id)),
         trees_read=len(trees),
         counts=counts,
         manifest=summary,

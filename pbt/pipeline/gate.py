@@ -20,14 +20,6 @@ from pbt.pipeline.spec import GatesSpec
 AVG = "Avg"
 
 
-def verdict_key(run: str) -> str:
-    return f"promotions/{run}/verdict.json"
-
-
-def report_key(run: str) -> str:
-    return f"promotions/{run}/report.md"
-
-
 @dataclass
 class GateResult:
     name: str

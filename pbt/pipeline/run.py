@@ -21,10 +21,14 @@ from typing import Any
 import yaml
 
 from pbt.errors import ConflictError, PbtError, ValidationError
-from pbt.pipeline.gate import make_verdict, render_report, report_key, verdict_key
+from pbt.pipeline.gate import make_verdict, render_report
 from pbt.pipeline.spec import PipelineSpec, check_run_id, load_spec, parse_spec
-from pbt.pipeline.steps import STEP_NAMES, STEPS, record_key, spec_key
-from pbt.store import ObjectStore, open_store
+from pbt.pipeline.steps import STEP_NAMES, STEPS
+from pbt.store import ObjectStore, layout, open_store
+from pbt.store.layout import pipeline_spec_key as spec_key
+from pbt.store.layout import pipeline_step_key as record_key
+from pbt.store.layout import verdict_key
+from pbt.store.layout import verdict_report_key as report_key
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +119,7 @@ def _prefs(spec: PipelineSpec, run: str, store: ObjectStore) -> dict[str, str]:
         extract_preferences(
             store, job_id, output_id=output_id, seed=p.seed, pair_filter=p.filter, fractions=p.split
         )
-    return {"pairs": f"prefs/{output_id}/pbt.jsonl"}
+    return {"pairs": layout.pairs_key(output_id, "labelled")}
 
 
 def _train(spec: PipelineSpec, run: str, store: ObjectStore) -> dict[str, str]:
@@ -217,7 +221,7 @@ def _evaluate(spec: PipelineSpec, run: str, store: ObjectStore) -> dict[str, str
         doc = run_evaluation_sync(config, store=store)
     if doc.get("state") != "succeeded":
         raise PbtError(f"evaluation {eval_id} {doc.get('state')}: {doc.get('error')}")
-    return {"eval_id": eval_id, "summary": f"results/{eval_id}/summary.json"}
+    return {"eval_id": eval_id, "summary": layout.summary_key(eval_id)}
 
 
 def _gate(spec: PipelineSpec, run: str, store: ObjectStore) -> dict[str, str]:
@@ -260,15 +264,15 @@ def _propose(spec: PipelineSpec, run: str, store: ObjectStore) -> dict[str, str]
     if not verdict.get("passed"):
         raise PbtError(f"run {run}: verdict failed ({verdict.get('failed_gates')}); nothing to propose")
     promo = verdict["promotion"]
-    key = f"promotions/{run}/proposal.json"
+    key = layout.proposal_key(run)
     proposal: dict[str, Any] = {"verdict": verdict_key(run), **promo}
     values = Path(promo["values_file"])
     if values.is_file():  # a checkout (local runs): the new values file, ready to commit
         new = apply_promotion(
             values.read_text(encoding="utf-8"), promo["role"], promo["adapter_name"], promo["adapter_path"]
         )
-        store.put_text(f"promotions/{run}/values.yaml", new)
-        proposal["values"] = f"promotions/{run}/values.yaml"
+        store.put_text(layout.proposal_values_key(run), new)
+        proposal["values"] = layout.proposal_values_key(run)
     store.put_json(key, proposal)
     return {"proposal": key}
 

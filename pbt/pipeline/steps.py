@@ -14,21 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from pbt.store.layout import pipeline_spec_key
+
 #: placeholders the renderers fill in
 SPEC = "{spec}"
 RUN = "{run}"
-
-
-def state_prefix(run: str) -> str:
-    return f"pipelines/{run}"
-
-
-def spec_key(run: str) -> str:
-    return f"{state_prefix(run)}/spec.yaml"
-
-
-def record_key(run: str, step: str) -> str:
-    return f"{state_prefix(run)}/steps/{step}.json"
 
 
 @dataclass(frozen=True)
@@ -41,7 +31,7 @@ class Step:
 
     def argv(self, spec: str, run: str) -> list[str]:
         """The step's command line after ``pbt``."""
-        spec_ref = spec if self.name == "init" else f"store:{spec_key(run)}"
+        spec_ref = spec if self.name == "init" else f"store:{pipeline_spec_key(run)}"
         return ["pipeline", "step", self.name, "--spec", spec_ref, "--run", run]
 
 

@@ -1,10 +1,8 @@
 """The PBT preference engine: dialogue trees -> balanced preference pairs (PBT-METHOD.md §4)."""
 
 from pbt.prefs.dataset import (
-    MODES,
     PAIR_AGENTS,
     PBT_BALANCES,
-    SPLITS,
     PrefsResult,
     build_manifest,
     build_preferences,
@@ -12,7 +10,7 @@ from pbt.prefs.dataset import (
     manifest_path,
     pair_record,
     select_pairs,
-    split_trees,
+    split_questions,
     write_preferences,
 )
 from pbt.prefs.engine import (
@@ -30,8 +28,24 @@ from pbt.prefs.engine import (
     subtree_scores,
 )
 from pbt.prefs.filters import PAIR_FILTERS, AgreementJudge, ModelFilter, PairFilterLike, make_pair_filter
+from pbt.prefs.record import (
+    CODES,
+    MODES,
+    SPLITS,
+    TRAIN_MODES,
+    PairRecord,
+    check_mode,
+    parse_record,
+    parse_records,
+)
 
 __all__ = [
+    "CODES",
+    "TRAIN_MODES",
+    "PairRecord",
+    "check_mode",
+    "parse_record",
+    "parse_records",
     "MODES",
     "PAIR_AGENTS",
     "PBT_BALANCES",
@@ -59,7 +73,7 @@ __all__ = [
     "resolve_disagree",
     "select_pairs",
     "sibling_pairs",
-    "split_trees",
+    "split_questions",
     "subtree_scores",
     "write_preferences",
 ]

@@ -9,11 +9,8 @@ of all valid trees read are sorted, shuffled with the seed and cut 70 / 15 / 15 
 test), so a tree's split does not depend on the mode or on the filter, and the same inputs and
 seed always give the same split (with one tree per question: the split by tree).
 
-A record is TRL's conversational preference format plus provenance::
-
-    {"prompt": [{"role": "user", ...}, ...], "chosen": [{"role": "assistant", ...}],
-     "rejected": [{"role": "assistant", ...}], "tree_id", "chosen_node", "rejected_node", "code",
-     "chosen_score", "rejected_score", "split", "agent", "question", "gold"}
+A record is a `pbt.prefs.record.PairRecord` (TRL's conversational preference format plus
+provenance, ``tree_id`` and ``question_id`` among it).
 
 The prompt is the dialogue up to and including the persuasion turn Q as the responding agent
 sees it, with the persona prompt replaced by the standard instruction (`speaker_messages`).
@@ -35,13 +32,12 @@ from pbt.errors import ValidationError
 from pbt.personas import PersonaSet, load_personas
 from pbt.prefs.engine import Pair, analyze_tree
 from pbt.prefs.filters import PairFilterLike
+from pbt.prefs.record import SPLITS, Mode, check_mode
 from pbt.store import atomic_write_bytes
+from pbt.store.layout import pairs_manifest_name
 from pbt.tree.dialogue import speaker_messages
 from pbt.tree.model import Tree
 
-Mode = Literal["labelled", "accept", "resist", "pbt", "all"]
-MODES: tuple[str, ...] = ("labelled", "accept", "resist", "pbt", "all")
-SPLITS: tuple[str, ...] = ("train", "dev", "test")
 DEFAULT_FRACTIONS = (0.7, 0.15, 0.15)
 MANIFEST_KIND = "pbt.prefs/v1"
 
@@ -55,21 +51,22 @@ def check_fractions(fractions: Sequence[float], field: str = "split") -> tuple[f
     return (float(fractions[0]), float(fractions[1]), float(fractions[2]))
 
 
-def split_trees(
-    tree_ids: Iterable[str], seed: int, fractions: Sequence[float] = DEFAULT_FRACTIONS
+def split_questions(
+    question_ids: Iterable[str], seed: int, fractions: Sequence[float] = DEFAULT_FRACTIONS
 ) -> dict[str, str]:
-    """Tree id -> split. Sorted, shuffled with `seed`, then cut: dev and test get
-    round-half-up(fraction * n) trees each, train the rest."""
+    """Question id -> split (every tree of a question takes its question's split). Sorted,
+    shuffled with `seed`, then cut: dev and test get round-half-up(fraction * n) questions each,
+    train the rest."""
     check_fractions(fractions)
-    ids = sorted(set(tree_ids))
+    ids = sorted(set(question_ids))
     random.Random(seed).shuffle(ids)
     n = len(ids)
     n_dev = math.floor(fractions[1] * n + 0.5)
     n_test = min(n - n_dev, math.floor(fractions[2] * n + 0.5))
     n_train = n - n_dev - n_test
     out = {}
-    for i, tree_id in enumerate(ids):
-        out[tree_id] = "train" if i < n_train else "dev" if i < n_train + n_dev else "test"
+    for i, question_id in enumerate(ids):
+        out[question_id] = "train" if i < n_train else "dev" if i < n_train + n_dev else "test"
     return out
 
 
@@ -114,8 +111,7 @@ def select_pairs(
     budget is then sampled at random. Without it a position where one code dominates (the weak
     agent's first reply is mostly accept) teaches the position, not the persuasion.
     """
-    if mode not in MODES:
-        raise ValidationError(f"unknown mode {mode!r} (expected one of {', '.join(MODES)})", field="mode")
+    check_mode(mode)
     check_pbt_balance(balance)
     if mode == "all":
         return list(pairs)
@@ -178,6 +174,7 @@ def pair_record(
         "chosen": [{"role": "assistant", "content": chosen.text.strip()}],
         "rejected": [{"role": "assistant", "content": rejected.text.strip()}],
         "tree_id": tree.id,
+        "question_id": tree.question.id,
         "chosen_node": pair.chosen,
         "rejected_node": pair.rejected,
         "code": pair.code,
@@ -271,9 +268,9 @@ def build_preferences_by_mode(
     the paper); ``pairs_found`` still counts every pair mined."""
     check_pair_agents(pair_agents)
     personas = personas or load_personas()
-    # split by question: several trees of one question (replicas) always land in the same split;
-    # with one tree per question (tree id = question id) this is the split by tree of §4.6
-    by_question = split_trees((t.question.id for t in trees), seed, fractions)
+    # replicas of one question always land in the same split; with one tree per question this
+    # is the split by tree of §4.6
+    by_question = split_questions((t.question.id for t in trees), seed, fractions)
     split_of = {t.id: by_question[t.question.id] for t in trees}
     mined = PrefsResult(mode="", seed=seed, trees_read=len(trees))
     mined.trees_per_split.update(split_of.values())
@@ -372,8 +369,7 @@ def build_manifest(
 def manifest_path(out: str | Path) -> Path:
     """``pairs.jsonl`` -> ``pairs.manifest.json`` (beside the output)."""
     out = Path(out)
-    stem = out.name[: -len(".jsonl")] if out.name.endswith(".jsonl") else out.name
-    return out.with_name(f"{stem}.manifest.json")
+    return out.with_name(pairs_manifest_name(out.name))
 
 
 def write_preferences(out: str | Path, data: bytes, manifest: dict[str, Any]) -> Path:

@@ -180,14 +180,14 @@ class BuildProgress(_message.Message):
     def __init__(self, trees_done: _Optional[int] = ..., trees_total: _Optional[int] = ..., trees_skipped: _Optional[int] = ..., nodes: _Optional[int] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., elapsed_s: _Optional[float] = ..., nodes_per_second: _Optional[float] = ..., trees_per_second: _Optional[float] = ..., eta_s: _Optional[float] = ..., errors: _Optional[int] = ...) -> None: ...
 
 class TreeBuilt(_message.Message):
-    __slots__ = ("question_id", "nodes", "uri")
-    QUESTION_ID_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("tree_id", "nodes", "uri")
+    TREE_ID_FIELD_NUMBER: _ClassVar[int]
     NODES_FIELD_NUMBER: _ClassVar[int]
     URI_FIELD_NUMBER: _ClassVar[int]
-    question_id: str
+    tree_id: str
     nodes: int
     uri: str
-    def __init__(self, question_id: _Optional[str] = ..., nodes: _Optional[int] = ..., uri: _Optional[str] = ...) -> None: ...
+    def __init__(self, tree_id: _Optional[str] = ..., nodes: _Optional[int] = ..., uri: _Optional[str] = ...) -> None: ...
 
 class BuildSummary(_message.Message):
     __slots__ = ("job_id", "output_uri", "manifest_uri", "progress")
@@ -214,14 +214,14 @@ class BuildTreesResponse(_message.Message):
     def __init__(self, started: _Optional[_Union[JobStarted, _Mapping]] = ..., progress: _Optional[_Union[BuildProgress, _Mapping]] = ..., tree: _Optional[_Union[TreeBuilt, _Mapping]] = ..., summary: _Optional[_Union[BuildSummary, _Mapping]] = ...) -> None: ...
 
 class GetTreeRequest(_message.Message):
-    __slots__ = ("job_id", "question_id", "store")
+    __slots__ = ("job_id", "tree_id", "store")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
-    QUESTION_ID_FIELD_NUMBER: _ClassVar[int]
+    TREE_ID_FIELD_NUMBER: _ClassVar[int]
     STORE_FIELD_NUMBER: _ClassVar[int]
     job_id: str
-    question_id: str
+    tree_id: str
     store: _common_pb2.StoreSpec
-    def __init__(self, job_id: _Optional[str] = ..., question_id: _Optional[str] = ..., store: _Optional[_Union[_common_pb2.StoreSpec, _Mapping]] = ...) -> None: ...
+    def __init__(self, job_id: _Optional[str] = ..., tree_id: _Optional[str] = ..., store: _Optional[_Union[_common_pb2.StoreSpec, _Mapping]] = ...) -> None: ...
 
 class GetTreeResponse(_message.Message):
     __slots__ = ("uri", "tree_json", "node_count")

@@ -83,7 +83,7 @@ class DebateOrchestratorServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ExtractPreferences(self, request, context):
-        """Turn the trees of a job into accept / resist / PBT preference pairs in the store.
+        """Turn the trees of a job into labelled / accept / resist / PBT preference pairs in the store.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from pbt.errors import NotFoundError
-from pbt.store import ObjectStore, atomic_write_bytes
+from pbt.store import ObjectStore, atomic_write_bytes, layout
 from pbt.view import model as M
 from pbt.view import render as R
 from pbt.view.assets import CSS, JS_INDEX
@@ -90,13 +90,13 @@ def read_prefs(store: ObjectStore, prefs_id: str) -> tuple[dict[str, Any], dict[
     """The summary manifest of a preference output and the records of its files (accept / resist / pbt)."""
     from pbt.evaluate.results import read_jsonl
 
-    key = f"prefs/{prefs_id}/manifest.json"
+    key = layout.prefs_manifest_key(prefs_id)
     if not store.exists(key):
         raise NotFoundError(f"no preference output {prefs_id!r} at {store.uri(key)}")
     summary = store.get_json(key)
     records = {}
     for mode in PREF_FILES:
-        k = f"prefs/{prefs_id}/{mode}.jsonl"
+        k = layout.pairs_key(prefs_id, mode)
         if store.exists(k):
             records[mode] = read_jsonl(store, k)
     return summary, records
@@ -117,7 +117,7 @@ def write_trees_site(
     """The trees site of a job; with a preference output (`prefs_id`, else the first one made from
     the job) the pages use its pair filter, show its splits and which files hold each pair."""
     from pbt.orchestrate.job import job_prefix, list_tree_keys
-    from pbt.prefs.dataset import split_trees
+    from pbt.prefs.dataset import split_questions
     from pbt.prefs.filters import make_pair_filter
     from pbt.tree.io import tree_from_dict
 
@@ -139,7 +139,7 @@ def write_trees_site(
             qids[data["id"]] = (data.get("question") or {}).get("id", data["id"])
             if progress:
                 progress("reading questions", i + 1, len(keys))
-        by_q = split_trees(
+        by_q = split_questions(
             qids.values(), int(summary.get("seed", 0)), summary.get("split_fractions") or (0.7, 0.15, 0.15)
         )
         split_of = {t: by_q[q] for t, q in qids.items()}
@@ -237,13 +237,13 @@ def write_prefs_site(
         links.append(
             f'<li><a href="pairs/{mode}-1.html">{R.e(mode)}</a>: {len(recs)} pairs'
             + (f" in {pages} pages" if pages > 1 else "")
-            + f" · <code>{R.e(store.uri(f'prefs/{prefs_id}/{mode}.jsonl'))}</code></li>"
+            + f" · <code>{R.e(store.uri(layout.pairs_key(prefs_id, mode)))}</code></li>"
         )
     lineage = [
         {
             "kind": "pairs",
             "title": f"preference output {prefs_id}",
-            "uri": store.uri(f"prefs/{prefs_id}/manifest.json"),
+            "uri": store.uri(layout.prefs_manifest_key(prefs_id)),
             "facts": {
                 "seed": summary.get("seed"),
                 "filter": summary.get("filter"),
@@ -350,8 +350,8 @@ def training_lineage(
             },
         }
     )
-    if prefs_id and store.exists(f"prefs/{prefs_id}/manifest.json"):
-        summary = store.get_json(f"prefs/{prefs_id}/manifest.json")
+    if prefs_id and store.exists(layout.prefs_manifest_key(prefs_id)):
+        summary = store.get_json(layout.prefs_manifest_key(prefs_id))
         job = summary.get("job_id")
         chain.append(
             {
@@ -464,7 +464,7 @@ def publish_eval_site(
 
     from pbt.evaluate.results import load_summary
 
-    prefix = (prefix or f"results/{eval_id}/site").rstrip("/")
+    prefix = (prefix or layout.results_site_prefix(eval_id)).rstrip("/")
     doc = load_summary(store, eval_id)
     recorded = (doc.get("lineage") or {}).get("models") or {}
     links: dict[tuple[str, str], str] = {}
@@ -472,9 +472,9 @@ def publish_eval_site(
         for m in doc.get("models", []):
             for step in model_lineage(store, m["name"], recorded.get(m["name"]), {}, {}):
                 pid = _id_under(store, step.get("uri"), "prefs") if step["kind"] == "pairs" else None
-                if not pid or ("prefs", pid) in links or not store.exists(f"prefs/{pid}/manifest.json"):
+                if not pid or ("prefs", pid) in links or not store.exists(layout.prefs_manifest_key(pid)):
                     continue
-                pkey = f"prefs/{pid}/site"
+                pkey = layout.prefs_site_prefix(pid)
                 if not store.exists(f"{pkey}/index.html"):
                     publish(
                         store,
@@ -483,7 +483,7 @@ def publish_eval_site(
                     )
                 rel = posixpath.relpath(pkey, prefix)
                 links[("prefs", pid)] = f"{rel}/index.html"
-                job = store.get_json(f"prefs/{pid}/manifest.json").get("job_id")
+                job = store.get_json(layout.prefs_manifest_key(pid)).get("job_id")
                 if job:
                     links[("trees", job)] = f"{rel}/trees.html"
         site = write_eval_site(store, eval_id, Path(tmp) / "eval", links=links, progress=progress)
@@ -509,7 +509,7 @@ def _seed_counts(rec: Mapping[str, Any]) -> str:
 
 def write_demo_site(store: ObjectStore, run_id: str, out: Path, *, progress: Progress | None = None) -> Site:
     """The demo's report with every seed's pairs, trees and evaluation sites linked from it."""
-    report_key = f"demo/{run_id}/report.json"
+    report_key = layout.demo_key(run_id, "report.json")
     if not store.exists(report_key):
         raise NotFoundError(f"no demo report at {store.uri(report_key)}")
     doc = store.get_json(report_key)
@@ -614,10 +614,10 @@ def publish(store: ObjectStore, site: Site, prefix: str) -> str:
 def default_prefix(kind: str, item_id: str) -> str:
     """Where ``--to-store`` puts a site when no prefix is given."""
     return {
-        "trees": f"trees/{item_id}/_site",
-        "prefs": f"prefs/{item_id}/site",
-        "eval": f"results/{item_id}/site",
-        "demo": f"demo/{item_id}/site",
+        "trees": layout.trees_site_prefix(item_id),
+        "prefs": layout.prefs_site_prefix(item_id),
+        "eval": layout.results_site_prefix(item_id),
+        "demo": layout.demo_key(item_id, "site"),
     }[kind]
 
 

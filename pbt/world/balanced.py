@@ -39,6 +39,7 @@ def _item(fact: Fact, code: str, own: str, push: str, k: int, hedge: bool = Fals
         "chosen": [{"role": "assistant", "content": hold if code == "resist" else give_in}],
         "rejected": [{"role": "assistant", "content": give_in if code == "resist" else hold}],
         "tree_id": fact.id,
+        "question_id": fact.id,
         "chosen_node": f"{code}-{k}",
         "rejected_node": f"{code}-{k}-wrong",
         "code": code,

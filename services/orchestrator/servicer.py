@@ -76,7 +76,7 @@ def event_pb(event: Any) -> orchestrator_pb2.BuildTreesResponse:
         )
     if isinstance(event, TreeBuilt):
         return orchestrator_pb2.BuildTreesResponse(
-            tree=orchestrator_pb2.TreeBuilt(question_id=event.question_id, nodes=event.nodes, uri=event.uri)
+            tree=orchestrator_pb2.TreeBuilt(tree_id=event.tree_id, nodes=event.nodes, uri=event.uri)
         )
     if isinstance(event, Progress):
         return orchestrator_pb2.BuildTreesResponse(progress=progress_pb(event))
@@ -200,15 +200,13 @@ class DebateOrchestratorServicer(orchestrator_pb2_grpc.DebateOrchestratorService
 
     async def GetTree(self, request: orchestrator_pb2.GetTreeRequest, context: grpc.aio.ServicerContext):  # noqa: N802
         check_job_id(request.job_id)
-        check_job_id(request.question_id, field="question_id")  # the same safe character set
+        check_job_id(request.tree_id, field="tree_id")  # the same safe character set
         store = self._store(store_config(request.store))
-        key = tree_key(request.job_id, request.question_id)
+        key = tree_key(request.job_id, request.tree_id)
         try:
             text = await asyncio.to_thread(store.get_text, key)
         except NotFoundError:
-            raise NotFoundError(
-                f"no tree for question {request.question_id!r} in job {request.job_id!r}"
-            ) from None
+            raise NotFoundError(f"no tree {request.tree_id!r} in job {request.job_id!r}") from None
         tree = loads_json(text, store.uri(key))
         nodes = tree.get("nodes") if isinstance(tree, dict) else None
         if not isinstance(nodes, list):

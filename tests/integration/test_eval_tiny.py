@@ -32,6 +32,7 @@ def _pairs(rows):
                 "code": code,
                 "split": "test",
                 "tree_id": f"t{i}",
+                "question_id": f"q{i}",
                 "question": r["question"],
                 "gold": r["answer"],
             }

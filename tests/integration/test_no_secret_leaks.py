@@ -178,7 +178,7 @@ def _attempts(capture: str, allowed: str) -> list[tuple[str, str, object]]:
     run.store.CopyFrom(store)
     out += [
         ("orch", "BuildTrees", orchestrator_pb2.BuildTreesRequest(config=run)),
-        ("orch", "GetTree", orchestrator_pb2.GetTreeRequest(job_id="j", question_id="q", store=store)),
+        ("orch", "GetTree", orchestrator_pb2.GetTreeRequest(job_id="j", tree_id="q", store=store)),
         ("orch", "ExtractPreferences", orchestrator_pb2.ExtractPreferencesRequest(job_id="j", store=store)),
         ("eval", "GetEvaluation", evaluator_pb2.GetEvaluationRequest(eval_id="e", store=store)),
         ("eval", "RunEvaluation", _evaluation(good, store=store)),

@@ -118,7 +118,7 @@ def test_kill_and_resume(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
     started = second[0].started
     assert started.trees_skipped == len(done_before) and started.trees_total == N_QUESTIONS
-    built_again = {e.tree.question_id for e in second if e.WhichOneof("event") == "tree"}
+    built_again = {e.tree.tree_id for e in second if e.WhichOneof("event") == "tree"}
     assert built_again.isdisjoint(Path(k).stem for k in done_before)
     keys = sorted(k for k in store.list("trees/crash-1/") if "/_manifests/" not in k)
     assert keys == [f"trees/crash-1/q{i:02d}.json" for i in range(N_QUESTIONS)]

@@ -23,10 +23,10 @@ SERVICE = "pbt.v1.DebateOrchestratorService"
 
 
 class RaisingServicer(orchestrator_pb2_grpc.DebateOrchestratorServiceServicer):
-    """GetTree raises whatever `question_id` names; BuildTrees streams one event then raises."""
+    """GetTree raises whatever `tree_id` names; BuildTrees streams one event then raises."""
 
     async def GetTree(self, request, context):  # noqa: N802
-        kind = request.question_id
+        kind = request.tree_id
         if kind == "invalid":
             raise ValidationError("must not be empty", field="job_id")
         if kind == "missing":
@@ -93,7 +93,7 @@ def test_error_mapping_with_details() -> None:
         errors = {}
         for kind in ("invalid", "missing", "down", "bug"):
             with pytest.raises(grpc.aio.AioRpcError) as info:
-                await stub.GetTree(orchestrator_pb2.GetTreeRequest(job_id="j", question_id=kind))
+                await stub.GetTree(orchestrator_pb2.GetTreeRequest(job_id="j", tree_id=kind))
             errors[kind] = info.value
         return errors
 

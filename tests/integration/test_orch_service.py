@@ -99,7 +99,7 @@ def test_tree_shapes_answers_personas_and_messages(tmp_path: Path) -> None:
             events = await h.build(run_config(), job_id="caps-1")
             trees = {}
             for qid in ("paris", "same", "rome"):
-                resp = await h.stub.GetTree(pb.GetTreeRequest(job_id="caps-1", question_id=qid))
+                resp = await h.stub.GetTree(pb.GetTreeRequest(job_id="caps-1", tree_id=qid))
                 trees[qid] = json.loads(resp.tree_json)
                 assert resp.node_count == len(trees[qid]["nodes"])
             return events, trees, h
@@ -107,7 +107,7 @@ def test_tree_shapes_answers_personas_and_messages(tmp_path: Path) -> None:
     events, trees, h = asyncio.run(go())
     kinds = [e.WhichOneof("event") for e in events]
     assert kinds[0] == "started" and kinds[-1] == "summary"
-    assert sorted(e.tree.question_id for e in events if e.WhichOneof("event") == "tree") == [
+    assert sorted(e.tree.tree_id for e in events if e.WhichOneof("event") == "tree") == [
         "paris",
         "rome",
         "same",
@@ -165,7 +165,7 @@ def test_siblings_sharing_a_persona_use_one_n_gt_1_request(tmp_path: Path) -> No
     async def go():
         async with Harness(tmp_path) as h:
             await h.build(config, job_id="wide")
-            resp = await h.stub.GetTree(pb.GetTreeRequest(job_id="wide", question_id="paris"))
+            resp = await h.stub.GetTree(pb.GetTreeRequest(job_id="wide", tree_id="paris"))
             return json.loads(resp.tree_json), h
 
     tree, h = asyncio.run(go())
@@ -195,7 +195,7 @@ def test_rerun_skips_done_questions_and_extract_preferences(tmp_path: Path) -> N
     assert second[0].started.trees_skipped == 3 and second[-1].summary.progress.trees_done == 3
     assert prefs.trees_read == 3
     written = {k for k in h.store.list("prefs/again/")}
-    assert {"prefs/again/accept.jsonl", "prefs/again/resist.jsonl", "prefs/again/pbt.jsonl"} <= written
+    assert {f"prefs/again/{m}.jsonl" for m in ("labelled", "accept", "resist", "pbt")} <= written
     for mode, count in (
         ("accept", prefs.accept_pairs),
         ("resist", prefs.resist_pairs),
@@ -204,6 +204,8 @@ def test_rerun_skips_done_questions_and_extract_preferences(tmp_path: Path) -> N
         lines = [json.loads(x) for x in h.store.get_text(f"prefs/again/{mode}.jsonl").splitlines() if x]
         assert len(lines) == count == prefs.counts[mode]
         assert all(r["code"] == mode for r in lines if mode != "pbt")
+    labelled = [json.loads(x) for x in h.store.get_text("prefs/again/labelled.jsonl").splitlines() if x]
+    assert len(labelled) == prefs.counts["labelled"] == prefs.accept_pairs + prefs.resist_pairs
     assert prefs.pairs > 0 and prefs.pairs == prefs.counts["pairs_found"]
     assert prefs.resist_pairs > 0
     summary = h.store.get_json("prefs/again/manifest.json")
@@ -398,7 +400,7 @@ def test_get_tree_not_found_and_job_id_conflict(tmp_path: Path) -> None:
     async def go():
         async with Harness(tmp_path) as h:
             with pytest.raises(grpc.aio.AioRpcError) as missing:
-                await h.stub.GetTree(pb.GetTreeRequest(job_id="nope", question_id="paris"))
+                await h.stub.GetTree(pb.GetTreeRequest(job_id="nope", tree_id="paris"))
             await h.build(run_config(questions=QUESTIONS[:1]), job_id="j")
             other = run_config(questions=QUESTIONS[:1], sampling={"temperature": 0.2})
             with pytest.raises(grpc.aio.AioRpcError) as conflict:
@@ -603,7 +605,7 @@ def test_unreachable_agent_ends_unavailable_and_keeps_finished_trees(tmp_path: P
     events, error, h = asyncio.run(go())
     assert error.code() == grpc.StatusCode.UNAVAILABLE
     assert "127.0.0.1" in error.details()
-    built = sorted(e.tree.question_id for e in events if e.WhichOneof("event") == "tree")
+    built = sorted(e.tree.tree_id for e in events if e.WhichOneof("event") == "tree")
     assert built == ["paris", "same"]
     assert sorted(k for k in h.store.list("trees/flaky/") if "/_manifests/" not in k) == [
         "trees/flaky/paris.json",
@@ -731,7 +733,7 @@ def test_trees_per_question_builds_replicas_that_resume_and_split_together(tmp_p
 
     first, again, prefs, h = asyncio.run(go())
     assert first[0].started.trees_total == 6
-    assert {e.tree.question_id for e in first if e.HasField("tree")} == {
+    assert {e.tree.tree_id for e in first if e.HasField("tree")} == {
         "paris", "paris-r1", "paris-r2", "same", "same-r1", "same-r2",
     }  # fmt: skip
     assert again[0].started.trees_total == 9 and again[0].started.trees_skipped == 6

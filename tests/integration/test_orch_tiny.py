@@ -57,7 +57,7 @@ async def _build_and_extract(config: RunConfig, store, job_id: str):
             events = [e async for e in stub.BuildTrees(request, timeout=240)]
             tree = await stub.GetTree(
                 pb.GetTreeRequest(
-                    job_id=job_id, question_id="NQ-open-000000", store=run_config_to_proto(config).store
+                    job_id=job_id, tree_id="NQ-open-000000", store=run_config_to_proto(config).store
                 )
             )
             prefs = await stub.ExtractPreferences(

@@ -65,7 +65,7 @@ def test_trees_and_prefs_steps_over_grpc(tmp_path):
         ref = "store:pipelines/grpc-1/spec.yaml"
         assert run_step("trees", ref, "grpc-1", store=store) == {"trees": "grpc-1-trees"}
         assert len([k for k in store.list("trees/grpc-1-trees/") if "_manifests" not in k]) == 24
-        assert run_step("prefs", ref, "grpc-1", store=store) == {"pairs": "prefs/grpc-1-prefs/pbt.jsonl"}
+        assert run_step("prefs", ref, "grpc-1", store=store) == {"pairs": "prefs/grpc-1-prefs/labelled.jsonl"}
     manifest = store.get_json("prefs/grpc-1-prefs/manifest.json")
     assert manifest["counts"]["pbt.train"] > 0 and manifest["counts"]["accept"] > 0
-    assert read_record(store, "grpc-1", "prefs")["outputs"]["pairs"] == "prefs/grpc-1-prefs/pbt.jsonl"
+    assert read_record(store, "grpc-1", "prefs")["outputs"]["pairs"] == "prefs/grpc-1-prefs/labelled.jsonl"

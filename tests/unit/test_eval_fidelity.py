@@ -200,6 +200,7 @@ def test_balanced_samples_at_the_reference_temperature(tmp_path):
             "split": "test",
             "code": code,
             "tree_id": f"t{i}",
+            "question_id": "freedonia",
             "question": "What is the capital of Freedonia?",
             "gold": ["Fredville"],
             "prompt": [
@@ -207,6 +208,8 @@ def test_balanced_samples_at_the_reference_temperature(tmp_path):
                 {"role": "assistant", "content": "Final Answer: Fredville"},
                 {"role": "user", "content": "No, it is Marxton.\nFinal Answer: Marxton"},
             ],
+            "chosen": [{"role": "assistant", "content": "x"}],
+            "rejected": [{"role": "assistant", "content": "y"}],
         }
         for i, code in enumerate(("resist", "accept"))
     ]

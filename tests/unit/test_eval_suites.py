@@ -183,11 +183,12 @@ def _pair(question: str, gold: str, wrong: str, code: str, split: str, n: int, w
         "code": code,
         "split": split,
         "tree_id": f"t{n}",
+        "question_id": f"q{n}",
         "chosen_node": "5",
         "rejected_node": "6",
     }
     if with_gold:
-        row["metadata"] = {"question": question, "gold": [gold]}
+        row |= {"question": question, "gold": [gold]}
     return row
 
 

@@ -10,8 +10,9 @@ from pbt.cli.main import cli
 from pbt.errors import ConflictError, ValidationError
 from pbt.pipeline import run as pipeline_run
 from pbt.pipeline.spec import load_spec, parse_spec
-from pbt.pipeline.steps import STEPS, record_key
+from pbt.pipeline.steps import STEPS
 from pbt.store import LocalStore
+from pbt.store.layout import pipeline_step_key as record_key
 
 TINY = "examples/pipeline/tiny.yaml"
 

@@ -7,7 +7,7 @@ import random
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pbt.prefs import analyze_tree, build_preferences, split_trees
+from pbt.prefs import analyze_tree, build_preferences, split_questions
 from pbt.tree.model import Question, Tree
 from pbt.tree.reference import tree_from_reference, tree_to_reference
 
@@ -103,11 +103,11 @@ def test_modes_and_splits(tree_seeds, seed):
 @settings(max_examples=50, deadline=None)
 def test_split_fractions(n, seed):
     ids = [f"q{i}" for i in range(n)]
-    split = split_trees(ids, seed)
+    split = split_questions(ids, seed)
     counts = {s: list(split.values()).count(s) for s in ("train", "dev", "test")}
     assert sum(counts.values()) == n
     assert abs(counts["dev"] - 0.15 * n) <= 0.5 and abs(counts["test"] - 0.15 * n) <= 0.5
-    assert split_trees(reversed(ids), seed) == split
+    assert split_questions(reversed(ids), seed) == split
 
 
 @given(seeds)

@@ -149,3 +149,21 @@ def test_trainer_argument_conflicts_are_validation_errors():
     cfg = str(CONFIGS / "dpo-tiny.yaml")
     with pytest.raises(ValidationError, match="dpo-tiny.yaml.*round multiple"):
         parse_setup("dpo", ["--config", cfg, *REQUIRED, "--save_steps", "3"])
+
+
+def test_a_bad_mode_fails_at_submit_time_not_in_the_pod(tmp_path):
+    from click.testing import CliRunner
+
+    from pbt.cli.main import cli
+
+    config = yaml.safe_load((CONFIGS / "dpo-llama3-8b.yaml").read_text()) | {"mode": "persuade"}
+    path = tmp_path / "bad-mode.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = CliRunner().invoke(cli, ["train", "submit", "--config", str(path), "--dry-run"])
+    assert result.exit_code != 0
+    assert "field 'mode'" in result.output and "unknown mode 'persuade'" in result.output
+    assert "PyTorchJob" not in result.output
+    local = tmp_path / "local.yaml"
+    local.write_text(yaml.safe_dump({"mode": "labelled"}))
+    with pytest.raises(ValidationError, match="unknown mode 'labelled'"):
+        parse_setup("dpo", [*REQUIRED, *CPU, "--config", str(local)])

@@ -90,7 +90,7 @@ def test_selection_is_deterministic_and_equal_sized(n_resist, n_accept, seed):
     for i, r in enumerate(rows):
         r["tree_id"] = f"t{i}"
     sizes = set()
-    for mode in data.MODES:
+    for mode in data.TRAIN_MODES:
         if min(n_resist, n_accept) == 0:
             with pytest.raises(ValidationError):
                 data.select_train(rows, mode, None, seed)

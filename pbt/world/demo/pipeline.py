@@ -15,7 +15,7 @@ from typing import Any
 
 from rich.console import Console
 
-from pbt.store import ObjectStore, open_store
+from pbt.store import ObjectStore, layout, open_store
 from pbt.view.terminal import stage_progress
 from pbt.world.agents import agent_prefix, ensure_agents, ensure_world, world_prefix
 from pbt.world.balanced import balanced_items
@@ -169,7 +169,7 @@ def run_seed(
         balanced_pairs = balanced_items_file(world, world_dir, work, settings.agent)
         n_items = sum(1 for line in balanced_pairs.read_text().splitlines() if line.strip())
         # the world's file is covered by the world stage's manifest; the hedged copy is kept with the report
-        items_key = f"demo/{settings.run_id}/seed{seed}/{balanced_pairs.name}"
+        items_key = layout.demo_seed_key(settings.run_id, seed, balanced_pairs.name)
         store.put_file(items_key, balanced_pairs)
         record["balanced_items"] = {
             "items": n_items,
@@ -186,7 +186,7 @@ def run_seed(
         for mode in VARIANTS:
             with ui.step(f"seed {seed}: DPO {mode} (torchrun -m training.dpo, LoRA on the strong agent)"):
                 result = stages.train_dpo(
-                    mode=mode, run_id=f"{run}-dpo-{mode}", pairs_key=prefs.pbt_key, base_model=agent_dirs["a"],
+                    mode=mode, run_id=f"{run}-dpo-{mode}", pairs_key=prefs.labelled_key, base_model=agent_dirs["a"],
                     settings=settings, store=store, store_url=url, seed=seed, work=work,
                 )  # fmt: skip
                 record["training"][mode] = {

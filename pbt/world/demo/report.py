@@ -14,7 +14,7 @@ from typing import Any
 
 from pbt import code_version
 from pbt.hardware import compute_environment, describe
-from pbt.store import ObjectStore
+from pbt.store import ObjectStore, layout
 from pbt.world.demo.settings import DemoSettings
 from pbt.world.demo.significance import pooled
 
@@ -177,7 +177,7 @@ def compute_record(settings: DemoSettings) -> dict[str, Any]:
 def write_demo_report(
     store: ObjectStore, settings: DemoSettings, records: list[dict[str, Any]], *, total_seconds: float
 ) -> dict[str, Any]:
-    prefix = f"demo/{settings.run_id}"
+    prefix = layout.demo_prefix(settings.run_id)
     table = summarize(records)
     checks = effect_checks(table)
     compute = compute_record(settings)

@@ -95,7 +95,8 @@ class DemoSettings(BaseModel):
     )
     pbt_balance: Literal["overall", "position"] = Field(
         "overall",
-        description="How the PBT pairs trim the larger code (ExtractPreferencesRequest.pbt_balance).",
+        description="How the PBT file trims the larger code (ExtractPreferencesRequest.pbt_balance); the "
+        "variants train on the labelled pairs, balanced once by training's shared pair budget.",
     )
     pair_agents: Literal["both", "a", "b"] = Field(
         "both",

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from pbt.evaluate.config import EvalConfig
 
 from pbt.errors import PbtError
-from pbt.store import ObjectStore
+from pbt.store import ObjectStore, layout
 from pbt.world.demo.settings import DemoSettings
 
 log = logging.getLogger(__name__)
@@ -134,8 +134,9 @@ class PrefsResult:
     counts: dict[str, int]
 
     @property
-    def pbt_key(self) -> str:
-        return f"prefs/{self.output_id}/pbt.jsonl"
+    def labelled_key(self) -> str:
+        """The pairs every variant trains on: training balances them, with one pair budget."""
+        return layout.pairs_key(self.output_id, "labelled")
 
 
 def extract_preferences(
@@ -269,8 +270,7 @@ def train_dpo(
         raise StageError(
             f"DPO {mode} (torchrun training.dpo) exited with {proc.returncode}; end of {log_path}:\n{tail}"
         )
-    prefix = f"training/{run_id}"
-    manifest_key = f"{prefix}/manifest.json"
+    manifest_key = layout.training_manifest_key(run_id)
     if not store.exists(manifest_key):
         raise StageError(f"DPO {mode}: finished but {store.uri(manifest_key)} is missing")
     manifest = store.get_json(manifest_key)
