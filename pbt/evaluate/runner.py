@@ -22,7 +22,7 @@ from pbt.answers import is_correct_eval
 from pbt.backends.base import ChatBackend
 from pbt.config import AgentConfig
 from pbt.errors import ValidationError, shorten
-from pbt.evaluate import results as R
+import pbt.evaluate.results as R
 from pbt.evaluate.base import Extractor, RunContext, Suite
 from pbt.evaluate.config import EvalConfig
 from pbt.store import ObjectStore
