@@ -10,6 +10,18 @@
    merged into it, and each answer is correct iff it is one of the aliases. ``NONE`` is just an
    answer that is never correct; a missing answer makes the node unscorable (``None``).
 
+3. The ``Final Answer: ...`` line of an extractor's (or an agent's) output (`parse_final_answer`),
+   following the reference extractor (PBT-METHOD.md §2), made explicit:
+
+   a. take the LAST line containing ``final answer`` followed by ``:`` (any case, markdown bold and
+      a plural ``answers`` tolerated) and keep what follows the colon on that line;
+   b. with no such line, an output whose first line has a colon (``Answer: Paris``) uses the text
+      after the first colon; otherwise the answer is ``NONE``;
+   c. strip quotes, brackets, markdown ``*``/`` ` `` and trailing ``.``/``!``/``,``/``;``/ellipses;
+   d. a parenthetical after a single word is dropped (``Paris (France)`` -> ``Paris``);
+   e. the special answers are canonicalised: anything starting with ``agree`` -> ``Agree``,
+      ``disagree`` -> ``Disagree``, ``none``/``n/a``/``unknown``/empty -> ``NONE``.
+
 The Levenshtein ratio comes from rapidfuzz: ``Indel.normalized_similarity`` equals
 python-Levenshtein's ``ratio`` (1 - indel distance / (len(a) + len(b))).
 """
@@ -22,9 +34,8 @@ from collections.abc import Collection, Iterable, Sequence
 
 from rapidfuzz.distance import Indel
 
-AGREE = "Agree"
-DISAGREE = "Disagree"
-NONE_TOKEN = "NONE"
+AGREE, DISAGREE, NONE = "Agree", "Disagree", "NONE"
+SPECIAL_ANSWERS = (AGREE, DISAGREE, NONE)
 
 #: minimum Levenshtein ratio (exclusive) for the substring merge of §3
 MERGE_RATIO = 0.5
@@ -121,6 +132,49 @@ def node_agrees(answers: Sequence[str | None]) -> bool:
     """The stopping rule of §2: identical strings (not both missing, not both ``NONE``), or an
     exact ``Agree`` token in either slot. Case-sensitive, as in the reference."""
     a, b = answers
-    if a == b and not (a is None and b is None) and not (a == NONE_TOKEN and b == NONE_TOKEN):
+    if a == b and not (a is None and b is None) and not (a == NONE and b == NONE):
         return True
     return a == AGREE or b == AGREE
+
+
+# --- the Final Answer line (3. above) ---
+_FINAL_RE = re.compile(r"final\s+answers?\s*\**\s*:\s*\**(?P<ans>[^\n]*)", re.IGNORECASE)
+_PAREN_RE = re.compile(r"^(\w+)\s*\(.*$")
+_STRIP_CHARS = " \t\"'`*[]<>"
+_NONE_WORDS = {"none", "n/a", "na", "unknown", "no answer", "null"}
+
+
+def canonical_answer(answer: str) -> str:
+    """Clean one raw answer string and canonicalise the special answers (rules 3-5 above)."""
+    ans = answer.strip().strip(_STRIP_CHARS).strip()
+    ans = ans.rstrip(".!,;\u2026").rstrip().strip(_STRIP_CHARS).strip()
+    match = _PAREN_RE.match(ans)
+    if match:
+        ans = match.group(1)
+    low = ans.lower()
+    if not ans or low in _NONE_WORDS:
+        return NONE
+    if low.startswith("disagree"):
+        return DISAGREE
+    if low.startswith("agree"):
+        return AGREE
+    return ans
+
+
+def find_final_answer(text: str) -> str | None:
+    """The raw text after the last ``Final Answer:`` in `text`, or None when there is none."""
+    matches = list(_FINAL_RE.finditer(text or ""))
+    if not matches:
+        return None
+    return matches[-1].group("ans")
+
+
+def parse_final_answer(text: str) -> str:
+    """The answer an extractor output commits to: a short answer, ``Agree``, ``Disagree`` or ``NONE``."""
+    raw = find_final_answer(text)
+    if raw is None:
+        first_line = (text or "").strip().split("\n", 1)[0]
+        if ":" not in first_line:
+            return NONE
+        raw = first_line.split(":", 1)[1]
+    return canonical_answer(raw)

@@ -18,11 +18,10 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from pbt.answers import is_correct_eval, normalize_answer
+from pbt.answers import AGREE, DISAGREE, NONE, is_correct_eval, normalize_answer, parse_final_answer
 from pbt.backends.base import ChatBackend, Message, SamplingParams
 from pbt.errors import ValidationError
-from pbt.extract.parse import AGREE, DISAGREE, NONE, parse_final_answer
-from pbt.extract.prompts import extraction_prompt
+from pbt.extract.llm import LLMExtractor
 from pbt.orchestrate.messages import clean_response, speaker_messages
 from pbt.personas import fill, load_personas
 
@@ -82,14 +81,11 @@ def rules_extractor() -> Extract:
 
 
 def llm_extractor(backend: ChatBackend, max_tokens: int = 15) -> Extract:
-    """The paper's extractor: the model reads the question and the newest response (greedy)."""
-    params = SamplingParams(temperature=0.0, max_tokens=max_tokens, n=1)
+    """The paper's extractor (`pbt.extract.llm.LLMExtractor`): the question and the newest response."""
+    extractor = LLMExtractor(backend, max_tokens=max_tokens)
 
     async def extract(question: str, response: str) -> str:
-        result = await backend.chat(
-            [{"role": "user", "content": extraction_prompt(question, response)}], params
-        )
-        return parse_final_answer(result.choices[0].text if result.choices else "")
+        return await extractor.extract(question, response)
 
     return extract
 

@@ -4,40 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import os
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 SCHEMA = "pbt.training-run/v1"
 PACKAGES = ("pbt", "torch", "transformers", "trl", "peft", "accelerate")
-
-
-def code_version(explicit: str | None = None) -> str:
-    """``explicit``, else ``$PBT_CODE_VERSION`` (set in images), else the git commit of this checkout."""
-    if explicit:
-        return explicit
-    if os.environ.get("PBT_CODE_VERSION"):
-        return os.environ["PBT_CODE_VERSION"]
-    root = Path(__file__).resolve().parent.parent
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        )
-        dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
-        return out.stdout.strip() + ("+dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def package_versions() -> dict[str, str]:

@@ -27,12 +27,13 @@ from typing import Any
 
 import yaml
 
+import training.data as pairs_data
+from pbt import code_version
 from pbt.errors import ValidationError
 from pbt.store.layout import training_prefix
-from training import data as pairs_data
 from training.args import TrainingSetup
 from training.checkpoints import StoreCheckpointCallback, prepare_resume
-from training.lineage import build_manifest, code_version, dataset_id, model_fingerprint
+from training.lineage import build_manifest, dataset_id, model_fingerprint
 from training.model import (
     check_model_dir,
     fetch_model_dir,

@@ -2,7 +2,7 @@
 
 When an extractor is configured (``extractor: rule`` or a backend spec such as
 ``http://extractor:8080/v1``), each evaluation also lets the model answer every dev pair's
-prompt (greedy), extracts the final answer (`pbt.extract.RuleExtractor` or `LLMExtractor`,
+prompt (greedy), extracts the final answer (`pbt.extract.factory.make_extractor`,
 with the gold aliases and the answers given in the dialogue as candidates, as the evaluator's
 balanced suite does), judges it against the pair's gold aliases with the evaluation normalizer
 (`pbt.answers.is_correct_eval`) and adds ``eval_balanced_accuracy`` (the mean of the resist
@@ -54,14 +54,11 @@ def dev_items(rows: list[dict[str, Any]], where: str) -> list[DevItem]:
 
 
 def make_extractor(spec: str, model: str | None = None) -> Any:
-    """``rule`` -> `RuleExtractor`; anything else is a backend spec for `LLMExtractor`."""
-    from pbt.extract import LLMExtractor, RuleExtractor
-
-    if spec == "rule":
-        return RuleExtractor()
+    """``rule`` -> the rule extractor; anything else is a backend spec for the model extractor."""
     from pbt.backends import make_backend
+    from pbt.extract.factory import make_extractor as pick
 
-    return LLMExtractor(make_backend(spec, model=model))
+    return pick("rule" if spec == "rule" else "llm", lambda: make_backend(spec, model=model))
 
 
 def generate(
@@ -102,7 +99,7 @@ def generate(
 
 
 def _candidates(item: DevItem) -> list[str]:
-    from pbt.extract.parse import find_final_answer, parse_final_answer
+    from pbt.answers import find_final_answer, parse_final_answer
 
     said = [find_final_answer(m["content"]) for m in item.prompt]
     return [*item.aliases, *(parse_final_answer(f"Final Answer: {a}") for a in said if a)]

@@ -9,7 +9,7 @@ Rules (``ScriptedBackend.chat``), applied to the conversation in OpenAI shape:
   (case-insensitive), so prompt templates around the question do not matter. A question that
   is not in the table gets ``default_answer``.
 * **Current answer.** The agent's current answer is the ``Final Answer:`` of its own latest
-  ``assistant`` message (parsed with `pbt.extract.parse.parse_final_answer`), or the table
+  ``assistant`` message (parsed with `pbt.answers.parse_final_answer`), or the table
   answer when it has not spoken yet.
 * **First turn** (no ``assistant`` message yet, or the last message is not a ``user`` message
   after one): ``"I believe the answer is {A}.\\nFinal Answer: {A}"``.
@@ -56,8 +56,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
+from pbt.answers import NONE, find_final_answer, parse_final_answer
 from pbt.backends.base import ChatBackend, ChatResult, Choice, Message, SamplingParams, Usage
-from pbt.extract.parse import NONE, find_final_answer, parse_final_answer
 
 Persuasion = Literal["never", "always", "correct"] | float
 

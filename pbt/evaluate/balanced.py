@@ -21,11 +21,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pbt.answers import AGREE, DISAGREE, find_final_answer, parse_final_answer
 from pbt.errors import ValidationError
 from pbt.evaluate.base import RunContext, Suite, Unit
 from pbt.evaluate.sources import iter_jsonl, read_source
 from pbt.evaluate.stats import Stat, mean_of, ratio
-from pbt.extract.parse import AGREE, DISAGREE, find_final_answer, parse_final_answer
 from pbt.prefs.record import parse_records
 
 CODES = ("resist", "accept")

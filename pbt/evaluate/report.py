@@ -10,7 +10,7 @@ import logging
 import math
 from typing import Any
 
-from pbt.evaluate import results as R
+import pbt.evaluate.results as R
 from pbt.store import ObjectStore
 
 log = logging.getLogger(__name__)

@@ -17,12 +17,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import pbt.evaluate.results as R
 from pbt import code_version
 from pbt.answers import is_correct_eval
 from pbt.backends.base import ChatBackend
 from pbt.config import AgentConfig
 from pbt.errors import ValidationError, shorten
-from pbt.evaluate import results as R
 from pbt.evaluate.base import Extractor, RunContext, Suite
 from pbt.evaluate.config import EvalConfig
 from pbt.store import ObjectStore
@@ -72,15 +72,17 @@ def make_agent_backend(role: str, agent: AgentConfig) -> ChatBackend:
 def make_extractor(
     config: EvalConfig, owned: list[ChatBackend], factory: BackendFactory | None = None
 ) -> Extractor:
-    from pbt.extract.llm import LLMExtractor
-    from pbt.extract.rules import RuleExtractor
+    """The evaluation's extractor (`pbt.extract.factory.make_extractor`); a backend it opens joins `owned`."""
+    from pbt.extract.factory import make_extractor as pick
 
     spec = config.extractor
-    if spec.kind == "rule" or spec.agent is None:
-        return RuleExtractor()
-    backend = (factory or make_agent_backend)("extractor", spec.agent)
-    owned.append(backend)
-    return LLMExtractor(backend, max_tokens=spec.max_tokens)
+
+    def backend() -> ChatBackend:
+        opened = (factory or make_agent_backend)("extractor", spec.agent)
+        owned.append(opened)
+        return opened
+
+    return pick(spec.kind, backend if spec.agent is not None else None, max_tokens=spec.max_tokens)
 
 
 def _summary_doc(

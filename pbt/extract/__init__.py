@@ -1,35 +1,13 @@
 """Answer extraction after every dialogue turn (PBT-METHOD.md §2).
 
-* `parse_final_answer`: the ``Final Answer:`` line parser shared by every extractor.
-* `LLMExtractor`: the extraction prompt through any backend (greedy, 15 tokens).
-* `RuleExtractor`: offline, from candidate answers and agreement/disagreement phrases.
-* `answer_confidence` / `yes_probability`: p(yes)/(p(yes)+p(no)) from candidate log-probabilities.
-* `RuleAgreementJudge`, `LLMAgreementJudge`: judges for `pbt.prefs.filters.ModelFilter`.
+* `pbt.answers.parse_final_answer`: the ``Final Answer:`` line parser shared by every extractor.
+* `pbt.extract.llm.LLMExtractor`: the extraction prompt through any backend (greedy, 15 tokens).
+* `pbt.extract.rules.RuleExtractor`: offline, from candidate answers and agreement phrases.
+* `pbt.extract.factory.make_extractor`: the one place that picks an extractor by kind.
+* `pbt.extract.llm.answer_confidence` / `yes_probability`: p(yes)/(p(yes)+p(no)).
+* `pbt.extract.judge`: agreement judges for `pbt.prefs.filters.ModelFilter`.
+* `pbt.extract.prompts`: the extraction and confidence prompts.
+
+The package's ``__init__`` imports nothing, so that `pbt.backends.scripted` can read the prompt
+marker from `pbt.extract.prompts` without importing the backends back through `pbt.extract.llm`.
 """
-
-from pbt.extract.judge import LLMAgreementJudge, RuleAgreementJudge, same_answer
-from pbt.extract.llm import LLMExtractor, answer_confidence, yes_probability
-from pbt.extract.parse import AGREE, DISAGREE, NONE, SPECIAL_ANSWERS, canonical_answer, parse_final_answer
-from pbt.extract.prompts import EXTRACTION_MARKER, confidence_prompt, extraction_prompt
-from pbt.extract.rules import RuleExtractor, committed_candidate, stance
-
-__all__ = [
-    "AGREE",
-    "DISAGREE",
-    "EXTRACTION_MARKER",
-    "NONE",
-    "SPECIAL_ANSWERS",
-    "LLMAgreementJudge",
-    "LLMExtractor",
-    "RuleAgreementJudge",
-    "RuleExtractor",
-    "answer_confidence",
-    "canonical_answer",
-    "committed_candidate",
-    "confidence_prompt",
-    "extraction_prompt",
-    "parse_final_answer",
-    "same_answer",
-    "stance",
-    "yes_probability",
-]

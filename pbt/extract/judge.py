@@ -18,10 +18,9 @@ import concurrent.futures
 from collections.abc import Awaitable, Sequence
 from typing import TypeVar
 
-from pbt.answers import levenshtein_ratio, normalize_answer
+from pbt.answers import AGREE, levenshtein_ratio, normalize_answer
 from pbt.backends.base import ChatBackend, SamplingParams
 from pbt.extract.llm import yes_probability
-from pbt.extract.parse import AGREE
 from pbt.extract.rules import stance
 
 T = TypeVar("T")

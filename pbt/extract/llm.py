@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from pbt.answers import NONE, parse_final_answer
 from pbt.backends.base import ChatBackend, SamplingParams
-from pbt.extract.parse import NONE, parse_final_answer
 from pbt.extract.prompts import confidence_prompt, extraction_prompt
 
 YES_FORMS = ("yes", "Yes", " yes", " Yes")

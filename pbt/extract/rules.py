@@ -2,7 +2,7 @@
 
 `RuleExtractor.extract_sync(question, response, candidates)` decides, in this order:
 
-1. A ``Final Answer:`` line wins (`pbt.extract.parse.parse_final_answer`), unless it says ``NONE``.
+1. A ``Final Answer:`` line wins (`pbt.answers.parse_final_answer`), unless it says ``NONE``.
 2. Otherwise the response is normalised (TriviaQA normaliser: lowercase, no punctuation or
    articles) and searched for the candidates (gold aliases, answers already in the dialogue) as
    whole words. A mention right after a negation (``not``, ``isn't``, ``never``, ...) does not
@@ -21,8 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from pbt.answers import normalize_answer
-from pbt.extract.parse import AGREE, DISAGREE, NONE, find_final_answer, parse_final_answer
+from pbt.answers import AGREE, DISAGREE, NONE, find_final_answer, normalize_answer, parse_final_answer
 
 NEGATIONS = ("not", "isnt", "isn t", "wasnt", "wasn t", "never", "no longer", "rather than", "instead of")
 #: phrases that negate an agreement cue right after them ("I don't think that is right")

@@ -16,11 +16,10 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from pbt.answers import node_agrees
+from pbt.answers import node_agrees, parse_final_answer
 from pbt.backends.base import Message, SamplingParams
 from pbt.config import RunConfig
-from pbt.extract.parse import parse_final_answer
-from pbt.extract.prompts import extraction_prompt
+from pbt.extract.llm import LLMExtractor
 from pbt.orchestrate.agents import AgentPool
 from pbt.orchestrate.messages import clean_response, speaker_messages
 from pbt.personas import PersonaSet
@@ -50,20 +49,27 @@ class _Draft:
     children: list[_Draft] = field(default_factory=list)
 
 
+class _PoolRole:
+    """One role of an `AgentPool` seen as a chat backend (what `LLMExtractor` calls)."""
+
+    def __init__(self, pool: AgentPool, role: str):
+        self.pool, self.role = pool, role
+
+    async def chat(self, messages: list[Message], params: SamplingParams):
+        return await self.pool.chat(self.role, messages, params)
+
+
 class AnswerExtractor:
     """Extract a node's answer: the extractor model (``llm``) or the ``Final Answer`` rule (``rules``)."""
 
     def __init__(self, config: RunConfig, pool: AgentPool):
         self.mode = config.extraction.mode
-        self.pool = pool
-        self.params = SamplingParams(temperature=0.0, max_tokens=config.extraction.max_tokens, n=1)
+        self.llm = LLMExtractor(_PoolRole(pool, "extractor"), max_tokens=config.extraction.max_tokens)
 
     async def extract(self, question: str, response: str) -> str:
         if self.mode == "rules":
             return parse_final_answer(response)
-        messages = [{"role": "user", "content": extraction_prompt(question, response)}]
-        result = await self.pool.chat("extractor", messages, self.params)
-        return parse_final_answer(result.choices[0].text if result.choices else "")
+        return await self.llm.extract(question, response)
 
 
 class TreeBuilder:

@@ -344,12 +344,9 @@ def build_manifest(
     """The lineage record written beside a pairs file (kind ``pbt.prefs/v1``).
 
     `settings` holds any further options of the run (persona set, prompt merging)."""
-    from importlib.metadata import PackageNotFoundError, version
+    from pbt import code_version as current_code_version
 
-    try:
-        code_version = version("pbt")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        code_version = "unknown"
+    code_version = current_code_version()
     return {
         "kind": MANIFEST_KIND,
         "code_version": code_version,

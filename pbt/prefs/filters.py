@@ -8,8 +8,8 @@ may drop a labelled pair (the reference checks that the chosen response really a
 `ModelFilter` implements the reference's filtering on top of any `AgreementJudge`; the LLM judge
 itself (prompts, log-probabilities of "agree"/"disagree") belongs to the generation backends.
 `make_pair_filter` builds a filter by name for the CLI and the orchestrator API: ``none`` (no
-filtering), ``rules`` (`ModelFilter` with the offline `pbt.extract.RuleAgreementJudge`) or
-``judge`` (`ModelFilter` with `pbt.extract.LLMAgreementJudge` on a judge agent's backend: the
+filtering), ``rules`` (`ModelFilter` with the offline `pbt.extract.judge.RuleAgreementJudge`) or
+``judge`` (`ModelFilter` with `pbt.extract.judge.LLMAgreementJudge` on a judge agent's backend: the
 paper's model-based filter, Llama-3-8B-Instruct there).
 
 Splits: as in the reference (its dev and test sets are always built with ``model_filtering=True``,

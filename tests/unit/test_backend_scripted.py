@@ -7,9 +7,9 @@ import math
 
 import pytest
 
+from pbt.answers import parse_final_answer
 from pbt.backends.base import SamplingParams
 from pbt.backends.scripted import ScriptedBackend
-from pbt.extract.parse import parse_final_answer
 from pbt.extract.prompts import extraction_prompt
 
 Q = "What is the capital of France?"

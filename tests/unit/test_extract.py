@@ -7,18 +7,13 @@ import math
 
 import pytest
 
+from pbt.answers import parse_final_answer
 from pbt.backends.base import ChatBackend, ChatResult, Choice, SamplingParams
 from pbt.backends.scripted import ScriptedBackend
-from pbt.extract import (
-    EXTRACTION_MARKER,
-    LLMAgreementJudge,
-    LLMExtractor,
-    RuleAgreementJudge,
-    RuleExtractor,
-    answer_confidence,
-    extraction_prompt,
-    parse_final_answer,
-)
+from pbt.extract.judge import LLMAgreementJudge, RuleAgreementJudge
+from pbt.extract.llm import LLMExtractor, answer_confidence
+from pbt.extract.prompts import EXTRACTION_MARKER, extraction_prompt
+from pbt.extract.rules import RuleExtractor
 
 # (extractor output, parsed answer): the reference's few-shot answers, then malformed outputs
 PARSE_TABLE = [
@@ -223,3 +218,55 @@ def test_stance_reads_every_world_reply_template():
         assert stance(template.format(**fill)) == "Agree", template
     for template in text.HOLD:
         assert stance(template.format(**fill)) == "Disagree", template
+
+
+class _CountingBackend:
+    """Answers every chat with ``Final Answer: Paris`` and counts the calls."""
+
+    def __init__(self):
+        self.calls = 0
+
+    async def chat(self, messages, params):
+        self.calls += 1
+        return ChatResult(choices=[Choice(index=0, text="Final Answer: Paris")])
+
+
+def test_every_model_extractor_maps_an_empty_reply_to_none_without_a_call():
+    """The tree builder, the team debate and the evaluator share one model extractor (issue #18)."""
+    from types import SimpleNamespace
+
+    from pbt.debate import llm_extractor
+    from pbt.extract.factory import make_extractor
+    from pbt.orchestrate.builder import AnswerExtractor
+
+    class Pool:
+        def __init__(self):
+            self.backend = _CountingBackend()
+
+        async def chat(self, role, messages, params):
+            assert role == "extractor"
+            return await self.backend.chat(messages, params)
+
+    pool = Pool()
+    config = SimpleNamespace(extraction=SimpleNamespace(mode="llm", max_tokens=15))
+    builder_extract = AnswerExtractor(config, pool).extract
+    debate_backend = _CountingBackend()
+    debate_extract = llm_extractor(debate_backend)
+    eval_backend = _CountingBackend()
+    eval_extract = make_extractor("llm", lambda: eval_backend).extract
+
+    for extract in (builder_extract, debate_extract, eval_extract):
+        assert asyncio.run(extract("Capital of France?", "  \n")) == "NONE"
+        assert asyncio.run(extract("Capital of France?", "I think Paris.")) == "Paris"
+    assert pool.backend.calls == debate_backend.calls == eval_backend.calls == 1
+
+
+def test_make_extractor_picks_by_kind_and_refuses_unknown_kinds():
+    from pbt.extract.factory import make_extractor
+
+    opened = []
+    assert isinstance(make_extractor("rule", lambda: opened.append(1)), RuleExtractor)
+    assert opened == []  # no backend is opened for the rule extractor
+    assert isinstance(make_extractor("llm", lambda: _CountingBackend()), LLMExtractor)
+    with pytest.raises(ValueError, match="unknown extractor kind 'judge'"):
+        make_extractor("judge", lambda: _CountingBackend())

@@ -95,7 +95,7 @@ def test_make_pair_filter_by_name():
     import pytest
 
     from pbt.errors import ValidationError
-    from pbt.extract import RuleAgreementJudge
+    from pbt.extract.judge import RuleAgreementJudge
     from pbt.prefs import PAIR_FILTERS, make_pair_filter
 
     assert PAIR_FILTERS == ("none", "rules", "judge")

@@ -69,8 +69,8 @@ def test_written_files_load_with_the_product_readers(tmp_path):
 def test_balanced_items_are_balanced_grounded_and_load_in_the_balanced_suite(tmp_path):
     from types import SimpleNamespace
 
+    from pbt.answers import parse_final_answer
     from pbt.evaluate.balanced import load_pairs
-    from pbt.extract.parse import parse_final_answer
     from pbt.extract.rules import stance
     from pbt.world.personas import render
 
