@@ -63,7 +63,7 @@ def run_cmd(
     with stage_progress(Console(stderr=True), enabled=not quiet) as on_progress:
         try:
             if server:
-                doc = asyncio.run(_run_remote(server, token, config_path, config, on_progress))
+                doc = asyncio.run(_run_remote(server, token, config, on_progress))
             else:
                 doc = _run_local(config, on_progress)
         except PbtError as exc:
@@ -116,27 +116,11 @@ def _run_local(config, on_progress) -> dict:
     return run_evaluation_sync(config, progress=lambda ev: on_progress(ev.suite, ev.done, ev.total))
 
 
-async def _run_remote(server: str, token: str | None, config_path: str, config, on_progress) -> dict:
-    import json
-
-    import grpc
-
+async def _run_remote(server: str, token: str | None, config, on_progress) -> dict:
     from pbt.rpc import EvaluatorClient
 
     async with EvaluatorClient(server, token=token) as evaluator:
-        summary = None
-        try:
-            async for event in evaluator.run_evaluation(config):
-                kind = event.WhichOneof("event")
-                if kind == "progress":
-                    on_progress(event.progress.suite, event.progress.done, event.progress.total)
-                elif kind == "summary":
-                    summary = event.summary
-        except grpc.aio.AioRpcError as exc:
-            raise PbtError(f"{server}: {exc.code().name}: {exc.details()}") from None
-    if summary is None:
-        raise PbtError(f"{server}: the stream ended without a summary")
-    return json.loads(summary.summary_json)
+        return await evaluator.evaluate(config, on_progress=on_progress)
 
 
 @eval_group.command("report")

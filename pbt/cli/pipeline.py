@@ -29,6 +29,17 @@ def render_cmd(spec_path: str, hook: bool) -> None:
     click.echo(to_yaml(*objects), nl=False)
 
 
+def invoke_cli(argv: list[str]) -> None:
+    """``pbt argv`` in this process; a usage or command error becomes a `PbtError`."""
+    from pbt.cli.main import cli
+    from pbt.errors import PbtError
+
+    try:
+        cli.main(argv, prog_name="pbt", standalone_mode=False)
+    except click.ClickException as exc:
+        raise PbtError(exc.format_message()) from None
+
+
 @pipeline.command("run")
 @click.argument("spec_path", metavar="SPEC", type=click.Path(exists=True, dir_okay=False))
 @click.option("--local", "local", is_flag=True, required=True, help="Run every step in this process.")
@@ -41,7 +52,7 @@ def run_cmd(spec_path: str, local: bool, run_id: str | None) -> None:
     from pbt.pipeline.spec import load_spec
 
     spec = load_spec(spec_path)
-    records = run_local(spec, spec_path, run_id or spec.default_run, echo=click.echo)
+    records = run_local(spec, spec_path, run_id or spec.default_run, invoke=invoke_cli, echo=click.echo)
     verdict = records.get("gate", {}).get("verdict")
     if verdict:
         click.echo(f"verdict: {verdict}")

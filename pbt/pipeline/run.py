@@ -10,6 +10,7 @@ the template's) through the ``pbt`` CLI in this process.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import tempfile
@@ -208,13 +209,7 @@ def _evaluate(spec: PipelineSpec, run: str, store: ObjectStore) -> dict[str, str
     ]
     config = parse_config(data, source=f"{spec.name} evaluation.config", prefix="evaluation.config.")
     if spec.cluster.evaluator:
-        import asyncio
-
-        from pbt.cli.eval import _run_remote
-
-        doc, _ = asyncio.run(
-            _run_remote(spec.cluster.evaluator, os.environ.get("PBT_GRPC_TOKEN"), "", config, lambda *a: None)
-        )
+        doc = asyncio.run(_evaluate_remote(spec.cluster.evaluator, config))
     else:
         from pbt.evaluate import run_evaluation_sync
 
@@ -329,28 +324,39 @@ def run_step(name: str, spec_ref: str, run: str, store: ObjectStore | None = Non
     return outputs
 
 
+async def _evaluate_remote(address: str, config: Any) -> dict[str, Any]:
+    from pbt.rpc import EvaluatorClient
+
+    async with EvaluatorClient(address, token=os.environ.get("PBT_GRPC_TOKEN")) as evaluator:
+        return await evaluator.evaluate(config)
+
+
 def local_argvs(spec_path: str, run: str) -> list[list[str]]:
     """The command lines the local runner runs (after ``pbt``): `Step.argv` of every step."""
     return [step.argv(spec_path, run) for step in STEPS]
 
 
 def run_local(
-    spec: PipelineSpec, spec_path: str, run: str, *, echo: Callable[[str], None] = print
+    spec: PipelineSpec,
+    spec_path: str,
+    run: str,
+    *,
+    invoke: Callable[[list[str]], None],
+    echo: Callable[[str], None] = print,
 ) -> dict[str, dict[str, str]]:
-    """Every step, in order, through the ``pbt`` CLI in this process; stops at the first failure."""
-    import click
+    """Every step, in order, in this process; stops at the first failure.
 
-    from pbt.cli.main import cli
-
+    `invoke(argv)` runs ``pbt argv`` (the CLI passes itself, so this module does not import it) and
+    raises a `PbtError` when the step fails."""
     check_run_id(run)
     records: dict[str, dict[str, str]] = {}
     for step, argv in zip(STEPS, local_argvs(spec_path, run), strict=True):
         echo(f"[{step.name}] pbt {' '.join(argv)}")
         started = time.monotonic()
         try:
-            cli.main(argv, prog_name="pbt", standalone_mode=False)
-        except click.ClickException as exc:
-            raise PbtError(f"step {step.name} failed: {exc.format_message()}") from None
+            invoke(argv)
+        except PbtError as exc:
+            raise PbtError(f"step {step.name} failed: {exc}") from None
         records[step.name] = read_record(open_store(), run, step.name)["outputs"]
         echo(f"[{step.name}] done in {time.monotonic() - started:.1f}s: {records[step.name]}")
     return records

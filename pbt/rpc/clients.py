@@ -11,12 +11,14 @@ keyword arguments named as the proto fields::
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import json
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
 
 from pbt.config import RunConfig
+from pbt.errors import PbtError
 from pbt.evaluate.config import EvalConfig
 from pbt.rpc.channel import open_channel
 from pbt.rpc.convert import eval_config_to_proto, run_config_to_proto
@@ -108,6 +110,29 @@ class EvaluatorClient(_Client):
         else:
             request = evaluator_pb2.RunEvaluationRequest(config_yaml=config_yaml)
         return self.stub.RunEvaluation(request, timeout=timeout)
+
+    async def evaluate(
+        self,
+        config: EvalConfig,
+        *,
+        on_progress: Callable[[str, int, int], None] | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """Run an evaluation to its end: the summary document (``summary.json``); progress events
+        go to ``on_progress(suite, done, total)``. A failed call is a `PbtError` naming the server."""
+        summary = None
+        try:
+            async for event in self.run_evaluation(config, timeout=timeout):
+                kind = event.WhichOneof("event")
+                if kind == "progress" and on_progress is not None:
+                    on_progress(event.progress.suite, event.progress.done, event.progress.total)
+                elif kind == "summary":
+                    summary = event.summary
+        except grpc.aio.AioRpcError as exc:
+            raise PbtError(f"{self.address}: {exc.code().name}: {exc.details()}") from None
+        if summary is None:
+            raise PbtError(f"{self.address}: the stream ended without a summary")
+        return json.loads(summary.summary_json)
 
     async def get_evaluation(
         self, eval_id: str, *, timeout: float | None = None, **fields: Any

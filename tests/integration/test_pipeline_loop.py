@@ -22,6 +22,7 @@ import yaml
 from click.testing import CliRunner
 
 from pbt.cli.main import cli
+from pbt.cli.pipeline import invoke_cli
 from pbt.pipeline.run import local_argvs, run_local
 from pbt.pipeline.spec import load_spec
 from pbt.pipeline.steps import STEPS
@@ -61,7 +62,7 @@ def test_two_runs_first_promoted_second_refused(loop):
     store = LocalStore(tmp / "store")
     lines: list[str] = []
     spec1 = _spec(tmp, agent.url, 1, training={})
-    records = run_local(load_spec(spec1), str(spec1), "tiny-v1", echo=lines.append)
+    records = run_local(load_spec(spec1), str(spec1), "tiny-v1", invoke=invoke_cli, echo=lines.append)
     assert list(records) == [s.name for s in STEPS]
     verdict = store.get_json("promotions/tiny-v1/verdict.json")
     assert verdict["passed"], verdict
@@ -73,7 +74,7 @@ def test_two_runs_first_promoted_second_refused(loop):
     assert "+      servedAdapter: dpo-tiny-v1" in out.output
     assert "path: training/tiny-v1-dpo/adapter}" in out.output
     # re-running the same run resumes: every step is recorded, nothing is redone
-    again = run_local(load_spec(spec1), str(spec1), "tiny-v1", echo=lines.append)
+    again = run_local(load_spec(spec1), str(spec1), "tiny-v1", invoke=invoke_cli, echo=lines.append)
     assert again == records
 
     # the worse config: a learning rate too small to move the weights, and two steps

@@ -4,6 +4,7 @@ configs cross the wire through the mapping, and a shared channel stays open."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import grpc
 import pytest
@@ -96,3 +97,63 @@ def test_run_evaluation_takes_one_source():
                 evaluator.run_evaluation(config_yaml="x: 1", config=object())  # type: ignore[arg-type]
 
     asyncio.run(main())
+
+
+def test_evaluate_runs_to_the_summary_and_reports_progress(tmp_path, data_dir):
+    """`EvaluatorClient.evaluate` (what `pbt eval run --server` and the pipeline's evaluate step
+    call) streams a real evaluation and returns its summary document."""
+    from pbt.backends.scripted import ScriptedBackend
+    from pbt.evaluate import parse_config
+    from services.common.policy import RequestPolicy
+
+    rows = [json.loads(line) for line in (data_dir / "nq_open/NQ-open.dev.jsonl").open()][:4]
+    path = tmp_path / "q.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    table = {r["question"]: r["answer"][0] for r in rows}
+    config = parse_config(
+        {
+            "eval_id": "client-1",
+            "models": [{"name": "m", "endpoint": "scripted:m", "model": "m"}],
+            "seeds": [1],
+            "suites": {"are_you_sure": {"questions": str(path)}},
+            "bootstrap_samples": 50,
+        }
+    )
+
+    async def main() -> dict:
+        servicer = EvaluatorServicer(
+            store=LocalStore(tmp_path / "store"),
+            backend_factory=lambda name, agent: ScriptedBackend(table, persuasion="never", name="m"),
+            policy=RequestPolicy(allow_local_backends=True, data_roots=[tmp_path]),
+        )
+        server, port = await start_evaluator("127.0.0.1:0", servicer)
+        try:
+            async with EvaluatorClient(f"127.0.0.1:{port}") as evaluator:
+                return await evaluator.evaluate(config, on_progress=lambda *e: progress.append(e), timeout=60)
+        finally:
+            await server.stop(0)
+
+    progress: list[tuple[str, int, int]] = []
+    doc = asyncio.run(main())
+    assert doc["eval_id"] == "client-1" and doc["state"] == "succeeded"
+    assert progress and progress[-1] == ("are_you_sure", 4, 4)
+
+
+def test_evaluate_names_the_server_when_the_call_fails():
+    from pbt.errors import PbtError
+    from pbt.evaluate import parse_config
+
+    config = parse_config(
+        {
+            "eval_id": "client-2",
+            "models": [{"name": "m", "endpoint": "scripted:m"}],
+            "suites": {"are_you_sure": {"questions": "q.jsonl"}},
+        }
+    )
+
+    async def main() -> None:
+        async with EvaluatorClient("127.0.0.1:9") as evaluator:
+            await evaluator.evaluate(config, timeout=5)
+
+    with pytest.raises(PbtError, match=r"127\.0\.0\.1:9: UNAVAILABLE"):
+        asyncio.run(main())
