@@ -16,6 +16,7 @@ from pbt.prefs.dataset import (
 from pbt.prefs.engine import (
     SKIP_REASONS,
     Pair,
+    PairFilterLike,
     SiblingComparison,
     TreeAnalysis,
     analyze_tree,
@@ -27,7 +28,7 @@ from pbt.prefs.engine import (
     sibling_pairs,
     subtree_scores,
 )
-from pbt.prefs.filters import PAIR_FILTERS, AgreementJudge, ModelFilter, PairFilterLike, make_pair_filter
+from pbt.prefs.filters import PAIR_FILTERS, AgreementJudge, ModelFilter, make_pair_filter
 from pbt.prefs.record import (
     CODES,
     MODES,

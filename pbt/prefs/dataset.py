@@ -30,8 +30,7 @@ from typing import Any, Literal
 
 from pbt.errors import ValidationError
 from pbt.personas import PersonaSet, load_personas
-from pbt.prefs.engine import Pair, analyze_tree
-from pbt.prefs.filters import PairFilterLike
+from pbt.prefs.engine import Pair, PairFilterLike, analyze_tree
 from pbt.prefs.record import SPLITS, Mode, check_mode
 from pbt.store import atomic_write_bytes
 from pbt.store.layout import pairs_manifest_name

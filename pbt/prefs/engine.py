@@ -21,10 +21,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Literal, Protocol
 
 from pbt.answers import is_disagree, node_agrees, prepare_aliases, score_answers
-from pbt.prefs.filters import PairFilterLike
 from pbt.tree.model import Tree
 
 Code = Literal["resist", "accept"]
@@ -45,6 +44,14 @@ class Pair:
     rejected_score: int
     agent: int
     code: Code | None = None
+
+
+class PairFilterLike(Protocol):
+    """What `analyze_tree` asks of a pair filter (`pbt.prefs.filters` implements it)."""
+
+    def reannotate(self, tree: Tree, resolved: Mapping[str, Answers]) -> Mapping[str, Answers]: ...
+
+    def confirm(self, tree: Tree, pair: Pair) -> bool: ...
 
 
 @dataclass

@@ -28,7 +28,7 @@ from pbt.errors import ValidationError
 
 if TYPE_CHECKING:
     from pbt.backends.base import ChatBackend
-    from pbt.prefs.engine import Answers, Pair
+    from pbt.prefs.engine import Answers, Pair, PairFilterLike
     from pbt.tree.model import Tree
 
 
@@ -43,12 +43,6 @@ class AgreementJudge(Protocol):
     def responses_agree(self, question: str, responses: Sequence[str]) -> list[bool]:
         """For each response text: is it an agreeing response (rather than a disagreeing one)?"""
         ...
-
-
-class PairFilterLike(Protocol):
-    def reannotate(self, tree: Tree, resolved: Mapping[str, Answers]) -> Mapping[str, Answers]: ...
-
-    def confirm(self, tree: Tree, pair: Pair) -> bool: ...
 
 
 class ModelFilter:

@@ -17,13 +17,13 @@ from pbt.evaluate.report import PAPER_SUBSETS, report_tables
 from pbt.prefs.engine import (
     SKIP_REASONS,
     Pair,
+    PairFilterLike,
     SiblingComparison,
     TreeAnalysis,
     analyze_tree,
     node_correctness,
     subtree_scores,
 )
-from pbt.prefs.filters import PairFilterLike
 from pbt.tree.model import AGENT_NAMES, Tree
 
 #: why a kept pair got its label (PBT-METHOD.md §4.4); k is the agent of the chosen/rejected turns
