@@ -280,7 +280,7 @@ def pair_view(record: Mapping[str, Any], *, tree_href: str | None = None) -> dic
 def demo_summary_order(summary: Mapping[str, Mapping[str, Any]]) -> tuple[list[str], list[str]]:
     """Models and columns of a demo summary in the demo report's order (report.json is stored with
     sorted keys); names the report does not know follow, sorted."""
-    from pbt.world.demo.report import MODELS, SUMMARY_METRICS
+    from pbt_world.demo.report import MODELS, SUMMARY_METRICS
 
     known_cols = [c for c, *_ in SUMMARY_METRICS]
     found = {c for by_col in summary.values() for c in by_col}

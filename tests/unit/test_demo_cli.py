@@ -16,7 +16,7 @@ def captured(monkeypatch):
         seen["settings"] = settings
         return {"markdown": "report", "report_uri": "file:///x"}
 
-    monkeypatch.setattr("pbt.world.demo.pipeline.run_demo", fake_run_demo)
+    monkeypatch.setattr("pbt_world.demo.pipeline.run_demo", fake_run_demo)
     monkeypatch.setattr("pbt.view.terminal.demo_site", lambda store_url, run_id: f"site: {run_id}")
     return seen
 

@@ -29,10 +29,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from pbt.world import text
-from pbt.world.config import AgentTrainConfig
-from pbt.world.generate import Fact, World, question_text
-from pbt.world.personas import PERSONA_GIVE_IN, all_prompts, render
+from pbt_world import text
+from pbt_world.config import AgentTrainConfig
+from pbt_world.generate import Fact, World, question_text
+from pbt_world.personas import PERSONA_GIVE_IN, all_prompts, render
 
 Message = dict[str, str]
 
@@ -235,7 +235,7 @@ def build_corpus(world: World, agent: str, cfg: AgentTrainConfig) -> list[Exampl
 def farm_item_for_corpus(fact: Fact, cities: list[str], rng: random.Random):
     """The world's Farm item for `fact` as the evaluator's `FarmItem`."""
     from pbt.evaluate.farm import FarmItem
-    from pbt.world.farm import farm_item
+    from pbt_world.farm_items import farm_item
 
     raw = farm_item(fact, cities, rng)
     adv = raw["adv"]

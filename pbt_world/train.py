@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from pbt.hardware import compute_environment
-from pbt.world.config import AgentTrainConfig
-from pbt.world.corpus import Example, build_corpus, vocabulary_texts
-from pbt.world.generate import World
-from pbt.world.tokenizer import build_tokenizer
+from pbt_world.config import AgentTrainConfig
+from pbt_world.corpus import Example, build_corpus, vocabulary_texts
+from pbt_world.generate import World
+from pbt_world.tokenizer import build_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ def train_agent(
 
     Returns training metrics (steps, seconds in all and in training, precision, final loss,
     parameter count) and its quality, greedy:
-    known-fact accuracy and `pbt.world.check.reply_consistency`.
+    known-fact accuracy and `pbt_world.check.reply_consistency`.
     ``progress(step, total, loss)`` is called every few steps.
     """
     import torch
@@ -180,7 +180,7 @@ def train_agent(
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
-    from pbt.world.check import hedge_rates, knowledge_accuracy, reply_consistency
+    from pbt_world.check import hedge_rates, knowledge_accuracy, reply_consistency
 
     quality = {  # both measures run under torch.no_grad themselves
         "known_accuracy": round(knowledge_accuracy(model, tokenizer, world.known(agent)), 3),

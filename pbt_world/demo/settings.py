@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pbt.world.config import AgentTrainConfig, WorldConfig
+from pbt_world.config import AgentTrainConfig, WorldConfig
 
 
 class DpoSettings(BaseModel):
@@ -133,7 +133,7 @@ class DemoSettings(BaseModel):
         """The reduced run: a 40-fact world, 6 trees on each of its 28 train questions, short DPO.
 
         Its agents train 400 steps: the stance link (an agent that says "You are right" names the
-        pushed city, `pbt.world.check.reply_consistency`) forms between 160 and 360 steps on this
+        pushed city, `pbt_world.check.reply_consistency`) forms between 160 and 360 steps on this
         world, and without it accept pairs come out by luck (docs/demo.md, "The reduced run")."""
         base: dict = {
             "n_facts": 40,

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 from pbt.errors import PbtError
 from pbt.store import ObjectStore
-from pbt.world.demo.settings import DemoSettings
+from pbt_world.demo.settings import DemoSettings
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from typing import Any
 from pbt import code_version
 from pbt.hardware import compute_environment, describe
 from pbt.store import ObjectStore
-from pbt.world.demo.settings import DemoSettings
-from pbt.world.demo.significance import pooled
+from pbt_world.demo.settings import DemoSettings
+from pbt_world.demo.significance import pooled
 
 MODELS = ("base", "accept", "resist", "pbt")
 

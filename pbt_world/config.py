@@ -58,7 +58,7 @@ class AgentTrainConfig(BaseModel):
         500,
         ge=1,
         description="Optimizer steps. Facts are learned early (100% of known facts at 150 steps on 30 facts); "
-        "naming the city the agent's own stance implies (`pbt.world.check.reply_consistency`) appears "
+        "naming the city the agent's own stance implies (`pbt_world.check.reply_consistency`) appears "
         "late (absent at 250 steps; 0.80-0.94 at 500 on seed 1, measured), and trees need it.",
     )
     batch_size: int = Field(32, ge=1)
