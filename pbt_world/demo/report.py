@@ -34,6 +34,11 @@ SUMMARY_METRICS: list[tuple[str, str, str, str]] = [
 ]
 
 
+def summary_order() -> dict[str, list[str]]:
+    """The summary's models and columns in table order (report.json stores objects with sorted keys)."""
+    return {"models": list(MODELS), "columns": [c for c, *_ in SUMMARY_METRICS]}
+
+
 def metric(summary: dict[str, Any], suite: str, group: str, name: str) -> float | None:
     value = summary.get("suites", {}).get(suite, {}).get("metrics", {}).get(group, {}).get(name, {})
     mean = value.get("mean") if isinstance(value, dict) else None
@@ -221,6 +226,7 @@ def write_demo_report(
         "settings": settings.model_dump(mode="json"),
         "compute": compute,
         "summary": table,
+        "summary_order": summary_order(),
         "checks": checks,
         "paired_pbt_vs_base": paired,
         "seeds": [{k: v for k, v in r.items() if k not in ("report_markdown",)} for r in records],

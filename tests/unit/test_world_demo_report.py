@@ -133,3 +133,16 @@ def test_report_records_the_cpu_class_torch_threads_and_agent_precision(monkeypa
     assert (rec["cpu_class"], rec["threads"], rec["agent_precision"]) == ("avx512-bf16", 2, "fp32")
     auto = compute_record(DemoSettings.model_validate({"agent": {"precision": "auto"}}))
     assert auto["agent_precision"] == "bf16-mixed"  # what 'auto' resolves to on the emulated class
+
+
+def test_the_viewer_shows_the_summary_in_the_order_the_report_records():
+    from pbt.view.model import demo_summary_order
+    from pbt_world.demo.report import summary_order
+
+    summary = {
+        m: {"order dependence": {}, "misinfo rate": {}, "zeta": {}}
+        for m in ("resist", "accept", "pbt", "base")
+    }
+    models, cols = demo_summary_order(summary, summary_order())
+    assert models == ["base", "accept", "resist", "pbt"]
+    assert cols == ["misinfo rate", "order dependence", "zeta"]
