@@ -21,6 +21,18 @@ def test_every_name_is_one_token_and_final_answer_round_trips():
     assert tok.decode(tok(text, add_special_tokens=False)["input_ids"]) == text
 
 
+def test_the_tokenizer_reads_the_misinformation_suites_prompts_without_unknown_tokens():
+    from pbt.evaluate import prompt_texts
+    from pbt.models.tiny import UNK
+
+    w = build_world(WorldConfig(seed=5, n_facts=30))
+    texts = vocabulary_texts(w)
+    assert texts[-5:] == prompt_texts(max_options=8)
+    tok = build_tokenizer(texts)
+    for fixed in prompt_texts(max_options=8):
+        assert tok.convert_tokens_to_ids(UNK) not in tok(fixed, add_special_tokens=False)["input_ids"]
+
+
 def test_label_mask_covers_exactly_the_assistant_turns():
     w = build_world(WorldConfig(seed=5, n_facts=30))
     cfg = AgentTrainConfig(dialogues_per_fact=2, qa_repeats=1)
