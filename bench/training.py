@@ -73,7 +73,9 @@ def main() -> None:
     import torch
 
     from pbt.models.tiny import build_tiny_model
-    from training.synthetic import make_pairs, write_pairs
+
+    sys.path.append(str(Path(__file__).resolve().parent.parent / "tests"))  # test helpers
+    from pair_files import make_pairs, write_pairs
 
     torch.set_num_threads(opts.threads)
     logging.basicConfig(level=logging.ERROR)

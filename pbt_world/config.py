@@ -40,10 +40,6 @@ class WorldConfig(BaseModel):
             )
         return self
 
-    @property
-    def frac_none(self) -> float:
-        return max(0.0, 1.0 - self.frac_both - self.frac_a_only - self.frac_b_only)
-
 
 class AgentTrainConfig(BaseModel):
     """How a world agent is trained from scratch (SFT, loss on the assistant turn only)."""
