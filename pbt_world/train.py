@@ -27,12 +27,9 @@ log = logging.getLogger(__name__)
 
 IGNORE = -100
 
-#: attention kernel while training, by precision. The agents' sequences are short (about 90
-#: tokens), where torch's fused CPU attention backward (sdpa) is slow under bf16 autocast: a
-#: bf16-mixed step of the default agent is 1.86-1.94x faster than fp32 + sdpa with eager attention,
-#: 1.37-1.57x with sdpa; in fp32 sdpa is a little faster than eager (0.94-0.99x for eager; three
-#: runs, 1 thread, ``make bench``'s `bench/agent_precision.py`). The same function either way
-#: (tested); the saved agent serves with the library's default (sdpa).
+#: attention kernel while training, by precision: on the agents' short sequences torch's fused CPU
+#: attention backward (sdpa) is slow under bf16 autocast (docs/demo.md, `precision`). The same
+#: function either way (tested); the saved agent serves with the library's default (sdpa).
 TRAIN_ATTENTION = {"fp32": "sdpa", "bf16-mixed": "eager"}
 
 
