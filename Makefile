@@ -53,12 +53,12 @@ viewer-browser:  ## headless Chromium for the viewer's browser tests (best effor
 	  "the browser tests will be skipped"; fi
 
 lint: setup  ## ruff
-	$(BIN)/ruff check pbt services training tests bench
-	$(BIN)/ruff format --check pbt services training tests bench
+	$(BIN)/ruff check pbt pbt_world services training tests bench
+	$(BIN)/ruff format --check pbt pbt_world services training tests bench
 
 format: setup
-	$(BIN)/ruff format pbt services training tests bench
-	$(BIN)/ruff check --fix pbt services training tests bench
+	$(BIN)/ruff format pbt pbt_world services training tests bench
+	$(BIN)/ruff check --fix pbt pbt_world services training tests bench
 
 bench: setup  ## run every benchmark in bench/ (prints ratios against in-run baselines)
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -1,10 +1,10 @@
 """World-agent training steps: precision (`AgentTrainConfig.precision`) x attention kernel.
 
 Baseline: fp32 with sdpa attention, the training loop before the `auto` precision default (and
-before `pbt.world.train.TRAIN_ATTENTION`: eager attention under bf16-mixed). Every mode trains
+before `pbt_world.train.TRAIN_ATTENTION`: eager attention under bf16-mixed). Every mode trains
 the default agent model (hidden 256, 4 layers, MLP 1024) from the same initialisation on the same
 batches of agent A's real corpus (world seed 0, 100 facts, hedging), one thread, as
-`pbt.world.agents.train_agents_parallel` runs each agent. Prints the mean seconds per optimizer
+`pbt_world.agents.train_agents_parallel` runs each agent. Prints the mean seconds per optimizer
 step of each mode (after warm-up steps), its last loss, and its speed-up over the baseline
 (bf16-mixed gains only where the CPU multiplies bfloat16 natively;
 `pbt.hardware.native_bf16` says whether it does). Measured numbers: docs/demo.md
@@ -29,8 +29,8 @@ def _steps(precision: str, attention: str, rows, tokenizer, steps: int, warmup: 
     """Seconds per step (after ``warmup``) and the last loss, with the training loop's own pieces."""
     import torch
 
-    from pbt.world.config import AgentTrainConfig
-    from pbt.world.train import _batches, agent_model, train_step
+    from pbt_world.config import AgentTrainConfig
+    from pbt_world.train import _batches, agent_model, train_step
 
     cfg = AgentTrainConfig()
     model = agent_model(cfg, tokenizer, seed=0, attention=attention)
@@ -55,11 +55,11 @@ def main() -> None:
     import torch
 
     from pbt.hardware import native_bf16
-    from pbt.world.config import AgentTrainConfig, WorldConfig
-    from pbt.world.corpus import build_corpus, vocabulary_texts
-    from pbt.world.generate import build_world
-    from pbt.world.tokenizer import build_tokenizer
-    from pbt.world.train import TRAIN_ATTENTION, encode
+    from pbt_world.config import AgentTrainConfig, WorldConfig
+    from pbt_world.corpus import build_corpus, vocabulary_texts
+    from pbt_world.generate import build_world
+    from pbt_world.tokenizer import build_tokenizer
+    from pbt_world.train import TRAIN_ATTENTION, encode
 
     torch.set_num_threads(1)
     world = build_world(WorldConfig(seed=0, n_facts=100))

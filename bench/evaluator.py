@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -103,7 +104,9 @@ def main() -> None:
         parser.error(f"--items {args.items}: {FARM.name} in examples/data has {available} items")
 
     from pbt.models.tiny import build_tiny_model
-    from services.agent.process import AgentProcess
+
+    sys.path.append(str(Path(__file__).resolve().parent.parent / "tests"))  # test helpers
+    from agent_process import AgentProcess
 
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = build_tiny_model(Path(tmp) / "tiny", seed=0)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -95,7 +96,9 @@ def bench_server(
 ) -> tuple[int, float]:
     from pbt.backends.base import SamplingParams
     from pbt.backends.http import HttpBackend
-    from services.agent.process import AgentProcess
+
+    sys.path.append(str(Path(__file__).resolve().parent.parent / "tests"))  # test helpers
+    from agent_process import AgentProcess
 
     params = SamplingParams(temperature=0.0, max_tokens=new_tokens, min_tokens=new_tokens)
     extra = ("--device", device, "--max-batch-size", str(max_batch))

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -225,7 +226,9 @@ def main() -> None:
     import torch
 
     from pbt.store import LocalStore
-    from services.agent.process import AgentProcess
+
+    sys.path.append(str(Path(__file__).resolve().parent.parent / "tests"))  # test helpers
+    from agent_process import AgentProcess
 
     torch.set_num_threads(2)
     with tempfile.TemporaryDirectory() as tmp:

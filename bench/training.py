@@ -1,6 +1,6 @@
 """DPO training throughput: the project's configuration vs TRL's defaults, and two TRL options.
 
-The same tiny model (`pbt.models.tiny`), the same synthetic pairs (`training.synthetic`), the
+The same tiny model (`pbt.models.tiny`), the same synthetic pairs (`tests/pair_files.py`), the
 same LoRA adapter and the same number of optimizer steps, all through `training.runner` on CPU:
 
   (a) TRL defaults: `DPOConfig()` as it comes (batch 8, activation checkpointing on, bf16
@@ -73,7 +73,9 @@ def main() -> None:
     import torch
 
     from pbt.models.tiny import build_tiny_model
-    from training.synthetic import make_pairs, write_pairs
+
+    sys.path.append(str(Path(__file__).resolve().parent.parent / "tests"))  # test helpers
+    from pair_files import make_pairs, write_pairs
 
     torch.set_num_threads(opts.threads)
     logging.basicConfig(level=logging.ERROR)

@@ -68,9 +68,8 @@ def _exit_distributed(code: int) -> int:
     written every output by then), then `os._exit`; a failed rank exits at once and torchrun
     stops the others. Returns `code` only when no process group is up (a single process).
 
-    Never ``destroy_process_group`` or interpreter shutdown with gloo alive: the first deadlocked
-    here, the second aborts a rank ("terminate called without an active exception"); see
-    docs/training.md, "End of a run". So nothing before this may destroy the group.
+    Never ``destroy_process_group`` or interpreter shutdown with gloo alive (one deadlocks a rank,
+    the other aborts it: docs/training.md, "End of a run"), so nothing before this may destroy the group.
     """
     if not _distributed():
         return code

@@ -2,13 +2,16 @@
 
 Each subcommand group lives in its own module under `pbt.cli` and is imported only when it is
 used, so `pbt --help` stays fast and a group's heavy dependencies (torch, grpc, kserve) load
-only for that group. To add a group, add one line to `GROUPS`.
+only for that group. To add a group, add one line to `GROUPS`. Commands from other installed
+packages (the demo world's `pbt demo` and `pbt world`) register in the ``pbt.commands`` entry point
+group and load the same way, by name, without a static import.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+from importlib.metadata import EntryPoint, entry_points
 
 import click
 
@@ -21,12 +24,39 @@ GROUPS: dict[str, tuple[str, str, str]] = {
     "debate": ("pbt.cli.debate", "debate", "Run a single team debate."),
     "train": ("pbt.cli.train", "train", "SFT/DPO training and PyTorchJob submission."),
     "eval": ("pbt.cli.eval", "eval_group", "Run persuasion evaluations and print reports."),
-    "world": ("pbt.cli.world", "world", "Build the synthetic persuasion world."),
-    "demo": ("pbt.cli.demo", "demo", "Run the whole pipeline on the embedded default."),
     "view": ("pbt.cli.view", "view", "Write an HTML site for trees, pairs, an evaluation or a demo run."),
     "pipeline": ("pbt.cli.pipeline", "pipeline", "The closed retraining loop: render, run, steps."),
     "promote": ("pbt.cli.pipeline", "promote", "Render the GitOps promotion of a passed verdict."),
 }
+
+PLUGIN_GROUP = "pbt.commands"
+
+
+def plugin_commands() -> dict[str, EntryPoint]:
+    """name -> entry point of the installed packages' `pbt` subcommands (built-in names win)."""
+    return {ep.name: ep for ep in entry_points(group=PLUGIN_GROUP) if ep.name not in GROUPS}
+
+
+def _unavailable(name: str, help_text: str, reason: str) -> click.Command:
+    @click.command(name, help=f"{help_text} (not available in this build)")
+    def unavailable() -> None:
+        raise click.ClickException(f"'pbt {name}' is not available in this build: {reason}")
+
+    return unavailable
+
+
+def _load_plugin(name: str, ep: EntryPoint) -> click.Command:
+    try:
+        return ep.load()
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not f"{ep.module}.".startswith(f"{exc.name}."):
+            raise
+        return _unavailable(
+            name,
+            f"Provided by {ep.value}.",
+            f"{ep.value} (entry point group {PLUGIN_GROUP!r}) is not installed ({exc}); "
+            "install the repository's packages with `make setup` or `pip install -e .`",
+        )
 
 
 class LazyGroup(click.Group):
@@ -46,23 +76,19 @@ class LazyGroup(click.Group):
             raise click.ClickException(f"input is not UTF-8 text (byte {exc.start})") from None
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(GROUPS)
+        return sorted({*GROUPS, *plugin_commands()})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in GROUPS:
-            return None
+            ep = plugin_commands().get(cmd_name)
+            return None if ep is None else _load_plugin(cmd_name, ep)
         module_name, attr, help_text = GROUPS[cmd_name]
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
             if exc.name != module_name:
                 raise
-
-            @click.command(cmd_name, help=f"{help_text} (not available in this build)")
-            def unavailable() -> None:
-                raise click.ClickException(f"'pbt {cmd_name}' is not available in this build")
-
-            return unavailable
+            return _unavailable(cmd_name, help_text, f"{module_name} is missing")
         return getattr(module, attr)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -25,27 +24,12 @@ BackendFactory = Callable[[str, AgentConfig], ChatBackend]
 def default_backend_factory(role: str, agent: AgentConfig) -> ChatBackend:
     """The backend for an agent: ``pbt.backends.make_backend`` (``http(s)://...``, ``local:DIR``,
     ``scripted:...``); errors name the agent's field (``agents.a.endpoint``)."""
-    try:
-        from pbt.backends import make_backend
-    except ImportError:  # pragma: no cover - an older backends package without the factory
-        make_backend = None
-    try:
-        if make_backend is not None:
-            return make_backend(agent)
-        if agent.endpoint.startswith(("http://", "https://")):
-            from pbt.backends.http import HttpBackend
+    from pbt.backends import make_backend
 
-            return HttpBackend(
-                agent.endpoint,
-                agent.model or None,
-                api_key=os.environ.get(agent.api_key_env) if agent.api_key_env else None,
-                max_concurrency=agent.max_in_flight,
-                timeout=agent.timeout_s,
-                max_attempts=agent.max_attempts,
-            )
+    try:
+        return make_backend(agent)
     except ValidationError as exc:
         raise ValidationError(exc.message, field=f"agents.{role}.{exc.field or 'endpoint'}") from None
-    raise ValidationError(f"unsupported endpoint {agent.endpoint!r}", field=f"agents.{role}.endpoint")
 
 
 @dataclass

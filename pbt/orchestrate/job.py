@@ -22,8 +22,7 @@ import secrets
 import time
 from collections import deque
 from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
 from pbt import code_version
 from pbt.config import DatasetConfig, RunConfig
@@ -308,7 +307,3 @@ class TreeJob:
         if summary is None:  # pragma: no cover - events() always ends with a summary or raises
             raise RuntimeError("the job ended without a summary")
         return summary
-
-
-def event_dict(event: Event) -> dict[str, Any]:
-    return {"type": type(event).__name__, **asdict(event)}

@@ -91,10 +91,6 @@ def tree_from_dict(data: Any, *, location: str | None = None) -> Tree:
         raise ValidationError(exc.message, field=exc.field, location=location) from None
 
 
-def tree_to_dict(tree: Tree) -> dict[str, Any]:
-    return tree.to_dict()
-
-
 def tree_to_json_line(tree: Tree) -> str:
     """One line of a native tree file (no trailing newline)."""
     return tree.model_dump_json(by_alias=True)

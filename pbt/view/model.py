@@ -277,15 +277,18 @@ def pair_view(record: Mapping[str, Any], *, tree_href: str | None = None) -> dic
     }
 
 
-def demo_summary_order(summary: Mapping[str, Mapping[str, Any]]) -> tuple[list[str], list[str]]:
-    """Models and columns of a demo summary in the demo report's order (report.json is stored with
-    sorted keys); names the report does not know follow, sorted."""
-    from pbt.world.demo.report import MODELS, SUMMARY_METRICS
-
-    known_cols = [c for c, *_ in SUMMARY_METRICS]
+def demo_summary_order(
+    summary: Mapping[str, Mapping[str, Any]], order: Mapping[str, Any] | None = None
+) -> tuple[list[str], list[str]]:
+    """Models and columns of a demo summary in the order the report records (``summary_order:
+    {models, columns}`` of report.json, whose objects are stored with sorted keys); names it does
+    not list follow, sorted."""
+    order = order or {}
     found = {c for by_col in summary.values() for c in by_col}
-    models = [m for m in MODELS if m in summary] + sorted(set(summary) - set(MODELS))
-    cols = [c for c in known_cols if c in found] + sorted(found - set(known_cols))
+    known_models = [m for m in order.get("models") or [] if m in summary]
+    known_cols = [c for c in order.get("columns") or [] if c in found]
+    models = known_models + sorted(set(summary) - set(known_models))
+    cols = known_cols + sorted(found - set(known_cols))
     return models, cols
 
 

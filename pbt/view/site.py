@@ -573,7 +573,7 @@ def write_demo_site(store: ObjectStore, run_id: str, out: Path, *, progress: Pro
             f"<ul>{''.join(items)}</ul>"
         )
     summary = doc.get("summary") or {}
-    models, cols = M.demo_summary_order(summary)
+    models, cols = M.demo_summary_order(summary, doc.get("summary_order"))
     rows = []
     for model in models:
         by_col = summary[model]

@@ -84,7 +84,7 @@ def print_eval(console: Console, doc: Mapping[str, Any]) -> None:
 def demo_rich_table(doc: Mapping[str, Any]) -> Table:
     """The demo's cross-seed summary (%, mean ± std over seeds)."""
     summary = doc.get("summary") or {}
-    models, cols = M.demo_summary_order(summary)
+    models, cols = M.demo_summary_order(summary, doc.get("summary_order"))
     table = Table(
         title=f"Summary over world seeds (%, mean ± std over seeds): {doc.get('run_id')}",
         title_justify="left",

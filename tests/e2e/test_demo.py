@@ -18,7 +18,7 @@ import pytest
 
 from pbt.hardware import cpu_class
 from pbt.store import LocalStore
-from pbt.world.check import is_hedged
+from pbt_world.check import is_hedged
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = ROOT / ".pbt" / "test-agent-cache"

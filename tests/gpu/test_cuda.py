@@ -18,10 +18,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from pair_files import make_pairs, write_pairs  # noqa: E402
+
 from pbt.backends.base import SamplingParams  # noqa: E402
 from pbt.backends.local import LocalBackend  # noqa: E402
 from pbt.store import LocalStore  # noqa: E402
-from training.synthetic import make_pairs, write_pairs  # noqa: E402
 
 pytestmark = [
     pytest.mark.gpu,

@@ -7,9 +7,9 @@ import os
 
 import httpx
 import pytest
+from agent_process import AgentProcess
 
 from pbt.store import LocalStore
-from services.agent.process import AgentProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

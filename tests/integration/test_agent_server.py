@@ -7,12 +7,12 @@ import math
 
 import httpx
 import pytest
+from agent_process import AgentProcess
 from prometheus_client.parser import text_string_to_metric_families
 
 from pbt.backends.base import SamplingParams
 from pbt.backends.http import HttpBackend
 from pbt.errors import ValidationError
-from services.agent.process import AgentProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from agent_process import AgentProcess
 
 from pbt.backends.base import SamplingParams
 from pbt.backends.http import HttpBackend
 from pbt.backends.local import LocalBackend
 from pbt.errors import UnavailableError
-from services.agent.process import AgentProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

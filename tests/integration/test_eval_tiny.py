@@ -6,11 +6,11 @@ import json
 import time
 
 import pytest
+from agent_process import AgentProcess
 
 from pbt.evaluate import parse_config, run_evaluation_sync
 from pbt.evaluate.results import examples_key, read_jsonl
 from pbt.store import LocalStore
-from services.agent.process import AgentProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -9,13 +9,13 @@ import json
 from pathlib import Path
 
 import pytest
+from agent_process import AgentProcess
 
 from pbt.config import RunConfig
 from pbt.rpc import open_channel, run_config_to_proto
 from pbt.store import LocalStore
 from pbt.v1 import orchestrator_pb2 as pb
 from pbt.v1 import orchestrator_pb2_grpc
-from services.agent.process import AgentProcess
 from services.common.policy import RequestPolicy
 from services.orchestrator.server import start_orchestrator
 

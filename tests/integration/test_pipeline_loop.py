@@ -19,6 +19,7 @@ import os
 
 import pytest
 import yaml
+from agent_process import AgentProcess
 from click.testing import CliRunner
 
 from pbt.cli.main import cli
@@ -28,7 +29,6 @@ from pbt.pipeline.spec import load_spec
 from pbt.pipeline.steps import STEPS
 from pbt.pipeline.workflow import SPEC_PATH, render_workflow_template
 from pbt.store import LocalStore
-from services.agent.process import AgentProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
 

@@ -13,12 +13,12 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
+from agent_process import AgentProcess
 
 from pbt.config import RunConfig
 from pbt.net import free_port, wait_for_port
 from pbt.rpc import run_config_to_proto
 from pbt.v1 import evaluator_pb2, evaluator_pb2_grpc, orchestrator_pb2, orchestrator_pb2_grpc
-from services.agent.process import AgentProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 GRACE_S = 1.0

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from pair_files import make_pairs, write_pairs
 
 from pbt.hardware import cpu_class
 from pbt.store import LocalStore
-from training.synthetic import make_pairs, write_pairs
 
 ROOT = Path(__file__).resolve().parents[2]
 TORCHRUN = str(Path(sys.executable).with_name("torchrun"))

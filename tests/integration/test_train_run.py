@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pair_files import make_pairs, write_pairs
 
 from pbt.errors import NotFoundError, ValidationError
 from pbt.net import free_port
@@ -20,7 +21,6 @@ from pbt.store import LocalStore, open_store
 from training.args import parse_setup
 from training.checkpoints import complete_steps
 from training.runner import run_training
-from training.synthetic import make_pairs, write_pairs
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY_DPO = str(ROOT / "training" / "configs" / "dpo-tiny.yaml")

@@ -16,7 +16,7 @@ def captured(monkeypatch):
         seen["settings"] = settings
         return {"markdown": "report", "report_uri": "file:///x"}
 
-    monkeypatch.setattr("pbt.world.demo.pipeline.run_demo", fake_run_demo)
+    monkeypatch.setattr("pbt_world.demo.pipeline.run_demo", fake_run_demo)
     monkeypatch.setattr("pbt.view.terminal.demo_site", lambda store_url, run_id: f"site: {run_id}")
     return seen
 
@@ -46,3 +46,26 @@ def test_bad_set_names_the_setting(captured, tmp_path, value, message):
     result = CliRunner().invoke(cli, ["demo", "--work", str(tmp_path), "--set", value])
     assert result.exit_code == 2 and message in result.output
     assert "settings" not in captured  # nothing ran
+
+
+def test_demo_and_world_are_entry_point_commands():
+    from pbt.cli.main import GROUPS, plugin_commands
+
+    eps = plugin_commands()
+    assert {"demo", "world"} <= set(eps) and not {"demo", "world"} & set(GROUPS)
+    assert eps["demo"].value == "pbt_world.cli.demo:demo"
+    result = CliRunner().invoke(cli, ["--help"])
+    assert result.exit_code == 0 and "demo " in result.output and "world " in result.output
+    assert CliRunner().invoke(cli, ["world", "build", "--help"]).exit_code == 0
+
+
+def test_a_command_whose_package_is_missing_says_so(monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    ghost = EntryPoint(name="ghost", value="pbt_ghost.cli:ghost", group="pbt.commands")
+    monkeypatch.setattr("pbt.cli.main.plugin_commands", lambda: {"ghost": ghost})
+    assert "not available in this build" in CliRunner().invoke(cli, ["ghost", "--help"]).output
+    result = CliRunner().invoke(cli, ["ghost"])
+    assert result.exit_code == 1
+    assert "pbt_ghost.cli:ghost" in result.output and "not installed" in result.output
+    assert "make setup" in result.output

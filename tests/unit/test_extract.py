@@ -211,7 +211,7 @@ def test_stance_reads_every_world_reply_template():
     """The world agents' give-in and hold templates must be read as Agree / Disagree (the §4.5 filter
     and the extractor's Agree/Disagree answers depend on it)."""
     from pbt.extract.rules import stance
-    from pbt.world import text
+    from pbt_world import text
 
     fill = {"country": "Zorvani", "city": "Kelmora"}
     for template in (*text.GIVE_IN, *text.SURE_GIVE_IN, *text.AGREE):

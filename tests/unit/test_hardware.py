@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pbt import hardware
-from pbt.world.config import AgentTrainConfig
+from pbt_world.config import AgentTrainConfig
 
 EMULATION = ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS")
 

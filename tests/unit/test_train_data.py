@@ -8,10 +8,10 @@ from collections import Counter
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pair_files import make_pairs, write_pairs
 
 from pbt.errors import NotFoundError, ValidationError
 from training import data
-from training.synthetic import make_pairs, write_pairs
 
 
 def _codes(rows):

@@ -6,10 +6,10 @@ import math
 from types import SimpleNamespace
 
 import pytest
+from pair_files import make_pairs
 
 from pbt.errors import ValidationError
 from training import selection
-from training.synthetic import make_pairs
 
 
 def test_dev_items_need_gold_answers():

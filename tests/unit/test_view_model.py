@@ -322,6 +322,12 @@ def test_demo_summary_in_the_report_order():
         m: {"order dependence": {}, "misinfo rate": {}, "zeta": {}}
         for m in ("resist", "accept", "pbt", "base")
     }
-    models, cols = M.demo_summary_order(summary)
+    order = {"models": ["base", "accept", "resist", "pbt"], "columns": ["misinfo rate", "order dependence"]}
+    models, cols = M.demo_summary_order(summary, order)
     assert models == ["base", "accept", "resist", "pbt"]
     assert cols == ["misinfo rate", "order dependence", "zeta"]
+
+
+def test_demo_summary_without_a_recorded_order_is_sorted():
+    models, cols = M.demo_summary_order({"pbt": {"b": {}}, "base": {"a": {}, "c": {}}})
+    assert models == ["base", "pbt"] and cols == ["a", "b", "c"]

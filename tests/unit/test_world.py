@@ -8,8 +8,8 @@ import pytest
 
 from pbt.evaluate.farm import load_farm_file
 from pbt.personas import load_personas
-from pbt.world.config import WorldConfig
-from pbt.world.generate import build_world, load_world, write_world
+from pbt_world.config import WorldConfig
+from pbt_world.generate import build_world, load_world, write_world
 
 
 def _files(root):
@@ -72,7 +72,7 @@ def test_balanced_items_are_balanced_grounded_and_load_in_the_balanced_suite(tmp
     from pbt.answers import parse_final_answer
     from pbt.evaluate.balanced import load_pairs
     from pbt.extract.rules import stance
-    from pbt.world.personas import render
+    from pbt_world.personas import render
 
     w = build_world(WorldConfig(seed=2, n_facts=60))
     paths = write_world(w, tmp_path)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from pbt.world import text
-from pbt.world.config import AgentTrainConfig, WorldConfig
-from pbt.world.corpus import build_corpus, vocabulary_texts
-from pbt.world.generate import build_world
-from pbt.world.tokenizer import build_tokenizer
-from pbt.world.train import IGNORE, encode
+from pbt_world import text
+from pbt_world.config import AgentTrainConfig, WorldConfig
+from pbt_world.corpus import build_corpus, vocabulary_texts
+from pbt_world.generate import build_world
+from pbt_world.tokenizer import build_tokenizer
+from pbt_world.train import IGNORE, encode
 
 
 def test_every_name_is_one_token_and_final_answer_round_trips():
@@ -19,6 +19,18 @@ def test_every_name_is_one_token_and_final_answer_round_trips():
         assert len(tok(name, add_special_tokens=False)["input_ids"]) == 1, name
     text = f"The capital of {w.facts[0].country} is {w.facts[0].capital}. Final Answer: {w.facts[0].capital}"
     assert tok.decode(tok(text, add_special_tokens=False)["input_ids"]) == text
+
+
+def test_the_tokenizer_reads_the_misinformation_suites_prompts_without_unknown_tokens():
+    from pbt.evaluate import prompt_texts
+    from pbt.models.tiny import UNK
+
+    w = build_world(WorldConfig(seed=5, n_facts=30))
+    texts = vocabulary_texts(w)
+    assert texts[-5:] == prompt_texts(max_options=8)
+    tok = build_tokenizer(texts)
+    for fixed in prompt_texts(max_options=8):
+        assert tok.convert_tokens_to_ids(UNK) not in tok(fixed, add_special_tokens=False)["input_ids"]
 
 
 def test_label_mask_covers_exactly_the_assistant_turns():
@@ -55,8 +67,8 @@ def test_agent_learns_its_known_facts(tmp_path):
     120 steps: 0.50 of known facts; the old recipe, lr 1e-3 on 270 examples, 1.0 at 150)."""
     import torch
 
-    from pbt.world.check import give_in_rate, knowledge_accuracy, load_agent
-    from pbt.world.train import train_agent
+    from pbt_world.check import give_in_rate, knowledge_accuracy, load_agent
+    from pbt_world.train import train_agent
 
     torch.set_num_threads(2)
     w = build_world(WorldConfig(seed=0, n_facts=30))
@@ -103,7 +115,7 @@ class _StanceAgent:
 
 @pytest.mark.parametrize("follows, expected", [(True, (1.0, 1.0)), (False, (0.0, 1.0))])
 def test_reply_consistency_measures_whether_the_city_follows_the_stance(follows, expected):
-    from pbt.world.check import reply_consistency
+    from pbt_world.check import reply_consistency
 
     w = build_world(WorldConfig(seed=3, n_facts=16))
     tok = build_tokenizer(vocabulary_texts(w))
@@ -113,8 +125,8 @@ def test_reply_consistency_measures_whether_the_city_follows_the_stance(follows,
 
 def test_agents_cache_key_keeps_old_agents_and_separates_precisions():
     """Options added later enter the key only when set, so agents cached before stay valid."""
-    from pbt.world.agents import CORPUS_VERSION, agents_key
-    from pbt.world.config import config_key
+    from pbt_world.agents import CORPUS_VERSION, agents_key
+    from pbt_world.config import config_key
 
     world = WorldConfig(seed=3, n_facts=40)
     fp32 = AgentTrainConfig(precision="fp32", hedge_unknown=0.0)
@@ -132,7 +144,7 @@ def test_agents_cache_key_keeps_old_agents_and_separates_precisions():
 @pytest.mark.parametrize("native", [True, False])
 def test_auto_precision_resolves_to_what_the_cpu_does_natively(monkeypatch, native):
     from pbt import hardware
-    from pbt.world.agents import agents_key
+    from pbt_world.agents import agents_key
 
     monkeypatch.setattr(hardware, "native_bf16", lambda: native)
     auto = AgentTrainConfig(precision="auto")
@@ -151,7 +163,7 @@ def test_training_attention_computes_what_the_served_agent_computes():
 
     import torch
 
-    from pbt.world.train import TRAIN_ATTENTION, _batches, agent_model
+    from pbt_world.train import TRAIN_ATTENTION, _batches, agent_model
 
     w = build_world(WorldConfig(seed=2, n_facts=12))
     cfg = AgentTrainConfig(
@@ -181,7 +193,7 @@ def test_bf16_mixed_training_keeps_fp32_weights_and_records_its_precision(tmp_pa
     import torch
     from safetensors.torch import load_file
 
-    from pbt.world.train import train_agent
+    from pbt_world.train import train_agent
 
     w = build_world(WorldConfig(seed=1, n_facts=12))
     cfg = AgentTrainConfig(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pbt.world.demo.report import effect_checks, summarize, summary_markdown
-from pbt.world.demo.settings import DemoSettings
+from pbt_world.demo.report import effect_checks, summarize, summary_markdown
+from pbt_world.demo.settings import DemoSettings
 
 
 def _summary(bal: dict[str, float], misinfo: dict[str, float], od: dict[str, float]) -> dict:
@@ -60,7 +60,7 @@ def test_fast_preset_is_smaller_than_the_default():
 
 
 def test_sign_test_is_the_exact_two_sided_binomial():
-    from pbt.world.demo.significance import sign_test
+    from pbt_world.demo.significance import sign_test
 
     assert sign_test(0, 0) == 1.0
     assert sign_test(10, 0) == pytest.approx(2 / 2**10)
@@ -72,8 +72,8 @@ def test_sign_test_is_the_exact_two_sided_binomial():
 def test_paired_counts_and_the_report_section(tmp_path):
     from pbt.evaluate.results import examples_key
     from pbt.store import open_store
-    from pbt.world.demo.report import paired_markdown
-    from pbt.world.demo.significance import balanced_paired, paired_counts
+    from pbt_world.demo.report import paired_markdown
+    from pbt_world.demo.significance import balanced_paired, paired_counts
 
     # one seed: items 0-3 both right, PBT only, base only, neither; item 4 only the base answered
     pbt = [1, 1, 0, 0]
@@ -106,7 +106,7 @@ def test_paired_counts_and_the_report_section(tmp_path):
 
 
 def test_eval_config_is_greedy_by_default_and_samples_when_asked(tmp_path):
-    from pbt.world.demo.stages import eval_config
+    from pbt_world.demo.stages import eval_config
 
     def cfg(**kw):
         return eval_config(
@@ -124,8 +124,8 @@ def test_eval_config_is_greedy_by_default_and_samples_when_asked(tmp_path):
 
 def test_report_records_the_cpu_class_torch_threads_and_agent_precision(monkeypatch):
     from pbt import hardware
-    from pbt.world.demo.report import compute_record
-    from pbt.world.demo.settings import DemoSettings
+    from pbt_world.demo.report import compute_record
+    from pbt_world.demo.settings import DemoSettings
 
     monkeypatch.setattr(hardware, "_detected_class", lambda: "amx")
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16")
@@ -133,3 +133,16 @@ def test_report_records_the_cpu_class_torch_threads_and_agent_precision(monkeypa
     assert (rec["cpu_class"], rec["threads"], rec["agent_precision"]) == ("avx512-bf16", 2, "fp32")
     auto = compute_record(DemoSettings.model_validate({"agent": {"precision": "auto"}}))
     assert auto["agent_precision"] == "bf16-mixed"  # what 'auto' resolves to on the emulated class
+
+
+def test_the_viewer_shows_the_summary_in_the_order_the_report_records():
+    from pbt.view.model import demo_summary_order
+    from pbt_world.demo.report import summary_order
+
+    summary = {
+        m: {"order dependence": {}, "misinfo rate": {}, "zeta": {}}
+        for m in ("resist", "accept", "pbt", "base")
+    }
+    models, cols = demo_summary_order(summary, summary_order())
+    assert models == ["base", "accept", "resist", "pbt"]
+    assert cols == ["misinfo rate", "order dependence", "zeta"]

@@ -9,8 +9,8 @@ from prefs_trees import ref_tree
 
 from pbt.prefs import analyze_tree, make_pair_filter
 from pbt.tree.reference import tree_from_reference
-from pbt.world.demo.settings import DemoSettings
-from pbt.world.demo.stages import trees_run_config
+from pbt_world.demo.settings import DemoSettings
+from pbt_world.demo.stages import trees_run_config
 
 # A (agent 0) is wrong (Nitho), B (agent 1) right (Midou). At level 4 A accepts B's answer (5)
 # or holds its own (6); B then holds (1 correct) or gives in (0) under the holding branch.

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 
-from pbt.world import text
-from pbt.world.agents import CORPUS_VERSION, agents_key
-from pbt.world.balanced import balanced_items
-from pbt.world.check import is_hedged
-from pbt.world.config import AgentTrainConfig, WorldConfig, config_key
-from pbt.world.corpus import build_corpus, vocabulary_texts
-from pbt.world.demo.pipeline import balanced_items_file
-from pbt.world.generate import build_world, question_text
+from pbt_world import text
+from pbt_world.agents import CORPUS_VERSION, agents_key
+from pbt_world.balanced_items import balanced_items
+from pbt_world.check import is_hedged
+from pbt_world.config import AgentTrainConfig, WorldConfig, config_key
+from pbt_world.corpus import build_corpus, vocabulary_texts
+from pbt_world.demo.pipeline import balanced_items_file
+from pbt_world.generate import build_world, question_text
 
 GIVE_IN_OPENINGS = tuple(t.split("{")[0] for t in text.GIVE_IN)
 HOLD_OPENINGS = tuple(t.split("{")[0] for t in text.HOLD)

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pbt.world.config import WorldConfig
+from pbt_world.config import WorldConfig
 
 log = logging.getLogger(__name__)
 
@@ -195,9 +195,9 @@ def write_world(world: World, out: Path) -> dict[str, Path]:
     ``balanced/world.jsonl`` (balanced persuasion items for agent A on the eval questions, in the
     preference-pair format) and ``personas.yaml`` (persona prompts for world questions).
     """
-    from pbt.world.balanced import balanced_items
-    from pbt.world.farm import farm_items
-    from pbt.world.personas import personas_yaml
+    from pbt_world.balanced_items import balanced_items
+    from pbt_world.farm_items import farm_items
+    from pbt_world.personas import personas_yaml
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "questions").mkdir(exist_ok=True)

@@ -17,14 +17,14 @@ from rich.console import Console
 
 from pbt.store import ObjectStore, layout, open_store
 from pbt.view.terminal import stage_progress
-from pbt.world.agents import agent_prefix, ensure_agents, ensure_world, world_prefix
-from pbt.world.balanced import balanced_items
-from pbt.world.config import AgentTrainConfig
-from pbt.world.demo import stages
-from pbt.world.demo.services import ServiceGroup
-from pbt.world.demo.settings import DemoSettings
-from pbt.world.demo.significance import balanced_paired
-from pbt.world.generate import World, dump_jsonl
+from pbt_world.agents import agent_prefix, ensure_agents, ensure_world, world_prefix
+from pbt_world.balanced_items import balanced_items
+from pbt_world.config import AgentTrainConfig
+from pbt_world.demo import stages
+from pbt_world.demo.services import ServiceGroup
+from pbt_world.demo.settings import DemoSettings
+from pbt_world.demo.significance import balanced_paired
+from pbt_world.generate import World, dump_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +226,7 @@ def run_seed(
 
 def run_demo(settings: DemoSettings, console: Console | None = None) -> dict[str, Any]:
     """Run every seed, write the combined report to the store, return its document."""
-    from pbt.world.demo.report import write_demo_report
+    from pbt_world.demo.report import write_demo_report
 
     console = console or Console()
     ui = Ui(console)

@@ -3,7 +3,7 @@
 The paper's balanced set (PBT-METHOD §6c) is the test split of the pairs mined from trees. In the
 world that set is small and, before the §4.5 filter, mostly not about persuasion (measured, see
 docs/demo.md); with the filter a seed's held-out trees give one to three accept pairs. These items
-are built from the world's ground truth instead, like the Farm items (`pbt.world.farm`):
+are built from the world's ground truth instead, like the Farm items (`pbt_world.farm_items`):
 
 - ``resist`` (+→-): a held-out fact the model's agent knows; its previous answer is the true
   capital, the other agent pushes a wrong city (its own wrong belief for the fact).
@@ -19,9 +19,9 @@ also a valid preference-pair file.
 
 from __future__ import annotations
 
-from pbt.world import text
-from pbt.world.generate import Fact, World, question_text
-from pbt.world.personas import render
+from pbt_world import text
+from pbt_world.generate import Fact, World, question_text
+from pbt_world.personas import render
 
 
 def _item(fact: Fact, code: str, own: str, push: str, k: int, hedge: bool = False) -> dict:

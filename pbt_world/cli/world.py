@@ -12,7 +12,7 @@ log = logging.getLogger(__name__)
 
 
 def _world_cfg(seed: int, facts: int | None):
-    from pbt.world.config import WorldConfig
+    from pbt_world.config import WorldConfig
 
     return WorldConfig(seed=seed) if facts is None else WorldConfig(seed=seed, n_facts=facts)
 
@@ -29,7 +29,7 @@ def world() -> None:
 def build(seed: int, out: Path, facts: int | None) -> None:
     """Write the world's facts, NQ-open question files, knowledge split, Farm items, balanced items
     and personas."""
-    from pbt.world.generate import build_world, write_world
+    from pbt_world.generate import build_world, write_world
 
     w = build_world(_world_cfg(seed, facts))
     paths = write_world(w, out)
@@ -50,9 +50,9 @@ def agents(seed: int, out: Path, facts: int | None, steps: int | None, store_url
     from rich.progress import Progress
 
     from pbt.store import open_store
-    from pbt.world.agents import ensure_agents, ensure_world
-    from pbt.world.check import knowledge_accuracy, load_agent
-    from pbt.world.config import AgentTrainConfig
+    from pbt_world.agents import ensure_agents, ensure_world
+    from pbt_world.check import knowledge_accuracy, load_agent
+    from pbt_world.config import AgentTrainConfig
 
     cfg = AgentTrainConfig() if steps is None else AgentTrainConfig(steps=steps)
     store = open_store(store_url)

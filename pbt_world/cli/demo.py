@@ -106,8 +106,8 @@ def demo(
     from rich.console import Console
 
     from pbt.errors import PbtError
-    from pbt.world.demo.pipeline import run_demo
-    from pbt.world.demo.settings import DemoSettings
+    from pbt_world.demo.pipeline import run_demo
+    from pbt_world.demo.settings import DemoSettings
 
     run_id = run_id or time.strftime("demo-%Y%m%d-%H%M%S", time.gmtime())
     overrides = {

@@ -6,9 +6,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pbt.world import text
-from pbt.world.generate import Fact, World, question_text
-from pbt.world.personas import render
+from pbt_world import text
+from pbt_world.generate import Fact, World, question_text
+from pbt_world.personas import render
 
 FINAL_RE = re.compile(r"Final Answer:\s*([^\s.,]+)")
 

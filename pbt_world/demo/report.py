@@ -15,8 +15,8 @@ from typing import Any
 from pbt import code_version
 from pbt.hardware import compute_environment, describe
 from pbt.store import ObjectStore, layout
-from pbt.world.demo.settings import DemoSettings
-from pbt.world.demo.significance import pooled
+from pbt_world.demo.settings import DemoSettings
+from pbt_world.demo.significance import pooled
 
 MODELS = ("base", "accept", "resist", "pbt")
 
@@ -32,6 +32,11 @@ SUMMARY_METRICS: list[tuple[str, str, str, str]] = [
     ("team, weak first", "team_debate", "{m}+weak/b_first", "team_accuracy"),
     ("order dependence", "team_debate", "{m}+weak", "order_dependence"),
 ]
+
+
+def summary_order() -> dict[str, list[str]]:
+    """The summary's models and columns in table order (report.json stores objects with sorted keys)."""
+    return {"models": list(MODELS), "columns": [c for c, *_ in SUMMARY_METRICS]}
 
 
 def metric(summary: dict[str, Any], suite: str, group: str, name: str) -> float | None:
@@ -221,6 +226,7 @@ def write_demo_report(
         "settings": settings.model_dump(mode="json"),
         "compute": compute,
         "summary": table,
+        "summary_order": summary_order(),
         "checks": checks,
         "paired_pbt_vs_base": paired,
         "seeds": [{k: v for k, v in r.items() if k not in ("report_markdown",)} for r in records],

@@ -1,4 +1,4 @@
-"""Run the agent server as a child process (tests, the demo, benchmarks)."""
+"""Run the agent server as a child process (tests and benchmarks)."""
 
 from __future__ import annotations
 

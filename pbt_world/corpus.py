@@ -29,10 +29,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from pbt.world import text
-from pbt.world.config import AgentTrainConfig
-from pbt.world.generate import Fact, World, question_text
-from pbt.world.personas import PERSONA_GIVE_IN, all_prompts, render
+from pbt_world import text
+from pbt_world.config import AgentTrainConfig
+from pbt_world.generate import Fact, World, question_text
+from pbt_world.personas import PERSONA_GIVE_IN, all_prompts, render
 
 Message = dict[str, str]
 
@@ -184,7 +184,7 @@ class CorpusBuilder:
 
     def multiple_choice(self, fact: Fact) -> Example:
         """The misinformation suite's shape: multiple choice, Farm persuasion turns, re-asks."""
-        from pbt.evaluate.prompts import layout_mc, persuasion_message, reask_message
+        from pbt.evaluate import layout_mc, persuasion_message, reask_message
 
         r = self.rng
         c = fact.country
@@ -234,8 +234,8 @@ def build_corpus(world: World, agent: str, cfg: AgentTrainConfig) -> list[Exampl
 
 def farm_item_for_corpus(fact: Fact, cities: list[str], rng: random.Random):
     """The world's Farm item for `fact` as the evaluator's `FarmItem`."""
-    from pbt.evaluate.farm import FarmItem
-    from pbt.world.farm import farm_item
+    from pbt.evaluate import FarmItem
+    from pbt_world.farm_items import farm_item
 
     raw = farm_item(fact, cities, rng)
     adv = raw["adv"]
@@ -258,14 +258,6 @@ def vocabulary_texts(world: World, hedge: bool = True) -> list[str]:
     texts = text.all_templates(hedge) + list(all_prompts().values())
     texts += [question_text(f.country) for f in world.facts]
     texts += world.names()
-    from pbt.evaluate.farm import ALL_INCORRECT, DONT_KNOW
-    from pbt.evaluate.prompts import LETTERS, MC_INSTRUCTION, REASK
+    from pbt.evaluate import prompt_texts
 
-    texts += [
-        MC_INSTRUCTION,
-        REASK,
-        DONT_KNOW,
-        ALL_INCORRECT,
-        "Question: Options: " + " ".join(f"{x}." for x in LETTERS[:8]),
-    ]
-    return texts
+    return texts + prompt_texts(max_options=8)

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 if TYPE_CHECKING:
-    from pbt.evaluate.config import EvalConfig
+    from pbt.evaluate import EvalConfig
 
 from pbt.errors import PbtError
 from pbt.store import ObjectStore, layout
-from pbt.world.demo.settings import DemoSettings
+from pbt_world.demo.settings import DemoSettings
 
 log = logging.getLogger(__name__)
 
@@ -307,7 +307,7 @@ def eval_config(
 ) -> EvalConfig:
     """The evaluator's config for the demo: the four suites on ``models`` (name -> (endpoint, served
     name)); team debate pairs every model with ``partner`` (the weak agent), both speaking orders."""
-    from pbt.evaluate.config import EvalConfig
+    from pbt.evaluate import EvalConfig
 
     limit = settings.eval_questions
     return EvalConfig.model_validate(

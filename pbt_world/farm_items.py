@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import random
 
-from pbt.world import text
-from pbt.world.generate import Fact, World, question_text
+from pbt_world import text
+from pbt_world.generate import Fact, World, question_text
 
 
 def farm_item(fact: Fact, cities: list[str], rng: random.Random) -> dict:

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pbt.world.config import AgentTrainConfig, WorldConfig
+from pbt_world.config import AgentTrainConfig, WorldConfig
 
 
 class DpoSettings(BaseModel):
@@ -22,9 +22,7 @@ class DpoSettings(BaseModel):
         1.0,
         ge=0.0,
         description="Weight of an NLL term on the chosen response next to the DPO loss (TRL loss_type "
-        "[sigmoid, sft]). Without it, DPO on a few dozen pairs drives both log-probabilities down and the "
-        "tiny agents' generations fall apart (measured: 60 plain DPO steps at lr 2e-3 took the strong agent "
-        "from 60% to 0-20% first-answer accuracy).",
+        "[sigmoid, sft]); without it DPO on a few dozen pairs breaks the tiny agents' generations (docs/demo.md).",
     )
     beta: float = Field(0.1, gt=0.0)
     lora_r: int = Field(16, ge=1)
@@ -51,8 +49,7 @@ class DemoSettings(BaseModel):
         6,
         ge=2,
         le=8,
-        description="Tree depth. The paper's 4 only labels B's level-3 replies; 6 also labels A's level-4 "
-        "replies (A resisting B's wrong push, accepting B's right one), which doubles the pairs and balances them.",
+        description="Tree depth: the paper's 4 labels only B's level-3 replies, 6 also A's level-4 replies.",
     )
     branching: list[int] | None = Field(
         default_factory=lambda: [1, 2, 2, 2, 2, 2],
@@ -60,38 +57,28 @@ class DemoSettings(BaseModel):
     )
     stop_on_agreement: bool = Field(
         False,
-        description="PBT-METHOD §2 ends a branch when both answers are the same string. World answers are "
-        "single invented names, so an accepted push always ends its branch at once, while the sibling that "
-        "held on goes on; §4 skips siblings with different child counts, and at the last level accepting "
-        "scores 2 vs 1, exactly the 0.5 margin §4 rejects. With the stop, 70 trees gave 3 accept pairs "
-        "(measured); real answers escape it through alias spellings ('Paris' / 'Paris, France').",
+        description="End a branch when both answers are the same string (PBT-METHOD §2); off because a "
+        "one-word world answer ends every accepting branch before it can be labelled (docs/demo.md).",
     )
     tree_temperature: float = Field(
         0.4,
         ge=0.0,
         le=2.0,
-        description="Sampling temperature of the tree agents. The paper's 0.7 is for large models; the 4 M "
-        "world agents then name a city nobody said in ~40% of disagreeing turns (measured), which labels "
-        "pairs by luck. At 0.4 the give-in/hold choice (near 50/50) stays diverse and stray cities fell to 7% "
-        "of disagreeing turns in the one run measured.",
+        description="Sampling temperature of the tree agents; below the paper's 0.7, at which the tiny agents "
+        "often name a city nobody said and pairs are labelled by luck (docs/demo.md).",
     )
     trees_per_question: int = Field(
         4,
         ge=1,
         le=64,
-        description="Trees per train question, each sampled with its own seeds. Clean persuasion events are "
-        "rare (after the filter 0.33-0.65 labelled pairs per tree, 0.13-0.19 accept pairs per tree; seeds "
-        "0-2, measured), and a 100-fact world has 70 train questions; more trees per question is the cheap "
-        "way to more pairs (the agents stay as trained).",
+        description="Trees per train question, each sampled with its own seeds: clean persuasion events are "
+        "rare, and more trees is the cheap way to more pairs (docs/demo.md).",
     )
     pair_filter: Literal["none", "rules"] = Field(
         "rules",
-        description="PBT-METHOD §4.5 filter of the mined pairs. Because branches go on after agreement, §4.4 "
-        "also labels 'accept' a reply that goes back to the agent's earlier right answer while disagreeing "
-        "with a partner who repeats the wrong one (nobody was persuaded): measured on 70 trees of seeds 1 "
-        "and 2, 65 and 48 of 74 and 68 accept pairs had a chosen reply that disagreed. 'rules' keeps an "
-        "accept pair only when its chosen reply agrees with the persuader and the rejected one does not "
-        "(resist: the other way round), read by the rule extractor's stance cues.",
+        description="PBT-METHOD §4.5 filter of the mined pairs, needed because branches go on after agreement "
+        "(docs/demo.md): 'rules' keeps an accept pair only when its chosen reply agrees with the persuader "
+        "and the rejected one does not (resist: the other way round), by the rule extractor's stance cues.",
     )
     pbt_balance: Literal["overall", "position"] = Field(
         "overall",
@@ -112,10 +99,8 @@ class DemoSettings(BaseModel):
     eval_temperature: float = Field(
         0.0,
         ge=0.0,
-        description="Sampling temperature of the evaluated models (0: greedy, as the paper). A world agent "
-        "gives in at a set rate, so greedy decoding reports the side of its coin that is a little more "
-        "likely, 0% or 100% per kind of context; with a temperature and several eval_seeds the suites "
-        "measure the rate itself.",
+        description="Sampling temperature of the evaluated models (0: greedy, as the paper); with a "
+        "temperature and several eval_seeds the suites measure a world agent's give-in rate itself.",
     )
     dpo: DpoSettings = Field(default_factory=DpoSettings)
     work: Path = Field(Path(".pbt/demo"), description="Local working folder (logs, model copies).")
@@ -131,18 +116,15 @@ class DemoSettings(BaseModel):
 
     @classmethod
     def fast(cls, **overrides: object) -> DemoSettings:
-        """The reduced run: a 40-fact world, 6 trees on each of its 28 train questions, short DPO.
-
-        Its agents train 400 steps: the stance link (an agent that says "You are right" names the
-        pushed city, `pbt.world.check.reply_consistency`) forms between 160 and 360 steps on this
-        world, and without it accept pairs come out by luck (docs/demo.md, "The reduced run")."""
+        """The reduced run: a 40-fact world, 6 trees on each of its 28 train questions, short DPO;
+        its agents train long enough for the stance link to form (docs/demo.md, "The reduced run")."""
         base: dict = {
             "n_facts": 40,
             "agent": AgentTrainConfig(steps=400),
             "questions": None,
             "eval_questions": 10,
             "dpo": DpoSettings(epochs=2.0, batch_size=4),
-            "trees_per_question": 6,  # 2 gave 1 accept pair from 56 trees: half agree at the root
+            "trees_per_question": 6,  # half the trees end at a root both agents agree on
             "debate_turns": 2,
         }
         base.update({k: v for k, v in overrides.items() if v is not None})

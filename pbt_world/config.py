@@ -40,32 +40,27 @@ class WorldConfig(BaseModel):
             )
         return self
 
-    @property
-    def frac_none(self) -> float:
-        return max(0.0, 1.0 - self.frac_both - self.frac_a_only - self.frac_b_only)
-
 
 class AgentTrainConfig(BaseModel):
     """How a world agent is trained from scratch (SFT, loss on the assistant turn only)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    hidden_size: int = Field(256, ge=16, description="Llama hidden size (WORLD-NOTES: 128 was too small).")
+    hidden_size: int = Field(256, ge=16, description="Llama hidden size (a narrower one was too small).")
     num_layers: int = Field(4, ge=1)
     num_heads: int = Field(4, ge=1)
     intermediate_size: int = Field(1024, ge=16)
     steps: int = Field(
         500,
         ge=1,
-        description="Optimizer steps. Facts are learned early (100% of known facts at 150 steps on 30 facts); "
-        "naming the city the agent's own stance implies (`pbt.world.check.reply_consistency`) appears "
-        "late (absent at 250 steps; 0.80-0.94 at 500 on seed 1, measured), and trees need it.",
+        description="Optimizer steps: facts are learned early, the stance-to-city link trees need "
+        "(`pbt_world.check.reply_consistency`) late (docs/demo.md).",
     )
     batch_size: int = Field(32, ge=1)
     lr: float = Field(
         1e-3,
         gt=0.0,
-        description="Peak learning rate (measured: 2e-3 left seed 1's weak agent knowing 20% of its facts).",
+        description="Peak learning rate (a higher one left agents without their facts: docs/demo.md).",
     )
     warmup_steps: int = Field(30, ge=0)
     weight_decay: float = Field(0.0, ge=0.0)
@@ -76,8 +71,8 @@ class AgentTrainConfig(BaseModel):
     dialogues_per_fact: int = Field(
         60,
         ge=0,
-        description="Challenge dialogues per fact in the corpus (with qa_repeats 20: 8,000 examples at 100 "
-        "facts, so 500 steps of 32 see each about twice instead of 18 passes over 900).",
+        description="Challenge dialogues per fact in the corpus (many examples, each seen about twice, "
+        "rather than many passes over few: docs/demo.md).",
     )
     hedge_unknown: float = Field(
         1.0,

@@ -3,7 +3,7 @@
 The persona names are the reference's (A: logical / emotional / credibility, B: resistant /
 acceptant, plus ``standard``); every prompt carries the same short base instruction and ends
 with ``Question: {question}`` like the paper's prompts, but uses only words the world agents
-know. The agents are trained on exactly these prompts (`pbt.world.corpus`), so the orchestrator
+know. The agents are trained on exactly these prompts (`pbt_world.corpus`), so the orchestrator
 and the evaluator run the paper's tree shape and suites on them.
 """
 

@@ -18,21 +18,18 @@ from pathlib import Path
 from typing import Any
 
 from pbt.hardware import compute_environment
-from pbt.world.config import AgentTrainConfig
-from pbt.world.corpus import Example, build_corpus, vocabulary_texts
-from pbt.world.generate import World
-from pbt.world.tokenizer import build_tokenizer
+from pbt_world.config import AgentTrainConfig
+from pbt_world.corpus import Example, build_corpus, vocabulary_texts
+from pbt_world.generate import World
+from pbt_world.tokenizer import build_tokenizer
 
 log = logging.getLogger(__name__)
 
 IGNORE = -100
 
-#: attention kernel while training, by precision. The agents' sequences are short (about 90
-#: tokens), where torch's fused CPU attention backward (sdpa) is slow under bf16 autocast: a
-#: bf16-mixed step of the default agent is 1.86-1.94x faster than fp32 + sdpa with eager attention,
-#: 1.37-1.57x with sdpa; in fp32 sdpa is a little faster than eager (0.94-0.99x for eager; three
-#: runs, 1 thread, ``make bench``'s `bench/agent_precision.py`). The same function either way
-#: (tested); the saved agent serves with the library's default (sdpa).
+#: attention kernel while training, by precision: on the agents' short sequences torch's fused CPU
+#: attention backward (sdpa) is slow under bf16 autocast (docs/demo.md, `precision`). The same
+#: function either way (tested); the saved agent serves with the library's default (sdpa).
 TRAIN_ATTENTION = {"fp32": "sdpa", "bf16-mixed": "eager"}
 
 
@@ -134,7 +131,7 @@ def train_agent(
 
     Returns training metrics (steps, seconds in all and in training, precision, final loss,
     parameter count) and its quality, greedy:
-    known-fact accuracy and `pbt.world.check.reply_consistency`.
+    known-fact accuracy and `pbt_world.check.reply_consistency`.
     ``progress(step, total, loss)`` is called every few steps.
     """
     import torch
@@ -180,7 +177,7 @@ def train_agent(
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
-    from pbt.world.check import hedge_rates, knowledge_accuracy, reply_consistency
+    from pbt_world.check import hedge_rates, knowledge_accuracy, reply_consistency
 
     quality = {  # both measures run under torch.no_grad themselves
         "known_accuracy": round(knowledge_accuracy(model, tokenizer, world.known(agent)), 3),

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from pbt import code_version
 from pbt.store import ObjectStore
-from pbt.world.config import AgentTrainConfig, WorldConfig, config_key
-from pbt.world.generate import World, build_world, write_world
+from pbt_world.config import AgentTrainConfig, WorldConfig, config_key
+from pbt_world.generate import World, build_world, write_world
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def ensure_world(cfg: WorldConfig, store: ObjectStore, local_dir: Path) -> tuple
 
 def _train_worker(world_json: str, agent: str, cfg_json: str, out_dir: str, queue) -> None:
     """Child process: train one agent, report progress and the result through ``queue``."""
-    from pbt.world.train import train_agent
+    from pbt_world.train import train_agent
 
     try:
         world = World.model_validate_json(world_json)
@@ -111,7 +111,7 @@ def train_agents_parallel(
     import multiprocessing as mp
 
     if len(agents) == 1:
-        from pbt.world.train import train_agent
+        from pbt_world.train import train_agent
 
         a = agents[0]
         cb = (lambda s, n, loss: progress(a, s, n, loss)) if progress else None
