@@ -19,7 +19,8 @@ from pathlib import Path
 from pbt import code_version
 from pbt.store import ObjectStore
 from pbt_world.config import AgentTrainConfig, WorldConfig, config_key
-from pbt_world.generate import World, build_world, write_world
+from pbt_world.files import write_world
+from pbt_world.generate import World, build_world
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,6 @@ same facts, splits and files, byte for byte.
 
 from __future__ import annotations
 
-import json
-import logging
 import random
 from pathlib import Path
 from typing import Literal
@@ -15,8 +13,6 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from pbt_world.config import WorldConfig
-
-log = logging.getLogger(__name__)
 
 Group = Literal["both", "a_only", "b_only", "none"]
 GROUPS: tuple[Group, ...] = ("both", "a_only", "b_only", "none")
@@ -180,52 +176,6 @@ def question_text(country: str) -> str:
 def question_row(fact: Fact) -> dict:
     """A question in the NQ-open format (``question``, ``answer`` aliases) plus its fact id."""
     return {"question": question_text(fact.country), "answer": [fact.capital], "id": fact.id}
-
-
-def dump_jsonl(path: Path, rows: list[dict]) -> None:
-    path.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
-
-
-def write_world(world: World, out: Path) -> dict[str, Path]:
-    """Write the world's files under ``out``; returns name -> path.
-
-    Files: ``world.json`` (config + facts), ``questions/{all,train,eval}.jsonl`` (NQ-open format),
-    ``knowledge/{a,b,none}.jsonl`` (the questions each agent knows / nobody knows),
-    ``farm/world.jsonl`` (Farm-format misinformation items for the eval questions),
-    ``balanced/world.jsonl`` (balanced persuasion items for agent A on the eval questions, in the
-    preference-pair format) and ``personas.yaml`` (persona prompts for world questions).
-    """
-    from pbt_world.balanced_items import balanced_items
-    from pbt_world.farm_items import farm_items
-    from pbt_world.personas import personas_yaml
-
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "questions").mkdir(exist_ok=True)
-    (out / "knowledge").mkdir(exist_ok=True)
-    (out / "farm").mkdir(exist_ok=True)
-    (out / "balanced").mkdir(exist_ok=True)
-    paths: dict[str, Path] = {}
-    paths["world"] = out / "world.json"
-    paths["world"].write_text(world.model_dump_json(indent=1, by_alias=True) + "\n")
-    for split in ("all", "train", "eval"):
-        facts = world.facts if split == "all" else world.by_split(split)
-        paths[f"questions/{split}"] = out / "questions" / f"{split}.jsonl"
-        dump_jsonl(paths[f"questions/{split}"], [question_row(f) for f in facts])
-    for who, facts in (
-        ("a", world.known("a")),
-        ("b", world.known("b")),
-        ("none", [f for f in world.facts if f.group == "none"]),
-    ):
-        paths[f"knowledge/{who}"] = out / "knowledge" / f"{who}.jsonl"
-        dump_jsonl(paths[f"knowledge/{who}"], [question_row(f) for f in facts])
-    paths["farm"] = out / "farm" / "world.jsonl"
-    dump_jsonl(paths["farm"], farm_items(world, split="eval"))
-    paths["balanced"] = out / "balanced" / "world.jsonl"
-    dump_jsonl(paths["balanced"], balanced_items(world, agent="a", split="eval"))
-    paths["personas"] = out / "personas.yaml"
-    paths["personas"].write_text(personas_yaml())
-    log.info("wrote world seed=%d (%d facts) to %s", world.config.seed, len(world.facts), out)
-    return paths
 
 
 def load_world(path: Path) -> World:

@@ -39,8 +39,8 @@ from pbt.prefs.dataset import (
 )
 from pbt.prefs.filters import resolve_eval_filter
 from pbt.store import ObjectStore, layout
-from pbt.tree.io import tree_from_dict
 from pbt.tree.model import Tree
+from pbt.tree.validate import tree_from_dict
 
 log = logging.getLogger(__name__)
 

@@ -90,7 +90,7 @@ class PairRecord(BaseModel):
 
 def parse_record(row: Any, where: str | None = None) -> PairRecord:
     """Validate one parsed record; errors name ``where`` (``file:line``) and the field."""
-    from pbt.tree.io import pydantic_error
+    from pbt.tree.validate import pydantic_error
 
     if not isinstance(row, dict):
         raise ValidationError("each line must be a JSON object", location=where)

@@ -23,6 +23,7 @@ from typing import Any
 
 from pbt.errors import ValidationError
 from pbt.tree.model import StructureError, Tree
+from pbt.tree.validate import tree_from_dict
 
 ROOT_IDX = -1
 NODE_KEYS = ("node_idx", "agent_idx", "generation", "extracted_ans", "extracted_conf", "parent", "children")
@@ -201,8 +202,6 @@ def tree_from_reference(data: Any, *, location: str | None = None) -> Tree:
         "source": source,
         "nodes": nodes,
     }
-    from pbt.tree.io import tree_from_dict
-
     try:
         return tree_from_dict(tree_dict, location=location)
     except ValidationError as exc:

@@ -119,7 +119,7 @@ def write_trees_site(
     from pbt.orchestrate.job import job_prefix, list_tree_keys
     from pbt.prefs.dataset import split_questions
     from pbt.prefs.filters import make_pair_filter
-    from pbt.tree.io import tree_from_dict
+    from pbt.tree.validate import tree_from_dict
 
     keys = list_tree_keys(store, job_id)
     if not keys:

@@ -29,7 +29,8 @@ def world() -> None:
 def build(seed: int, out: Path, facts: int | None) -> None:
     """Write the world's facts, NQ-open question files, knowledge split, Farm items, balanced items
     and personas."""
-    from pbt_world.generate import build_world, write_world
+    from pbt_world.files import write_world
+    from pbt_world.generate import build_world
 
     w = build_world(_world_cfg(seed, facts))
     paths = write_world(w, out)

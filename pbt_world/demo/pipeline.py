@@ -24,7 +24,8 @@ from pbt_world.demo import stages
 from pbt_world.demo.services import ServiceGroup
 from pbt_world.demo.settings import DemoSettings
 from pbt_world.demo.significance import balanced_paired
-from pbt_world.generate import World, dump_jsonl
+from pbt_world.files import dump_jsonl
+from pbt_world.generate import World
 
 log = logging.getLogger(__name__)
 

@@ -56,3 +56,88 @@ def test_the_rule_sees_every_form_of_import(source):
 def test_relative_and_lookalike_imports_are_allowed():
     tree = ast.parse("from . import training\nimport servicesx\nfrom pbt.jobs import training\n")
     assert [m for _, m in imported_modules(tree) if m.split(".")[0] in FORBIDDEN] == []
+
+
+PACKAGES = ("pbt", "pbt_world", "services", "training")
+
+
+def module_graph(root: Path, packages: tuple[str, ...]) -> dict[str, set[str]]:
+    """Module -> the project modules it imports (anywhere in the file, TYPE_CHECKING included);
+    ``from pkg import name`` counts as importing ``pkg.name`` when that is a module, else ``pkg``."""
+    files = {}
+    for package in packages:
+        for path in (root / package).rglob("*.py"):
+            if "v1" in path.relative_to(root).parts:  # generated protobuf code
+                continue
+            parts = path.relative_to(root).with_suffix("").parts
+            files[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph: dict[str, set[str]] = {name: set() for name in files}
+    for name, path in files.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                    base = ".".join([*anchor, *([node.module] if node.module else [])])
+                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in files else base for a in node.names]
+            for target in targets:
+                while target and target not in files:
+                    target = target.rpartition(".")[0]
+                if target and target != name:
+                    graph[name].add(target)
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_import_cycle_between_the_projects_modules():
+    graph = module_graph(ROOT, PACKAGES)
+    assert len(graph) > 100, "the scan found too few modules"
+    assert cycles(graph) == []
+
+
+def test_the_cycle_check_sees_cycles_through_packages_and_lazy_imports(tmp_path):
+    (tmp_path / "p" / "sub").mkdir(parents=True)
+    (tmp_path / "p" / "__init__.py").write_text("from p import a\n")
+    (tmp_path / "p" / "a.py").write_text("def f():\n    from p.sub import b\n")
+    (tmp_path / "p" / "sub" / "__init__.py").write_text("")
+    (tmp_path / "p" / "sub" / "b.py").write_text("from ..a import f\n")
+    (tmp_path / "p" / "c.py").write_text("import p.a\n")
+    assert cycles(module_graph(tmp_path, ("p",))) == [["p.a", "p.sub.b"]]

@@ -9,7 +9,8 @@ import pytest
 from pbt.evaluate.farm import load_farm_file
 from pbt.personas import load_personas
 from pbt_world.config import WorldConfig
-from pbt_world.generate import build_world, load_world, write_world
+from pbt_world.files import write_world
+from pbt_world.generate import build_world, load_world
 
 
 def _files(root):
