@@ -101,7 +101,7 @@ def dataset_spec() -> dict:
 
 async def orchestrate(config, store, limit: int, log: list) -> tuple[float, int]:
     """Build trees through the gRPC orchestrator (in this process, on a free port), recording requests."""
-    from pbt.orchestrate.agents import default_backend_factory
+    from pbt.backends.factory import agent_backend
     from pbt.rpc import OrchestratorClient
     from services.common.policy import RequestPolicy
     from services.orchestrator.server import start_orchestrator
@@ -110,7 +110,7 @@ async def orchestrate(config, store, limit: int, log: list) -> tuple[float, int]
     policy = RequestPolicy(agent_url_prefixes=["http://127.0.0.1:"], data_roots=[NQ.parent])
     server, port = await start_orchestrator(
         store=store,
-        backend_factory=lambda role, agent: Recording(default_backend_factory(role, agent), log),
+        backend_factory=lambda role, agent: Recording(agent_backend(role, agent), log),
         policy=policy,
     )
     try:

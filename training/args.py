@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from pbt.errors import ValidationError
-from pbt.jobs.pytorchjob import STAGES, expand_placeholders
+from pbt.jobs.pytorchjob import STAGES, expand_placeholders, run_id_for
 from pbt.prefs.record import TRAIN_MODES, check_mode
 
 log = logging.getLogger(__name__)
@@ -236,7 +236,7 @@ class TrainingSetup:
 
     @property
     def run_id(self) -> str:
-        return self.run.run_id or f"{self.stage}-{self.data.mode}-seed{self.trainer.seed}"
+        return run_id_for(self.stage, self.data.mode, self.trainer.seed, self.run.run_id)
 
     def resolved(self) -> dict[str, Any]:
         """The exact configuration as one flat mapping that ``--config`` accepts again."""

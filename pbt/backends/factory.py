@@ -16,6 +16,7 @@ variable), ``max_in_flight``, ``timeout_s`` and ``max_attempts`` are used when p
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -113,3 +114,17 @@ def make_backend(
         f"unsupported backend spec {spec!r}: use http(s)://host:port[/v1], local:MODEL_DIR or scripted:[ANSWERS]",
         field="endpoint",
     )
+
+
+#: ``factory(role, agent_config) -> backend``: how the tree builder, the team debate and the
+#: evaluator open an agent (servers inject their own: the request policy's, or tests' scripted ones)
+BackendFactory = Callable[[str, Any], ChatBackend]
+
+
+def agent_backend(role: str, agent: Any) -> ChatBackend:
+    """The default `BackendFactory`: `make_backend` on an agent config; a bad endpoint's error
+    names the agent (``agents.<role>.endpoint``)."""
+    try:
+        return make_backend(agent)
+    except ValidationError as exc:
+        raise ValidationError(exc.message, field=f"agents.{role}.{exc.field or 'endpoint'}") from None

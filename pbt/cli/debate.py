@@ -27,21 +27,19 @@ def _parse_agent(spec: str) -> tuple[str, str]:
 async def _local(
     question: str, agents: list[tuple[str, str]], extractor: str | None, model: dict[str, str], **kw: Any
 ) -> dict:
+    from pbt.backends.factory import agent_backend
     from pbt.config import AgentConfig
     from pbt.debate import DebateAgent, llm_extractor, rules_extractor, run_debate
-    from pbt.orchestrate.agents import default_backend_factory
 
     backends = []
     try:
         debaters = []
         for i, (name, endpoint) in enumerate(agents):
-            backend = default_backend_factory(
-                f"agents[{i}]", AgentConfig(endpoint=endpoint, model=model.get(name, ""))
-            )
+            backend = agent_backend(f"agents[{i}]", AgentConfig(endpoint=endpoint, model=model.get(name, "")))
             backends.append(backend)
             debaters.append(DebateAgent(name, backend))
         if extractor:
-            ex = default_backend_factory("extractor", AgentConfig(endpoint=extractor))
+            ex = agent_backend("extractor", AgentConfig(endpoint=extractor))
             backends.append(ex)
             extract = llm_extractor(ex)
         else:

@@ -21,7 +21,7 @@ import pbt.evaluate.results as R
 from pbt import code_version
 from pbt.answers import is_correct_eval
 from pbt.backends.base import ChatBackend
-from pbt.config import AgentConfig
+from pbt.backends.factory import BackendFactory, agent_backend
 from pbt.errors import ValidationError, shorten
 from pbt.evaluate.base import Extractor, RunContext, Suite
 from pbt.evaluate.config import EvalConfig
@@ -43,7 +43,6 @@ class ProgressEvent:
 
 
 ProgressFn = Callable[[ProgressEvent], None]
-BackendFactory = Callable[[str, AgentConfig], ChatBackend]
 
 
 def build_suites(config: EvalConfig, store: ObjectStore | None) -> list[Suite]:
@@ -62,13 +61,6 @@ def build_suites(config: EvalConfig, store: ObjectStore | None) -> list[Suite]:
     return [makers[name]() for name in config.suites.enabled()]
 
 
-def make_agent_backend(role: str, agent: AgentConfig) -> ChatBackend:
-    """The backend of one agent (`pbt.backends.make_backend`: http(s)://, local:DIR, scripted:...)."""
-    from pbt.backends import make_backend
-
-    return make_backend(agent)
-
-
 def make_extractor(
     config: EvalConfig, owned: list[ChatBackend], factory: BackendFactory | None = None
 ) -> Extractor:
@@ -78,7 +70,7 @@ def make_extractor(
     spec = config.extractor
 
     def backend() -> ChatBackend:
-        opened = (factory or make_agent_backend)("extractor", spec.agent)
+        opened = (factory or agent_backend)("extractor", spec.agent)
         owned.append(opened)
         return opened
 
@@ -197,11 +189,11 @@ async def run_evaluation(
     """Run (or resume) the evaluation `config.eval_id`; returns the summary document.
 
     `backends` maps model names to ready backends (tests, the demo); models not in it are
-    connected with `backend_factory(name, agent_config)` (default: `make_agent_backend`: http(s)://,
+    connected with `backend_factory(name, agent_config)` (default: `agent_backend`: http(s)://,
     local:DIR or a `pbt.backends.make_backend` spec). Backends created here are closed at the end.
     `on_start` receives ``{"eval_id", "results_uri", "suites", "resumed"}`` once inputs are valid.
     """
-    factory = backend_factory or make_agent_backend
+    factory = backend_factory or agent_backend
     store = store or config.store.open()
     suites = build_suites(config, store)  # load and validate every input before calling any model
     resumed = R.check_or_write_config(store, config.eval_id, config.public_dump(), config.fingerprint())

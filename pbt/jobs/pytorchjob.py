@@ -113,6 +113,17 @@ class JobSpec(BaseModel):
         return v
 
 
+#: what the pod uses when a training YAML names no mode / no seed (training's `DataArguments.mode`
+#: and transformers' `TrainingArguments.seed`; tests/unit/test_train_config.py holds them equal)
+DEFAULT_MODE = "pbt"
+DEFAULT_SEED = 42
+
+
+def run_id_for(stage: str, mode: str, seed: int, explicit: str | None = None) -> str:
+    """A training run's id: `explicit` with ``{mode}``/``{seed}`` expanded, else ``<stage>-<mode>-seed<seed>``."""
+    return expand_placeholders(explicit, mode, seed) or f"{stage}-{mode}-seed{seed}"
+
+
 def expand_placeholders(value: str | None, mode: str, seed: int) -> str | None:
     """``{mode}`` and ``{seed}`` in run_id and base_model, so one preset serves every variant and
     seed (``base_model: store:training/sft-llama3-8b-{mode}/merged``: each DPO variant from its
@@ -184,8 +195,8 @@ def render(stage: str, config: dict[str, Any], job: JobSpec, config_text: str) -
     from kubeflow.training import models as kf
     from kubernetes import client as k8s
 
-    mode, seed = config.get("mode", "pbt"), config.get("seed", 42)
-    run_id = expand_placeholders(config.get("run_id") or f"{stage}-{mode}-seed{seed}", mode, seed)
+    mode, seed = config.get("mode", DEFAULT_MODE), config.get("seed", DEFAULT_SEED)
+    run_id = run_id_for(stage, mode, seed, config.get("run_id"))
     name = job.name or job_name(run_id)
     labels = {
         "app.kubernetes.io/name": "pbt",

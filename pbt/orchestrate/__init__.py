@@ -4,7 +4,7 @@ from pbt.orchestrate import TreeJob
 summary = await TreeJob(config, store, job_id="nq-1", shard=Shard.parse("0/4")).run()
 """
 
-from pbt.orchestrate.agents import AgentPool, default_backend_factory
+from pbt.orchestrate.agents import AgentPool
 from pbt.orchestrate.builder import TreeBuilder
 from pbt.orchestrate.job import (
     JobStarted,
@@ -25,7 +25,6 @@ __all__ = [
     "TreeBuilder",
     "TreeBuilt",
     "TreeJob",
-    "default_backend_factory",
     "list_tree_keys",
     "manifest_key",
     "tree_key",

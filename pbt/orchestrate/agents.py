@@ -9,27 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from pbt.backends.base import ChatBackend, ChatResult, Message, SamplingParams
+from pbt.backends.factory import BackendFactory, agent_backend
 from pbt.config import AgentConfig, AgentsConfig
 from pbt.errors import ValidationError
 
 log = logging.getLogger(__name__)
-
-BackendFactory = Callable[[str, AgentConfig], ChatBackend]
-
-
-def default_backend_factory(role: str, agent: AgentConfig) -> ChatBackend:
-    """The backend for an agent: ``pbt.backends.make_backend`` (``http(s)://...``, ``local:DIR``,
-    ``scripted:...``); errors name the agent's field (``agents.a.endpoint``)."""
-    from pbt.backends import make_backend
-
-    try:
-        return make_backend(agent)
-    except ValidationError as exc:
-        raise ValidationError(exc.message, field=f"agents.{role}.{exc.field or 'endpoint'}") from None
 
 
 @dataclass
@@ -48,7 +36,7 @@ class AgentPool:
 
     def __init__(self, agents: AgentsConfig, factory: BackendFactory | None = None):
         self.agents = agents
-        self.factory = factory or default_backend_factory
+        self.factory = factory or agent_backend
         self.usage = UsageCounter()
         self._backends: dict[str, ChatBackend] = {}
         self._limits: dict[str, asyncio.Semaphore] = {}

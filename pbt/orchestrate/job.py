@@ -25,10 +25,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from pbt import code_version
+from pbt.backends.factory import BackendFactory
 from pbt.config import DatasetConfig, RunConfig
 from pbt.datasets import Shard, load_questions
 from pbt.errors import ConflictError, ValidationError
-from pbt.orchestrate.agents import AgentPool, BackendFactory
+from pbt.orchestrate.agents import AgentPool
 from pbt.orchestrate.builder import TreeBuilder, replica_tree_id
 from pbt.store import ObjectStore, layout
 from pbt.store.layout import check_job_id, tree_key

@@ -7,11 +7,12 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+from pbt.backends.factory import BackendFactory
 from pbt.config import StoreConfig
 from pbt.errors import ConflictError, ValidationError
 from pbt.evaluate import results as R
 from pbt.evaluate.config import EvalConfig
-from pbt.evaluate.runner import BackendFactory, ProgressEvent, run_evaluation
+from pbt.evaluate.runner import ProgressEvent, run_evaluation
 from pbt.orchestrate.job import check_job_id
 from pbt.rpc.convert import eval_config_from_request, summary_to_proto
 from pbt.store import ObjectStore, open_store

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pbt.orchestrate.agents import BackendFactory
+from pbt.backends.factory import BackendFactory
 from pbt.store import ObjectStore, open_store
 from pbt.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from services.common import ManagedServer, ServerConfig, ServiceSpec, create_server

@@ -17,12 +17,12 @@ import grpc
 from pydantic import ValidationError as PydanticValidationError
 
 from pbt.backends.base import ChatBackend
+from pbt.backends.factory import BackendFactory
 from pbt.config import AgentConfig, SamplingConfig, StoreConfig
 from pbt.datasets import Shard
 from pbt.debate import DebateAgent, DebateResult, llm_extractor, rules_extractor, run_debate
 from pbt.errors import NotFoundError, ValidationError, from_pydantic, shorten
 from pbt.orchestrate import JobStarted, Progress, Summary, TreeBuilt, TreeJob, tree_key
-from pbt.orchestrate.agents import BackendFactory
 from pbt.orchestrate.job import check_job_id
 from pbt.orchestrate.preferences import PREF_MODES, extract_preferences
 from pbt.rpc.convert import proto_to_dict, run_config_from_proto

@@ -167,3 +167,19 @@ def test_a_bad_mode_fails_at_submit_time_not_in_the_pod(tmp_path):
     local.write_text(yaml.safe_dump({"mode": "labelled"}))
     with pytest.raises(ValidationError, match="unknown mode 'labelled'"):
         parse_setup("dpo", [*REQUIRED, *CPU, "--config", str(local)])
+
+
+def test_the_job_renderer_and_the_pod_agree_on_the_default_run_id():
+    """`pbt train submit` names the job's run id before the pod parses its arguments: the
+    renderer's defaults must be the pod's (one `run_id_for`, and the same default mode and seed)."""
+    import dataclasses
+
+    import transformers
+
+    from pbt.jobs.pytorchjob import DEFAULT_MODE, DEFAULT_SEED, run_id_for
+    from training.args import DataArguments
+
+    assert DEFAULT_SEED == transformers.TrainingArguments.__dataclass_fields__["seed"].default
+    assert DEFAULT_MODE == {f.name: f for f in dataclasses.fields(DataArguments)}["mode"].default
+    assert run_id_for("dpo", "pbt", 42) == "dpo-pbt-seed42"
+    assert run_id_for("sft", "accept", 7, "sft-{mode}-s{seed}") == "sft-accept-s7"
