@@ -38,8 +38,13 @@ def plugin_commands() -> dict[str, EntryPoint]:
 
 
 def _unavailable(name: str, help_text: str, reason: str) -> click.Command:
-    @click.command(name, help=f"{help_text} (not available in this build)")
-    def unavailable() -> None:
+    @click.command(
+        name,
+        help=f"{help_text} (not available in this build)",
+        context_settings={"ignore_unknown_options": True},
+    )
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def unavailable(args: tuple[str, ...]) -> None:
         raise click.ClickException(f"'pbt {name}' is not available in this build: {reason}")
 
     return unavailable
