@@ -89,6 +89,16 @@ def status_of(exc: BaseException) -> Status:
     return INTERNAL
 
 
+def kind_for_http(status: int) -> type[PbtError]:
+    """The error kind a client raises for an HTTP error status: the first kind `STATUS` maps to
+    it (404 -> `NotFoundError`, 409 -> `ConflictError`), else `ValidationError` for any other 4xx
+    and `UnavailableError` for 5xx."""
+    for kind, mapped in STATUS.items():
+        if mapped.http == status:
+            return kind
+    return ValidationError if status < 500 else UnavailableError
+
+
 # ---- pydantic's errors as ours ---------------------------------------------------------------
 _WRAPPERS = ("function-after", "function-before", "function-wrap", "function-plain")
 _NAMED_FIELD = re.compile(r"^([A-Za-z_][\w]*(?:\[\d+\])*(?:\.[A-Za-z_][\w]*(?:\[\d+\])*)*): (.+)$", re.S)

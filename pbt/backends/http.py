@@ -28,7 +28,7 @@ from tenacity import (
 )
 
 from pbt.backends.base import ChatBackend, ChatResult, Choice, Message, SamplingParams, Usage
-from pbt.errors import NotFoundError, UnavailableError, ValidationError
+from pbt.errors import NotFoundError, UnavailableError, ValidationError, kind_for_http
 
 log = logging.getLogger(__name__)
 
@@ -157,11 +157,11 @@ class HttpBackend(ChatBackend):
                 message = "(the answer is in the server log)"
             if response.status_code in RETRY_STATUS:
                 raise _RetryableStatus(response.status_code, message)
-            if response.status_code == 404:
-                raise NotFoundError(f"{self.base_url}{path}: 404 {message}")
-            raise ValidationError(
-                f"{self.base_url}{path} rejected the request ({response.status_code}): {message}"
-            )
+            kind = kind_for_http(response.status_code)
+            text = f"{self.base_url}{path} rejected the request ({response.status_code}): {message}"
+            if kind is UnavailableError:
+                raise UnavailableError(text, endpoint=self.base_url)
+            raise kind(text)
         try:
             return response.json()
         except ValueError as exc:

@@ -23,8 +23,9 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ValidationError as PydanticValidationError
 
-from pbt.errors import UnavailableError, ValidationError
+from pbt.errors import UnavailableError, ValidationError, from_pydantic
 from pbt.prefs.record import TRAIN_MODES, check_mode
 from pbt.safeload import load_yaml, read_text
 
@@ -166,10 +167,8 @@ def load_job_config(path: str | Path) -> tuple[str, dict[str, Any], JobSpec, str
     check_config(config, str(path))
     try:
         job = JobSpec(**(config.get("job") or {}))
-    except Exception as exc:  # pydantic.ValidationError: name each bad field
-        errors = getattr(exc, "errors", lambda: [])()
-        detail = "; ".join(f"job.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors) or str(exc)
-        raise ValidationError(detail, field="job", location=str(path)) from None
+    except PydanticValidationError as exc:
+        raise from_pydantic(exc, prefix="job.", location=str(path)) from None
     if not job.store_endpoint:
         raise ValidationError(
             "is required: the pods reach the object store through it (e.g. http://<release>-minio:9000)",

@@ -136,3 +136,19 @@ def test_from_pydantic_with_only_a_prefix_names_the_prefix():
         Model.model_validate({"value": 1})
     err = from_pydantic(info.value, prefix="sampling.")
     assert (err.field, err.message) == ("sampling", "nothing fits")
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (400, ValidationError),
+        (422, ValidationError),
+        (404, NotFoundError),
+        (409, ConflictError),
+        (500, UnavailableError),
+    ],
+)
+def test_a_client_maps_http_statuses_back_through_the_table(status, kind):
+    from pbt.errors import kind_for_http
+
+    assert kind_for_http(status) is kind
