@@ -443,9 +443,9 @@ async def _evaluate_remote(address: str, config: Any) -> dict[str, Any]:
         return await evaluator.evaluate(config)
 
 
-def local_argvs(spec_path: str, run: str, spec: PipelineSpec | None = None) -> list[list[str]]:
-    """The command lines the local runner runs (after ``pbt``): `Step.argv` of every step of the spec."""
-    return [step.argv(spec_path, run) for step in steps_for(spec or load_spec(spec_path))]
+def local_argvs(spec: PipelineSpec, spec_path: str, run: str) -> list[list[str]]:
+    """The command lines the local runner runs (after ``pbt``): `Step.argv` of every step of `spec`."""
+    return [step.argv(spec_path, run) for step in steps_for(spec)]
 
 
 def run_local(
@@ -463,7 +463,7 @@ def run_local(
     check_run_id(run)
     records: dict[str, dict[str, str]] = {}
     steps = steps_for(spec)
-    for step, argv in zip(steps, local_argvs(spec_path, run, spec), strict=True):
+    for step, argv in zip(steps, local_argvs(spec, spec_path, run), strict=True):
         echo(f"[{step.name}] pbt {' '.join(argv)}")
         started = time.monotonic()
         try:

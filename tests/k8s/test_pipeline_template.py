@@ -120,8 +120,8 @@ def test_template_runs_the_step_list_in_order_with_its_arguments():
 def test_local_runner_and_template_run_the_same_command_lines(options):
     spec = _with_options(**options)
     wt = render_workflow_template(spec)
-    assert _template_argvs(wt) == local_argvs(SPEC_PATH, RUN_PARAM, spec)
-    assert len(local_argvs(SPEC_PATH, RUN_PARAM, spec)) == len(STEPS) + (1 if options else 0)
+    assert _template_argvs(wt) == local_argvs(spec, SPEC_PATH, RUN_PARAM)
+    assert len(local_argvs(spec, SPEC_PATH, RUN_PARAM)) == len(STEPS) + (1 if options else 0)
 
 
 def test_every_option_renders_objects_the_crds_and_kubernetes_accept(crd_schemas):
