@@ -270,3 +270,23 @@ def test_the_pipeline_role_may_apply_and_watch_what_its_resource_steps_create():
             and {"create", "get", "watch", "patch"} <= set(r["verbs"])
             for r in role["rules"]
         ), obj["kind"]
+
+
+@pytest.mark.parametrize(
+    "volume, bad",
+    [
+        ({"mountPath": "mnt/x"}, "mountPath"),
+        ({"claimName": "Not_A_Name"}, "claimName"),
+        ({"size": 1}, "size"),
+    ],
+)
+def test_the_chart_schema_refuses_a_bad_adapter_volume(volume, bad):
+    import json
+
+    import jsonschema
+
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    errors = list(
+        jsonschema.validators.validator_for(schema)(schema).iter_errors({"agents": {"adapterVolume": volume}})
+    )
+    assert errors and any(bad in e.message or bad in list(e.absolute_path) for e in errors)

@@ -90,3 +90,12 @@ def test_a_bad_indexed_job_names_the_field(tmp_path, indexed_job, message):
     data["trees"]["indexed_job"] = indexed_job
     with pytest.raises(ValidationError, match=message.replace(".", r"\.")):
         parse_spec(yaml.safe_dump(data), source="spec.yaml")
+
+
+def test_without_shards_the_step_builds_every_tree_itself_as_the_local_runner_does(tmp_path):
+    store = LocalStore(tmp_path / "store")
+    pipeline_run.run_step("init", _spec_file(tmp_path, indexed_job={"shards": 3}), "r1", store=store)
+    assert pipeline_run.run_step("trees", SPEC, "r1", store=store) == {"trees": "r1-trees"}
+    assert len(_trees(store)) == 6 * 4
+    manifest = store.get_json("trees/r1-trees/_manifests/shard-0-of-1.json")
+    assert manifest["counts"]["trees_built_this_run"] == 6 * 4
