@@ -62,11 +62,14 @@ def run_cmd(spec_path: str, local: bool, run_id: str | None) -> None:
 @click.argument("name", type=click.Choice(STEP_NAMES))
 @click.option("--spec", "spec_ref", required=True, help="Spec file (init) or store:<key>.")
 @click.option("--run", "run_id", required=True, help="Run id.")
-def step_cmd(name: str, spec_ref: str, run_id: str) -> None:
+@click.option(
+    "--shard", default=None, help="trees only: build shard 'i/N' (a pod of the Indexed Job); records nothing."
+)
+def step_cmd(name: str, spec_ref: str, run_id: str, shard: str | None) -> None:
     """Run one step of a run (what each WorkflowTemplate step runs); skipped when already recorded."""
     from pbt.pipeline.run import run_step
 
-    outputs = run_step(name, spec_ref, run_id)
+    outputs = run_step(name, spec_ref, run_id, shard=shard)
     for key, value in outputs.items():
         click.echo(f"{key}: {value}")
 

@@ -118,6 +118,7 @@ def promote(
     write: bool = False,
     push: bool = False,
     root: Path | None = None,
+    remote: str | None = None,
 ) -> PromotionResult:
     verdict = read_verdict(verdict_ref)
     if not verdict.get("passed"):
@@ -139,14 +140,14 @@ def promote(
     if write or push:
         path.write_text(new_text, encoding="utf-8")
     if push:
-        result.branch = _push(path, f"{promo.get('branch_prefix', 'promote/')}{verdict['run']}", verdict)
+        branch = f"{promo.get('branch_prefix', 'promote/')}{verdict['run']}"
+        result.branch = _push(path, branch, verdict, remote or os.environ.get("PBT_GIT_REMOTE"))
     return result
 
 
-def _push(path: Path, branch: str, verdict: dict[str, Any]) -> str:
-    """Commit the values change on `branch` and push it to PBT_GIT_REMOTE (the Git credential is
-    git's own: a credential helper or GIT_ASKPASS set from the operator's Secret)."""
-    remote = os.environ.get("PBT_GIT_REMOTE")
+def _push(path: Path, branch: str, verdict: dict[str, Any], remote: str | None) -> str:
+    """Commit the values change on `branch` and push it to `remote` (the Git credential is git's
+    own: a credential helper or GIT_ASKPASS set from the operator's Secret)."""
     if not remote:
         raise ValidationError(
             "pushing needs a Git credential: set PBT_GIT_REMOTE (and git's credential from the Secret "

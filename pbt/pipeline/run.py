@@ -11,6 +11,7 @@ the template's) through the ``pbt`` CLI in this process.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import tempfile
@@ -24,7 +25,7 @@ import yaml
 from pbt.errors import ConflictError, PbtError, ValidationError
 from pbt.pipeline.gate import make_verdict, render_report
 from pbt.pipeline.spec import PipelineSpec, check_run_id, load_spec, parse_spec
-from pbt.pipeline.steps import STEP_NAMES, STEPS
+from pbt.pipeline.steps import STEP_NAMES, steps_for
 from pbt.store import ObjectStore, layout, open_store
 from pbt.store.layout import pipeline_spec_key as spec_key
 from pbt.store.layout import pipeline_step_key as record_key
@@ -64,15 +65,13 @@ def _init(spec: PipelineSpec, run: str, store: ObjectStore) -> dict[str, str]:
     return {"spec": key}
 
 
-def _trees(spec: PipelineSpec, run: str, store: ObjectStore) -> dict[str, str]:
-    import asyncio
-
+def _trees(spec: PipelineSpec, run: str, store: ObjectStore, shard: str | None = None) -> dict[str, str]:
     from pbt.config import RunConfig
 
     config = RunConfig.model_validate(spec.trees.run_config)
     job_id = f"{run}-trees"
     limit = spec.trees.limit or None
-    if spec.cluster.orchestrator:
+    if spec.cluster.orchestrator and not spec.trees.indexed_job and shard is None:
         from pbt.rpc import OrchestratorClient
 
         async def remote() -> None:
@@ -83,10 +82,14 @@ def _trees(spec: PipelineSpec, run: str, store: ObjectStore) -> dict[str, str]:
 
         asyncio.run(remote())
     else:
+        # with an Indexed Job the shards built the trees; this finds them all and builds what is missing
+        from pbt.datasets import Shard
         from pbt.orchestrate import TreeJob
 
+        part = Shard.parse(shard, field="--shard") if shard else None
+
         async def local() -> None:
-            async for _ in TreeJob(config, store, job_id=job_id, limit=limit).events():
+            async for _ in TreeJob(config, store, job_id=job_id, shard=part, limit=limit).events():
                 pass
 
         asyncio.run(local())
@@ -145,16 +148,34 @@ def _train(spec: PipelineSpec, run: str, store: ObjectStore) -> dict[str, str]:
     return {"adapter": result.outputs["adapter"]}
 
 
+class AgentError(ValidationError):
+    def __init__(self, url: str, status: int, message: str):
+        super().__init__(f"{url}: HTTP {status}: {message}")
+        self.status, self.detail = status, message
+
+
+def _error_message(r: Any) -> str:
+    """The message of an error body: the project's ``{"error": {"message"}}`` or vLLM's ``{"message"}``."""
+    try:
+        body = r.json()
+        error = body.get("error")
+        message = error.get("message") if isinstance(error, dict) else body.get("message") or error
+        if message:
+            return str(message)[:300]
+    except Exception:
+        pass
+    return r.text[:300]
+
+
 def _post(url: str, body: dict[str, Any]) -> None:
     import httpx
 
-    r = httpx.post(url, json=body, timeout=600)
+    try:
+        r = httpx.post(url, json=body, timeout=600)
+    except httpx.HTTPError as exc:
+        raise ValidationError(f"{url}: {type(exc).__name__}: {exc}") from None
     if r.status_code != 200:
-        try:
-            message = r.json()["error"]["message"]
-        except Exception:
-            message = r.text[:300]
-        raise ValidationError(f"{url}: HTTP {r.status_code}: {message}")
+        raise AgentError(url, r.status_code, _error_message(r))
 
 
 def _base(url: str) -> str:
@@ -169,15 +190,63 @@ def candidate_name(spec: PipelineSpec, run: str) -> str:
     return f"{spec.serving.candidate_prefix}-{run}"[:64]
 
 
+def stage_adapter(store: ObjectStore, key: str, root: str | Path) -> Path:
+    """The adapter at store `key` as the folder ``root/key`` (downloaded once, renamed into place whole)."""
+    import shutil
+
+    from pbt.store.base import check_key
+
+    target = Path(root) / check_key(key)
+    if target.is_dir():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.parent / f".{target.name}.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        store.get_dir(key, partial)
+        if not (partial / "adapter_config.json").is_file():
+            raise ValidationError(
+                f"store key {key!r} holds no PEFT adapter (adapter_config.json missing)", field="lora_path"
+            )
+        try:
+            partial.rename(target)
+        except OSError:
+            if not target.is_dir():  # not a concurrent stager that finished first
+                raise
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return target
+
+
+def load_adapter(spec: PipelineSpec, store: ObjectStore, name: str, key: str) -> str:
+    """Load the adapter at store `key` into the serving agent as `name`; returns the lora_path sent.
+
+    With ``serving.adapter_volume`` (vLLM) the adapter is first copied to the shared volume and
+    lora_path is its folder there; otherwise lora_path is the store key (the pbt agent server
+    downloads it). A name vLLM already holds is unloaded and loaded again (a resumed run, or a
+    new promoted adapter under the same name)."""
+    volume = spec.serving.adapter_volume
+    path = str(stage_adapter(store, key, volume.mount_path)) if volume else key
+    base = _base(spec.serving.agent)
+    body = {"lora_name": name, "lora_path": path}
+    try:
+        _post(f"{base}/v1/load_lora_adapter", body)
+    except AgentError as exc:
+        if exc.status != 400 or "already" not in exc.detail.lower():
+            raise
+        _post(f"{base}/v1/unload_lora_adapter", {"lora_name": name})
+        _post(f"{base}/v1/load_lora_adapter", body)
+    return path
+
+
 def _load(spec: PipelineSpec, run: str, store: ObjectStore) -> dict[str, str]:
     adapter = _need(store, run, "train")["adapter"]
     s = spec.serving
-    url = f"{_base(s.agent)}/v1/load_lora_adapter"
     name = candidate_name(spec, run)
-    _post(url, {"lora_name": name, "lora_path": adapter})
+    load_adapter(spec, store, name, adapter)
     promoted = s.base_model_name
     if s.promoted:
-        _post(url, {"lora_name": s.promoted_name, "lora_path": s.promoted})
+        load_adapter(spec, store, s.promoted_name, s.promoted)
         promoted = s.promoted_name
     return {"candidate": name, "promoted": promoted}
 
@@ -272,6 +341,35 @@ def _propose(spec: PipelineSpec, run: str, store: ObjectStore) -> dict[str, str]
     return {"proposal": key}
 
 
+def _push(spec: PipelineSpec, run: str, store: ObjectStore) -> dict[str, str]:
+    """`pbt promote --push` in a fresh clone of ``promotion.git_remote`` (git's credential comes
+    from the environment: in Argo a credential-store file from ``promotion.git_secret``)."""
+    import subprocess
+
+    from pbt.pipeline.promote import promote
+
+    p = spec.promotion
+    if not (p.git_secret and p.git_remote):
+        raise ValidationError(
+            "pushing is off: set promotion.git_secret and promotion.git_remote", field="push"
+        )
+    verdict = store.get_json(_need(store, run, "gate")["verdict"])
+    with tempfile.TemporaryDirectory() as tmp:
+        clone, verdict_ref = Path(tmp) / "repo", Path(tmp) / "verdict.json"
+        verdict_ref.write_text(json.dumps(verdict), encoding="utf-8")
+        for args in (
+            ("clone", "--quiet", "--depth", "1", p.git_remote, str(clone)),
+            ("config", "user.name", "pbt pipeline"),
+            ("config", "user.email", "pbt-pipeline@users.noreply.invalid"),
+        ):
+            cwd = clone if args[0] == "config" else None
+            proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+            if proc.returncode != 0:
+                raise ValidationError(f"git {args[0]} of {p.git_remote} failed: {proc.stderr.strip()[:300]}")
+        result = promote(str(verdict_ref), push=True, root=clone, remote=p.git_remote)
+    return {"branch": result.branch or ""}
+
+
 WORK: dict[str, Callable[[PipelineSpec, str, ObjectStore], dict[str, str]]] = {
     "init": _init,
     "trees": _trees,
@@ -281,6 +379,7 @@ WORK: dict[str, Callable[[PipelineSpec, str, ObjectStore], dict[str, str]]] = {
     "evaluate": _evaluate,
     "gate": _gate,
     "propose": _propose,
+    "push": _push,
 }
 assert tuple(WORK) == STEP_NAMES
 
@@ -294,10 +393,17 @@ def _write_outputs(outputs: dict[str, str]) -> None:
         (Path(folder) / name).write_text(str(value), encoding="utf-8")
 
 
-def run_step(name: str, spec_ref: str, run: str, store: ObjectStore | None = None) -> dict[str, str]:
-    """Run (or skip, when recorded) one step of `run`; returns its outputs."""
+def run_step(
+    name: str, spec_ref: str, run: str, store: ObjectStore | None = None, *, shard: str | None = None
+) -> dict[str, str]:
+    """Run (or skip, when recorded) one step of `run`; returns its outputs.
+
+    `shard` ('i/N', the ``trees`` step only) builds one shard of an Indexed Job and records
+    nothing: the step's record is written by the unsharded run that follows the Job."""
     check_run_id(run)
     store = store or open_store()
+    if shard is not None and name != "trees":
+        raise ValidationError(f"--shard is for the trees step, not {name!r}", field="--shard")
     done = read_record(store, run, name)
     if done is not None and name != "init":  # init always checks the spec against the run's
         log.info("step %s of %s already done: %s", name, run, done["outputs"])
@@ -307,7 +413,13 @@ def run_step(name: str, spec_ref: str, run: str, store: ObjectStore | None = Non
     if index:
         _need(store, run, STEP_NAMES[index - 1])
     spec = load_spec(spec_ref, store)
+    if name not in {s.name for s in steps_for(spec)}:
+        raise ValidationError(
+            f"step {name!r} is off in this spec (promotion.git_secret is not set)", field="step"
+        )
     started = time.time()
+    if shard is not None:
+        return _trees(spec, run, store, shard=shard)
     outputs = WORK[name](spec, run, store)
     if _rank() == 0:
         store.put_json(
@@ -331,9 +443,9 @@ async def _evaluate_remote(address: str, config: Any) -> dict[str, Any]:
         return await evaluator.evaluate(config)
 
 
-def local_argvs(spec_path: str, run: str) -> list[list[str]]:
-    """The command lines the local runner runs (after ``pbt``): `Step.argv` of every step."""
-    return [step.argv(spec_path, run) for step in STEPS]
+def local_argvs(spec: PipelineSpec, spec_path: str, run: str) -> list[list[str]]:
+    """The command lines the local runner runs (after ``pbt``): `Step.argv` of every step of `spec`."""
+    return [step.argv(spec_path, run) for step in steps_for(spec)]
 
 
 def run_local(
@@ -350,7 +462,8 @@ def run_local(
     raises a `PbtError` when the step fails."""
     check_run_id(run)
     records: dict[str, dict[str, str]] = {}
-    for step, argv in zip(STEPS, local_argvs(spec_path, run), strict=True):
+    steps = steps_for(spec)
+    for step, argv in zip(steps, local_argvs(spec, spec_path, run), strict=True):
         echo(f"[{step.name}] pbt {' '.join(argv)}")
         started = time.monotonic()
         try:

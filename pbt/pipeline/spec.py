@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from pbt.errors import ValidationError, from_pydantic
@@ -50,6 +50,23 @@ class ClusterSpec(_Strict):
     grpc_token_secret: str | None = Field(
         None, description="Secret (key `token`) with a bearer token for gRPC."
     )
+    data_claim: str | None = Field(
+        None,
+        description="PersistentVolumeClaim with the datasets, mounted read-only at /data where trees are "
+        "built in the workflow (trees.indexed_job, or no orchestrator).",
+    )
+
+
+class IndexedJobSpec(_Strict):
+    shards: int = Field(
+        ge=1, le=1000, description="Completions of the Indexed Job: pod i builds shard i of N."
+    )
+    parallelism: int | None = Field(None, ge=1, description="Pods at once (None: all shards).")
+    backoff_limit: int = Field(
+        2, ge=0, description="Failed pods the Job tolerates (over all shards) before it fails."
+    )
+    cpu: str = "1"
+    memory: str = "2Gi"
 
 
 class TreesSpec(_Strict):
@@ -57,6 +74,11 @@ class TreesSpec(_Strict):
         description="A pbt RunConfig: agents, personas, sampling, tree, dataset."
     )
     limit: int = Field(0, ge=0, description="Only the first K questions (0: all).")
+    indexed_job: IndexedJobSpec | None = Field(
+        None,
+        description="In Argo, build the trees in an Indexed Job of this many shards (None: BuildTrees over gRPC, "
+        "or the engine in the step).",
+    )
 
 
 class PairsSpec(_Strict):
@@ -86,6 +108,27 @@ class TrainingSpec(_Strict):
         return v
 
 
+class AdapterVolumeSpec(_Strict):
+    claim: str = Field(description="PersistentVolumeClaim (ReadWriteMany) the agent pods also mount.")
+    mount_path: str = Field(
+        "/mnt/pbt-adapters", description="Where both the load step and the agent pods mount the claim."
+    )
+
+    @field_validator("claim")
+    @classmethod
+    def _claim(cls, v: str) -> str:
+        if len(v) > 63 or not DNS_LABEL.match(v):
+            raise ValueError(f"{v!r} is not a DNS label of at most 63 characters")
+        return v
+
+    @field_validator("mount_path")
+    @classmethod
+    def _absolute(cls, v: str) -> str:
+        if not v.startswith("/") or ".." in v.split("/"):
+            raise ValueError(f"{v!r} is not an absolute path without '..'")
+        return v.rstrip("/") or "/"
+
+
 class ServingSpec(_Strict):
     agent: str = Field(description="Base URL of the agent server that loads the candidate adapter.")
     base_model_name: str = Field(description="The served base model's name (the OpenAI `model`).")
@@ -94,6 +137,11 @@ class ServingSpec(_Strict):
         None, description="Store key of the currently promoted adapter (None: the base model is promoted)."
     )
     promoted_name: str = Field("promoted", description="Name the promoted adapter is loaded under.")
+    adapter_volume: AdapterVolumeSpec | None = Field(
+        None,
+        description="vLLM (Hugging Face runtime): the load step copies each adapter from the store to this "
+        "shared volume and loads it by its path there (None: lora_path is the store key, for the pbt agent server).",
+    )
 
 
 class EvaluationSpec(_Strict):
@@ -130,9 +178,18 @@ class PromotionSpec(_Strict):
     )
     role: Literal["a", "b", "extractor", "judge"] = "b"
     git_secret: str | None = Field(
-        None, description="Secret with a Git credential: when set, `pbt promote --push` pushes a branch."
+        None,
+        description="Secret (key `credentials`, git credential-store lines) with a Git credential: when set, "
+        "a last workflow step `push` commits the values change on a branch and pushes it to git_remote.",
     )
+    git_remote: str | None = Field(None, description="The repository the push step clones and pushes to.")
     branch_prefix: str = "promote/"
+
+    @model_validator(mode="after")
+    def _remote_with_secret(self) -> PromotionSpec:
+        if self.git_secret and not self.git_remote:
+            raise ValueError("git_secret is set but git_remote is not: the push step needs both")
+        return self
 
 
 class PipelineSpec(_Strict):

@@ -7,14 +7,20 @@ copies it to the store; every later step reads it back from there (``store:pipel
 so both renderers give each step the same arguments. A step's outputs are store keys, recorded
 in ``pipelines/RUN/steps/NAME.json``; the next step reads them from there. A step whose record
 exists is skipped, so re-submitting a run resumes it.
+
+`steps_for(spec)` is the list a spec runs: `STEPS`, with ``trees`` in an Indexed Job when
+``trees.indexed_job`` is set, and ``push`` last when ``promotion.git_secret`` is set.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Literal
 
 from pbt.store.layout import pipeline_spec_key
+
+if TYPE_CHECKING:
+    from pbt.pipeline.spec import PipelineSpec
 
 #: placeholders the renderers fill in
 SPEC = "{spec}"
@@ -24,7 +30,7 @@ RUN = "{run}"
 @dataclass(frozen=True)
 class Step:
     name: str
-    kind: Literal["container", "pytorchjob"]
+    kind: Literal["container", "pytorchjob", "indexed_job"]
     help: str
     #: outputs (names of store keys) the step records
     outputs: tuple[str, ...]
@@ -55,11 +61,24 @@ STEPS: tuple[Step, ...] = (
     Step("propose", "container", "the GitOps values change, refused for a failed verdict", ("proposal",)),
 )
 
-STEP_NAMES = tuple(s.name for s in STEPS)
+PUSH = Step("push", "container", "commit the values change on a branch and push it (git_secret)", ("branch",))
+
+#: every step name, optional ones included, in order
+STEP_NAMES = (*(s.name for s in STEPS), PUSH.name)
+
+
+def steps_for(spec: PipelineSpec) -> tuple[Step, ...]:
+    """The steps `spec` runs, in order (both renderers use this list)."""
+    steps = [
+        replace(s, kind="indexed_job") if s.name == "trees" and spec.trees.indexed_job else s for s in STEPS
+    ]
+    if spec.promotion.git_secret:
+        steps.append(PUSH)
+    return tuple(steps)
 
 
 def step(name: str) -> Step:
-    for s in STEPS:
+    for s in (*STEPS, PUSH):
         if s.name == name:
             return s
     raise KeyError(name)

@@ -1,9 +1,12 @@
 """Render a `PipelineSpec` as an Argo Workflows ``WorkflowTemplate`` (argoproj.io/v1alpha1).
 
-One template per entry of `pbt.pipeline.steps.STEPS`, run in sequence by a ``steps`` template:
-container steps run ``pbt <step argv>``; ``train`` is a resource step that applies a PyTorchJob
-whose pods run ``torchrun -m pbt <step argv>`` and waits until its Master succeeded (or fails
-with the operator's state). ``init`` gets the spec as a raw input artifact. Each step exports its
+One template per entry of `pbt.pipeline.steps.steps_for(spec)`, run in sequence by a ``steps``
+template: container steps run ``pbt <step argv>``; ``train`` is a resource step that applies a
+PyTorchJob whose pods run ``torchrun -m pbt <step argv>`` and waits until its Master succeeded (or
+fails with the operator's state). With ``trees.indexed_job``, ``trees`` is two steps: an Indexed
+Job whose pod i runs ``pbt <step argv> --shard i/N``, then the step itself, which finds every
+tree built and records them. ``load`` mounts ``serving.adapter_volume``; ``push`` mounts the
+``promotion.git_secret``. ``init`` gets the spec as a raw input artifact. Each step exports its
 recorded store keys as output parameters. The run id is the workflow parameter ``run``.
 """
 
@@ -16,11 +19,21 @@ import yaml
 
 from pbt.jobs.pytorchjob import CONTAINER_SECURITY_CONTEXT
 from pbt.pipeline.spec import PipelineSpec
-from pbt.pipeline.steps import STEPS, Step
+from pbt.pipeline.steps import Step, steps_for
 
 SPEC_PATH = "/etc/pbt/pipeline.yaml"
 OUTPUTS_DIR = "/tmp/pbt-outputs"
 RUN_PARAM = "{{workflow.parameters.run}}"
+DATA_PATH = "/data"
+GIT_SECRET_PATH = "/etc/pbt/git"
+#: git reads its credential from the mounted Secret (GIT_CONFIG_* needs git >= 2.31)
+GIT_ENV = (
+    ("GIT_CONFIG_COUNT", "1"),
+    ("GIT_CONFIG_KEY_0", "credential.helper"),
+    ("GIT_CONFIG_VALUE_0", f"store --file={GIT_SECRET_PATH}/credentials"),
+    ("GIT_TERMINAL_PROMPT", "0"),
+)
+POD_SECURITY = {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001, "fsGroup": 10001}
 LABELS = {
     "app.kubernetes.io/name": "pbt",
     "app.kubernetes.io/part-of": "pbt",
@@ -34,6 +47,42 @@ def template_name(spec: PipelineSpec) -> str:
 
 def job_name(run: str) -> str:
     return f"{run}-train"
+
+
+def trees_job_name(run: str) -> str:
+    return f"{run}-trees"
+
+
+def _volumes(spec: PipelineSpec) -> list[dict[str, Any]]:
+    """The workflow's volumes; a pod gets those its containers mount."""
+    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]
+    if spec.cluster.data_claim:
+        volumes.append(
+            {
+                "name": "data",
+                "persistentVolumeClaim": {"claimName": spec.cluster.data_claim, "readOnly": True},
+            }
+        )
+    if spec.serving.adapter_volume:
+        volumes.append(
+            {"name": "adapters", "persistentVolumeClaim": {"claimName": spec.serving.adapter_volume.claim}}
+        )
+    if spec.promotion.git_secret:
+        volumes.append(
+            {"name": "git", "secret": {"secretName": spec.promotion.git_secret, "defaultMode": 0o440}}
+        )
+    return volumes
+
+
+def _mounts(spec: PipelineSpec, step: Step) -> list[dict[str, Any]]:
+    mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]
+    if step.name == "trees" and spec.cluster.data_claim:
+        mounts.append({"name": "data", "mountPath": DATA_PATH, "readOnly": True})
+    if step.name == "load" and spec.serving.adapter_volume:
+        mounts.append({"name": "adapters", "mountPath": spec.serving.adapter_volume.mount_path})
+    if step.name == "push":
+        mounts.append({"name": "git", "mountPath": GIT_SECRET_PATH, "readOnly": True})
+    return mounts
 
 
 def _store_env(spec: PipelineSpec) -> list[dict[str, Any]]:
@@ -60,20 +109,23 @@ def _security() -> dict[str, Any]:
     return copy.deepcopy(CONTAINER_SECURITY_CONTEXT)
 
 
-def _container_template(spec: PipelineSpec, step: Step) -> dict[str, Any]:
+def _container_template(spec: PipelineSpec, step: Step, name: str | None = None) -> dict[str, Any]:
+    env = _store_env(spec)
+    if step.name == "push":
+        env += [{"name": k, "value": v} for k, v in GIT_ENV]
     tpl: dict[str, Any] = {
-        "name": step.name,
+        "name": name or step.name,
         "container": {
             "image": spec.images.steps,
             "command": ["pbt"],
             "args": step.argv(SPEC_PATH, RUN_PARAM),
-            "env": _store_env(spec),
+            "env": env,
             "resources": {
                 "requests": {"cpu": "500m", "memory": "1Gi"},
                 "limits": {"cpu": "2", "memory": "4Gi"},
             },
             "securityContext": _security(),
-            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+            "volumeMounts": _mounts(spec, step),
         },
         "outputs": {
             "parameters": [
@@ -135,14 +187,114 @@ def _resource_template(spec: PipelineSpec, step: Step) -> dict[str, Any]:
     }
 
 
-def render_workflow_template(spec: PipelineSpec) -> dict[str, Any]:
-    templates: list[dict[str, Any]] = [
-        {"name": "pipeline", "steps": [[{"name": s.name, "template": s.name}] for s in STEPS]}
+def trees_job_manifest(spec: PipelineSpec, step: Step, run: str) -> dict[str, Any]:
+    """The Indexed Job of the trees step: pod i runs the step's command line with ``--shard i/N``
+    (the chart's generation Job, templates/generation.yaml, runs its pods the same way)."""
+    job = spec.trees.indexed_job
+    assert job is not None
+    labels = {**LABELS, "app.kubernetes.io/component": "generation", "pbt.io/run-id": run}
+    env = [
+        {
+            "name": "SHARD_INDEX",
+            "valueFrom": {
+                "fieldRef": {"fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}
+            },
+        },
+        *_store_env(spec),
     ]
-    for step in STEPS:
-        templates.append(
-            _resource_template(spec, step) if step.kind == "pytorchjob" else _container_template(spec, step)
-        )
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": trees_job_name(run), "namespace": spec.cluster.namespace, "labels": labels},
+        "spec": {
+            "completionMode": "Indexed",
+            "completions": job.shards,
+            "parallelism": job.parallelism or job.shards,
+            "backoffLimit": job.backoff_limit,
+            "template": {
+                "metadata": {
+                    "labels": {**labels, "pbt.io/agent-client": "true", "pbt.io/store-client": "true"}
+                },
+                "spec": {
+                    "restartPolicy": "Never",
+                    "automountServiceAccountToken": False,
+                    "securityContext": {**POD_SECURITY, "seccompProfile": {"type": "RuntimeDefault"}},
+                    "containers": [
+                        {
+                            "name": "trees",
+                            "image": spec.images.steps,
+                            "command": ["pbt"],
+                            "args": [*step.argv(SPEC_PATH, run), "--shard", f"$(SHARD_INDEX)/{job.shards}"],
+                            "env": env,
+                            "resources": {
+                                "requests": {"cpu": job.cpu, "memory": job.memory},
+                                "limits": {"cpu": job.cpu, "memory": job.memory},
+                            },
+                            "securityContext": _security(),
+                            "volumeMounts": _mounts(spec, step),
+                        }
+                    ],
+                    "volumes": [
+                        v for v in _volumes(spec) if v["name"] in {m["name"] for m in _mounts(spec, step)}
+                    ],
+                },
+            },
+        },
+    }
+
+
+def _trees_job_templates(spec: PipelineSpec, step: Step) -> list[dict[str, Any]]:
+    """``trees``: the Indexed Job (succeeded when every shard did; failed when the Job ran out of
+    retries: ``status.failed > backoffLimit`` is the Job controller's own rule), then the step."""
+    job = spec.trees.indexed_job
+    assert job is not None
+    shards, record = f"{step.name}-shards", f"{step.name}-record"
+    return [
+        {
+            "name": step.name,
+            "steps": [[{"name": "shards", "template": shards}], [{"name": "record", "template": record}]],
+            "outputs": {
+                "parameters": [
+                    {
+                        "name": out,
+                        "valueFrom": {"parameter": f"{{{{steps.record.outputs.parameters.{out}}}}}"},
+                    }
+                    for out in step.outputs
+                ]
+            },
+        },
+        {
+            "name": shards,
+            "resource": {
+                "action": "apply",
+                "setOwnerReference": False,
+                "successCondition": f"status.succeeded > {job.shards - 1}",
+                "failureCondition": f"status.failed > {job.backoff_limit}",
+                "manifest": yaml.safe_dump(
+                    trees_job_manifest(spec, step, RUN_PARAM), sort_keys=False, width=120
+                ),
+            },
+        },
+        _container_template(spec, step, name=record),
+    ]
+
+
+def step_templates(spec: PipelineSpec, step: Step) -> list[dict[str, Any]]:
+    """The Argo templates of one step; the first is the one the pipeline calls."""
+    if step.kind == "pytorchjob":
+        return [_resource_template(spec, step)]
+    if step.kind == "indexed_job":
+        return _trees_job_templates(spec, step)
+    return [_container_template(spec, step)]
+
+
+def render_workflow_template(spec: PipelineSpec) -> dict[str, Any]:
+    steps = steps_for(spec)
+    templates: list[dict[str, Any]] = [
+        {"name": "pipeline", "steps": [[{"name": s.name, "template": s.name}] for s in steps]}
+    ]
+    for step in steps:
+        templates += step_templates(spec, step)
     return {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "WorkflowTemplate",
@@ -156,13 +308,8 @@ def render_workflow_template(spec: PipelineSpec) -> dict[str, Any]:
             "entrypoint": "pipeline",
             "serviceAccountName": spec.cluster.service_account,
             "arguments": {"parameters": [{"name": "run", "value": spec.default_run}]},
-            "securityContext": {
-                "runAsNonRoot": True,
-                "runAsUser": 10001,
-                "runAsGroup": 10001,
-                "fsGroup": 10001,
-            },
-            "volumes": [{"name": "tmp", "emptyDir": {}}],
+            "securityContext": dict(POD_SECURITY),
+            "volumes": _volumes(spec),
             "templates": templates,
         },
     }

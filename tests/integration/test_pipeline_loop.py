@@ -26,7 +26,7 @@ from pbt.cli.main import cli
 from pbt.cli.pipeline import invoke_cli
 from pbt.pipeline.run import local_argvs, run_local
 from pbt.pipeline.spec import load_spec
-from pbt.pipeline.steps import STEPS
+from pbt.pipeline.steps import STEPS, steps_for
 from pbt.pipeline.workflow import SPEC_PATH, render_workflow_template
 from pbt.store import LocalStore
 
@@ -99,7 +99,8 @@ def test_local_runner_and_template_run_the_same_steps_with_the_same_arguments():
     wt = render_workflow_template(spec)
     templates = {t["name"]: t for t in wt["spec"]["templates"]}
     run = "{{workflow.parameters.run}}"
-    for step, argv in zip(STEPS, local_argvs(SPEC_PATH, run), strict=True):
+    assert steps_for(spec) == STEPS
+    for step, argv in zip(STEPS, local_argvs(spec, SPEC_PATH, run), strict=True):
         tpl = templates[step.name]
         if step.kind == "pytorchjob":
             job = yaml.safe_load(tpl["resource"]["manifest"])
