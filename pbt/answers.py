@@ -36,6 +36,9 @@ from rapidfuzz.distance import Indel
 
 AGREE, DISAGREE, NONE = "Agree", "Disagree", "NONE"
 SPECIAL_ANSWERS = (AGREE, DISAGREE, NONE)
+#: a sentence only the extractor's prompt (`pbt.extract.prompts`) contains: how a backend that
+#: plays the extractor (`pbt.backends.scripted`) recognises an extraction request
+EXTRACTION_MARKER = "report the final answer that this response commits to"
 
 #: minimum Levenshtein ratio (exclusive) for the substring merge of §3
 MERGE_RATIO = 0.5

@@ -32,7 +32,7 @@ Rules (``ScriptedBackend.chat``), applied to the conversation in OpenAI shape:
   therefore always gets the same decision per choice, and the ``n`` choices of one request can
   differ (sibling diversity in trees).
 * **Extraction prompts.** A conversation whose last message contains
-  `pbt.extract.prompts.EXTRACTION_MARKER` is answered as an extractor would:
+  `pbt.answers.EXTRACTION_MARKER` is answered as an extractor would:
   ``"Final Answer: X"`` where ``X`` is the ``Final Answer`` of the quoted response (after its
   last ``Response:``), or ``NONE``.
 * **Length.** Tokens are whitespace-separated words: ``usage`` counts them, ``max_tokens`` cuts
@@ -56,7 +56,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
-from pbt.answers import NONE, find_final_answer, parse_final_answer
+from pbt.answers import EXTRACTION_MARKER, NONE, find_final_answer, parse_final_answer
 from pbt.backends.base import ChatBackend, ChatResult, Choice, Message, SamplingParams, Usage
 
 Persuasion = Literal["never", "always", "correct"] | float
@@ -142,7 +142,6 @@ class ScriptedBackend(ChatBackend):
         """The full (untruncated) text the agent says next."""
         if not messages:
             raise ValueError("messages must not be empty")
-        from pbt.extract.prompts import EXTRACTION_MARKER
 
         last = messages[-1]
         if EXTRACTION_MARKER in last["content"]:

@@ -7,8 +7,7 @@ the required output line, then the question and the newest response only.
 
 from __future__ import annotations
 
-#: a sentence only the extraction prompt contains (the scripted backend recognises it)
-EXTRACTION_MARKER = "report the final answer that this response commits to"
+from pbt.answers import EXTRACTION_MARKER
 
 FEW_SHOT: list[tuple[str, str, str]] = [
     (
