@@ -141,3 +141,17 @@ def test_the_cycle_check_sees_cycles_through_packages_and_lazy_imports(tmp_path)
     (tmp_path / "p" / "sub" / "b.py").write_text("from ..a import f\n")
     (tmp_path / "p" / "c.py").write_text("import p.a\n")
     assert cycles(module_graph(tmp_path, ("p",))) == [["p.a", "p.sub.b"]]
+
+
+def test_no_import_cycle_between_the_projects_packages():
+    """The same at the level of packages (``pbt.backends``, ``pbt.extract``, ``pbt_world.demo``, ...):
+    a module of one package importing another package's module counts as the package doing so."""
+    modules = module_graph(ROOT, PACKAGES)
+
+    def package(module: str) -> str:
+        return ".".join(module.split(".")[:2])
+
+    graph: dict[str, set[str]] = {package(m): set() for m in modules}
+    for module, imports in modules.items():
+        graph[package(module)] |= {package(t) for t in imports} - {package(module)}
+    assert cycles(graph) == []
