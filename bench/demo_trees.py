@@ -1,0 +1,170 @@
+"""The demo's tree stage, on two agent engines side by side (issue #23: "the demo's tree stage is at
+least 2x faster than before on the same machine").
+
+One world seed's trained agents from the demo's agent cache (``pbt demo`` builds them; the e2e test's
+cache is ``.pbt/test-agent-cache``) and the demo's own tree configuration
+(`pbt_world.demo.stages.trees_run_config` with the ``--fast`` or the full settings) are built into
+trees by the orchestrator's `TreeJob` in this process, twice:
+
+  baseline  agent servers started from another source tree (``--baseline-src``: an older commit,
+            e.g. ``git archive 7dd5767 | tar -x -C /tmp/before``), same virtualenv;
+  current   agent servers of this checkout.
+
+Same agents, same questions, same seeds, same orchestrator: only the agent servers differ. Prints
+each engine's time, nodes and nodes/s and the ratio. ``--questions N`` builds the trees of the first
+N training questions only (all by default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parent.parent
+console = Console()
+
+
+def find_seed(cache: Path, seed: int) -> tuple[Path, Path]:
+    """The world files and the newest agents folder of `seed` in a demo agent cache."""
+    worlds = sorted((cache / "world").glob(f"seed{seed}-*"), key=lambda p: p.stat().st_mtime)
+    if not worlds:
+        raise SystemExit(f"{cache}: no world for seed {seed} (run `pbt demo --fast --seeds {seed}` first)")
+    agents = sorted((worlds[-1] / "agents").glob("*/a"), key=lambda p: p.stat().st_mtime)
+    if not agents:
+        raise SystemExit(f"{worlds[-1]}: no trained agents")
+    return worlds[-1] / "files", agents[-1].parent
+
+
+def free_port() -> int:
+    from pbt.net import free_port as pick
+
+    return pick()
+
+
+class AgentServer:
+    """``python -m pbt serve agent`` from a given source tree (its own package first on the path)."""
+
+    def __init__(self, src: Path, model_dir: Path, name: str, log: Path):
+        self.src, self.model_dir, self.name, self.log = src, model_dir, name, log
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> AgentServer:
+        # as the demo starts them (pbt_world.demo.services.ServiceGroup.start_agent): one thread each
+        env = dict(os.environ, PYTHONPATH=str(self.src), PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+        cmd = [sys.executable, "-m", "pbt", "serve", "agent", "--model-dir", str(self.model_dir)]
+        cmd += ["--host", "127.0.0.1", "--port", str(self.port), "--model-name", self.name]
+        cmd += ["--device", "cpu", "--threads", "1"]
+        self.proc = subprocess.Popen(
+            cmd, cwd=self.src, env=env, stdout=self.log.open("w"), stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"agent {self.name} from {self.src} exited; see {self.log}")
+            try:
+                if httpx.get(f"{self.url}/v2/health/ready", timeout=2).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        raise SystemExit(f"agent {self.name} from {self.src} not ready after 300 s; see {self.log}")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def build(src: Path, files: Path, agents: Path, args: argparse.Namespace, tmp: Path, tag: str) -> dict:
+    from pbt.orchestrate import TreeJob
+    from pbt.store import LocalStore
+    from pbt_world.demo.settings import DemoSettings
+    from pbt_world.demo.stages import trees_run_config
+
+    settings = DemoSettings.fast() if args.fast else DemoSettings()
+    with (
+        AgentServer(src, agents / "a" / "model", "a", tmp / f"{tag}-a.log") as a,
+        AgentServer(src, agents / "b" / "model", "b", tmp / f"{tag}-b.log") as b,
+    ):
+        config = trees_run_config(
+            agent_a=f"{a.url}/openai/v1",
+            agent_b=f"{b.url}/openai/v1",
+            personas_file=files / "personas.yaml",
+            questions_file=files / "questions" / "train.jsonl",
+            settings=settings,
+            store_url=f"file://{tmp / tag}",
+            seed=args.seed,
+        )
+        job = TreeJob(config, LocalStore(tmp / tag), job_id=f"{tag}-trees", limit=args.questions)
+        started = time.perf_counter()
+        summary = asyncio.run(job.run())
+        elapsed = time.perf_counter() - started
+    nodes = summary.progress.nodes
+    return {"trees": summary.progress.trees_done, "nodes": nodes, "seconds": elapsed, "nps": nodes / elapsed}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--cache", type=Path, default=ROOT / ".pbt" / "test-agent-cache", help="demo agent cache"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="world seed")
+    parser.add_argument("--baseline-src", type=Path, help="source tree whose agent server is the baseline")
+    parser.add_argument(
+        "--questions", type=int, default=None, help="first N training questions (default all)"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder (server logs, trees)")
+    parser.add_argument("--full", dest="fast", action="store_false", help="the full demo's tree settings")
+    args = parser.parse_args()
+
+    files, agents = find_seed(args.cache, args.seed)
+    runs: dict[str, dict] = {}
+    tmp = Path(tempfile.mkdtemp(prefix="pbt-bench-demo-trees-"))
+    try:
+        if args.baseline_src:
+            runs["baseline"] = build(args.baseline_src.resolve(), files, agents, args, tmp, "baseline")
+            console.log(f"baseline: {runs['baseline']}")
+        runs["current"] = build(ROOT, files, agents, args, tmp, "current")
+        console.log(f"current: {runs['current']}")
+    finally:
+        if args.keep:
+            console.log(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    table = Table(
+        title=f"demo tree stage, world seed {args.seed} ({'--fast' if args.fast else 'full'} settings)"
+    )
+    for column in ("engine", "trees", "nodes", "seconds", "nodes/s"):
+        table.add_column(column, justify="right")
+    for name, r in runs.items():
+        table.add_row(name, str(r["trees"]), str(r["nodes"]), f"{r['seconds']:.1f}", f"{r['nps']:.1f}")
+    console.print(table)
+    if "baseline" in runs:
+        ratio = runs["baseline"]["seconds"] / runs["current"]["seconds"]
+        console.print(f"speed-up of the tree stage: {ratio:.2f}x (target >= 2)")
+
+
+if __name__ == "__main__":
+    main()
