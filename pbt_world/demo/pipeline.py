@@ -145,6 +145,18 @@ def missing_codes(counts: dict[str, int]) -> list[str]:
     return [c for c in ("accept", "resist") if not counts.get(c)]
 
 
+def train_both(parallel: bool, runs: dict[str, dict[str, Any]]) -> dict[str, stages.TrainResult]:
+    """`stages.train_dpo` for each agent's run of one mode (``runs``: agent -> its arguments), as two
+    processes at once when ``parallel`` (their start-up, mostly imports, overlaps)."""
+    if not parallel:
+        return {agent: stages.train_dpo(**kw) for agent, kw in runs.items()}
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(runs)) as pool:
+        futures = {agent: pool.submit(stages.train_dpo, **kw) for agent, kw in runs.items()}
+        return {agent: f.result() for agent, f in futures.items()}
+
+
 def run_seed(
     seed: int, settings: DemoSettings, store: ObjectStore, ui: Ui, cache: ObjectStore | None = None
 ) -> dict[str, Any]:
@@ -225,23 +237,40 @@ def run_seed(
             "weak": (f"http://{b.address}/v1", "b"),
         }
         record["training"] = {}
-        for agent, who in (("a", "strong"), ("b", "weak")):
-            for mode in VARIANTS:
-                name = mode if agent == "a" else stages.weak_name(mode)
-                with ui.step(f"seed {seed}: DPO {name} (torchrun -m training.dpo, LoRA on the {who} agent)"):
-                    result = stages.train_dpo(
-                        mode=mode, run_id=f"{run}-dpo-{name}", pairs_key=pair_keys[agent],
-                        base_model=agent_dirs[agent], settings=settings, store=store, store_url=url, seed=seed,
-                        work=work, agent=agent,
-                    )  # fmt: skip
-                    record["training"][name] = {
-                        "run_id": result.run_id,
-                        "agent": agent,
-                        "seconds": result.seconds,
-                        **result.metrics,
-                    }
-                    record["artifacts"][f"dpo_{name.replace('-', '_')}"] = store.uri(result.manifest_key)
-                    adapter = store.get_dir(result.adapter_key, work / "adapters" / name)
+        for mode in VARIANTS:
+            names = {"a": mode, "b": stages.weak_name(mode)}
+            how = "at the same time" if settings.dpo_parallel else "one after the other"
+            with ui.step(
+                f"seed {seed}: DPO {mode} of the strong and the weak agent, {how} (torchrun -m training.dpo)"
+            ):
+                results = train_both(
+                    settings.dpo_parallel,
+                    {
+                        agent: dict(
+                            mode=mode,
+                            run_id=f"{run}-dpo-{name}",
+                            pairs_key=pair_keys[agent],
+                            base_model=agent_dirs[agent],
+                            settings=settings,
+                            store=store,
+                            store_url=url,
+                            seed=seed,
+                            work=work,
+                            agent=agent,
+                        )  # fmt: skip
+                        for agent, name in names.items()
+                    },
+                )
+            for agent, name in names.items():
+                result = results[agent]
+                record["training"][name] = {
+                    "run_id": result.run_id,
+                    "agent": agent,
+                    "seconds": result.seconds,
+                    **result.metrics,
+                }
+                record["artifacts"][f"dpo_{name.replace('-', '_')}"] = store.uri(result.manifest_key)
+                adapter = store.get_dir(result.adapter_key, work / "adapters" / name)
                 with ui.step(f"seed {seed}: serve the {name} variant (agent server with the adapter)"):
                     svc = services.start_agent(
                         name, agent_dirs[agent], adapter=adapter, threads=settings.threads

@@ -99,6 +99,11 @@ class DemoSettings(BaseModel):
     weak_dpo: DpoSettings | None = Field(
         None, description="DPO of the weak agent's variants (default: the same as `dpo`)."
     )
+    dpo_parallel: bool = Field(
+        True,
+        description="Train the strong and the weak agent's run of a mode at the same time (two torchrun "
+        "processes; their start-up, mostly imports, overlaps).",
+    )
     team_turns: int = Field(
         4, ge=1, le=10, description="Team-debate turn budget, counted as `team_turns_count` says."
     )

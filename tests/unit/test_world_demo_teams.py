@@ -114,3 +114,26 @@ def test_extract_pairs_gives_each_agent_its_own_file_or_every_pair_where_its_own
         "addr", trees, DemoSettings(pair_agents="both"), "store", 0, {"artifacts": {}}, ui
     )
     assert calls == [("both", None)] and shared == dict.fromkeys("ab", "prefs/r-s0-trees/labelled.jsonl")
+
+
+def test_the_two_agents_runs_of_a_mode_train_at_the_same_time_or_one_after_the_other(monkeypatch):
+    import threading
+
+    from pbt_world.demo import pipeline, stages
+
+    both_started = threading.Barrier(2, timeout=5)
+    seen = []
+
+    def fake(*, agent, run_id, **kw):
+        seen.append(agent)
+        if parallel:
+            both_started.wait()  # fails (BrokenBarrierError) unless the other run is under way too
+        return run_id
+
+    monkeypatch.setattr(stages, "train_dpo", fake)
+    runs = {"a": {"agent": "a", "run_id": "x-dpo-pbt"}, "b": {"agent": "b", "run_id": "x-dpo-weak-pbt"}}
+    for parallel in (True, False):
+        seen.clear()
+        assert pipeline.train_both(parallel, runs) == {"a": "x-dpo-pbt", "b": "x-dpo-weak-pbt"}
+        assert sorted(seen) == ["a", "b"]
+    assert DemoSettings().dpo_parallel is True
