@@ -199,9 +199,26 @@ class BalancedSuite(_Strict):
     )
 
 
+#: the paper's team tables: ``same_method`` (Fig. 3: strong and weak trained with the same method),
+#: ``mixed`` (Fig. 4: the base weak model with each trained strong model)
+TEAM_TABLES = ("same_method", "mixed")
+
+
 class TeamPair(_Strict):
     a: str = Field(description="Model name of the first team member (the strong model in the paper).")
     b: str = Field(description="Model name of the second team member (the weak model).")
+    label: str | None = Field(
+        None, description="Row label in the paper's team tables (default 'a+b'), e.g. 'pbt+pbt'."
+    )
+    tables: list[Literal["same_method", "mixed"]] = Field(
+        default_factory=list,
+        description="The paper's team tables this team is a row of: same_method (Fig. 3) and/or mixed "
+        "(Fig. 4); every team is in the full team-debate table either way.",
+    )
+
+    def name(self) -> str:
+        """The team's key in records and metric groups."""
+        return f"{self.a}+{self.b}"
 
 
 class TeamDebateSuite(_Strict):
@@ -317,6 +334,10 @@ class EvalConfig(_Strict):
             for ref in [td.partner] + [x for t in td.teams for x in (t.a, t.b)]:
                 if ref is not None and ref not in names:
                     raise ValueError(f"suites.team_debate refers to unknown model {ref!r} (models: {names})")
+            teams = [t.name() for t in td.teams]
+            twice = sorted({t for t in teams if teams.count(t) > 1})
+            if twice:
+                raise ValueError(f"suites.team_debate.teams lists a team twice: {twice}")
         return self
 
     def temperature(self, own: float | None, paper_key: str) -> float:

@@ -16,6 +16,8 @@ from pbt.store import ObjectStore
 log = logging.getLogger(__name__)
 
 AVG = "Avg"
+#: the team debate's speaking orders (`pbt.evaluate.team_debate.ORDERS`)
+ORDERS = ("a_first", "b_first")
 #: the column order of the paper's Table 1; other subsets follow alphabetically
 PAPER_SUBSETS = ("NQ1", "NQ2", "BoolQ", "TruthfulQA")
 
@@ -77,7 +79,9 @@ def report_tables(doc: dict[str, Any]) -> list[dict[str, Any]]:
     """Tables 1-3 and the team-debate table of a summary document, for every renderer (report.md,
     the terminal, the site).
 
-    A table is ``{"id" (the suite), "title", "header", "rows", "chart"}``. A row is a list of
+    A table is ``{"id", "suite" (the suite its cells link into; default the id), "title", "header",
+    "rows", "chart"}``; team debate has the paper's Fig. 3 and Fig. 4 tables (`paper_team_tables`)
+    before the table of every team. A row is a list of
     cells: the first ``{"text", "lineage"}`` (a model or team, and the model whose lineage it
     stands for), the others ``{"text", "metric", "page", "anchor"}`` (the model or team whose
     items the value comes from). ``chart`` lists bars ``{"label", "series", "mean", "ci_low",
@@ -155,6 +159,7 @@ def report_tables(doc: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
     if "team_debate" in suites:
+        tables += paper_team_tables(doc)
         rows, chart = [], []
         for r in team_rows(doc):
             team = r["team"]
@@ -181,6 +186,7 @@ def report_tables(doc: dict[str, Any]) -> list[dict[str, Any]]:
         tables.append(
             {
                 "id": "team_debate",
+                "suite": "team_debate",
                 "title": "Team debate: team accuracy by speaking order (%)",
                 "header": [
                     "team (a+b)",
@@ -196,6 +202,94 @@ def report_tables(doc: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
     return tables
+
+
+#: the paper's team tables: (config `tables` value, table id, title)
+PAPER_TEAM_TABLES = (
+    (
+        "same_method",
+        "team_same_method",
+        "Fig. 3: same-method teams (strong and weak trained alike), team accuracy by who speaks first (%)",
+    ),
+    (
+        "mixed",
+        "team_mixed",
+        "Fig. 4: mixed teams (the base weak model with each strong model), team accuracy by who speaks "
+        "first (%)",
+    ),
+)
+PAPER_TEAM_HEADER = [
+    "team (weak+strong)",
+    "strong first",
+    "weak first",
+    "order dependence",
+    "answers change",
+    "strong alone",
+    "weak alone",
+]
+
+
+def paper_team_tables(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The paper's Fig. 3 and Fig. 4 as tables, from the teams the config puts in them (a team's
+    ``a`` is the strong model, ``b`` the weak one). A row: team accuracy with the strong model
+    speaking first and with the weak one first, the order dependence (|difference|, per seed, then
+    mean ± std), the fraction of questions whose team answer changes with the order, and each
+    model alone (its independent first answer). A table no team names is left out."""
+    metrics = doc["suites"]["team_debate"].get("metrics", {})
+    teams = ((doc.get("config") or {}).get("suites") or {}).get("team_debate", {}).get("teams") or []
+    tables = []
+    for key, table_id, title in PAPER_TEAM_TABLES:
+        rows, chart = [], []
+        for t in teams:
+            if key not in (t.get("tables") or []):
+                continue
+            team = f"{t['a']}+{t['b']}"
+            label = t.get("label") or team
+            overall = metrics.get(team, {})
+            first = {o: _value(metrics.get(f"{team}/{o}", {}).get("team_accuracy"), team) for o in ORDERS}
+            rows.append(
+                [
+                    _name(label, t["a"]),
+                    first["a_first"],
+                    first["b_first"],
+                    _value(overall.get("order_dependence"), team),
+                    _value(overall.get("order_changed_answers"), team, ci=False),
+                    _value(overall.get("alone_a"), team, ci=False),
+                    _value(overall.get("alone_b"), team, ci=False),
+                ]
+            )
+            chart += [
+                _bar(label, "strong first", first["a_first"]),
+                _bar(label, "weak first", first["b_first"]),
+            ]
+        if rows:
+            tables.append(
+                {
+                    "id": table_id,
+                    "suite": "team_debate",
+                    "title": title,
+                    "header": list(PAPER_TEAM_HEADER),
+                    "rows": rows,
+                    "chart": chart,
+                }
+            )
+    return tables
+
+
+def turns_note(doc: dict[str, Any]) -> str:
+    """Which reading of the team debate's turn count the evaluation used."""
+    td = ((doc.get("config") or {}).get("suites") or {}).get("team_debate") or {}
+    if td.get("discussion_turns") is not None or td.get("max_turns") is not None:
+        n = td["discussion_turns"] if td.get("discussion_turns") is not None else td["max_turns"]
+        return (
+            f"Turns: the two independent answers, then up to {n} discussion turns "
+            "(discussion_turns: not the reference's reading)."
+        )
+    total = td.get("total_turns") or 4
+    return (
+        f"Turns: {total} in total, the two independent answers included, then up to {total - 2} discussion "
+        "turns (total_turns: the reference's reading, --max_turns 4)."
+    )
 
 
 def _markdown(table: dict[str, Any]) -> list[str]:
@@ -267,6 +361,8 @@ def render_report(doc: dict[str, Any]) -> str:
     extras = {
         "misinformation": lambda: _misinformation_details(doc),
         "team_debate": lambda: [
+            "",
+            turns_note(doc),
             "",
             "![team accuracy by speaking order](team_debate/team_accuracy_by_order.png)",
         ],

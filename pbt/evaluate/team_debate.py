@@ -17,7 +17,9 @@ Team accuracy = mean of the two agents' final-answer correctness. Order dependen
 with an item-level bootstrap over questions (both orders of a drawn question come along).
 ``order_changed_answers`` = fraction of questions (per seed) whose team answer (the two agents'
 normalized final answers) differs between the two orders; ``order_changed_correct`` = fraction whose
-team correctness (0, 0.5 or 1) differs.
+team correctness (0, 0.5 or 1) differs. ``alone_a`` / ``alone_b`` = accuracy of each agent's
+independent first answer (round 0, before it sees the other's): each model alone, as in the paper's
+Fig. 3, on the same questions and prompt (over both orders).
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ class TeamDebateSuite(Suite):
                 speakers = (team.a, team.b) if order == "a_first" else (team.b, team.a)
                 for seed in self.config.seeds:
                     for q in self.questions:
-                        key = f"{team.a}+{team.b}/{order}/{seed}/{q.item_id}"
+                        key = f"{team.name()}/{order}/{seed}/{q.item_id}"
                         out.append(
                             Unit(
                                 key=key,
@@ -107,10 +109,11 @@ class TeamDebateSuite(Suite):
             for t in result.turns
         ]
         correct = result.correct or {"a": False, "b": False}
+        alone = {t.agent: int(ctx.is_correct(t.answer, q.aliases)) for t in result.turns if t.round == 0}
         return {
             "key": unit.key,
             "suite": self.name,
-            "team": f"{team.a}+{team.b}",
+            "team": team.name(),
             "a": team.a,
             "b": team.b,
             "order": order,
@@ -128,6 +131,8 @@ class TeamDebateSuite(Suite):
             "correct_a": int(correct["a"]),
             "correct_b": int(correct["b"]),
             "team_correct": (int(correct["a"]) + int(correct["b"])) / 2.0,
+            "alone_a": alone.get("a", 0),
+            "alone_b": alone.get("b", 0),
             # the team's answer, the same string in both orders when both agents end the same way
             "team_answer": " | ".join(normalize_answer(result.final_answers[r]) for r in ("a", "b")),
         }
@@ -138,6 +143,8 @@ class TeamDebateSuite(Suite):
             "accuracy_a": (ratio("correct_a"), ["correct_a"]),
             "accuracy_b": (ratio("correct_b"), ["correct_b"]),
             "agreement_rate": (ratio("agreed"), ["agreed"]),
+            "alone_a": (ratio("alone_a"), ["alone_a"]),
+            "alone_b": (ratio("alone_b"), ["alone_b"]),
             "order_dependence": (_order_dependence, ["team_correct", "is_a_first"]),
             "order_changed_answers": (order_changed("team_answer"), ["team_answer", "is_a_first"]),
             "order_changed_correct": (order_changed("team_correct"), ["team_correct", "is_a_first"]),
@@ -149,4 +156,11 @@ class TeamDebateSuite(Suite):
     def metrics_for_group(self, group: str) -> list[str]:
         if group.endswith(tuple("/" + o for o in ORDERS)):
             return ["team_accuracy", "accuracy_a", "accuracy_b", "agreement_rate"]
-        return ["team_accuracy", "order_dependence", "order_changed_answers", "order_changed_correct"]
+        return [
+            "team_accuracy",
+            "order_dependence",
+            "order_changed_answers",
+            "order_changed_correct",
+            "alone_a",
+            "alone_b",
+        ]

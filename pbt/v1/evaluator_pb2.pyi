@@ -111,12 +111,16 @@ class BalancedSuiteSpec(_message.Message):
     def __init__(self, pairs: _Optional[str] = ..., split: _Optional[str] = ..., trees: _Optional[str] = ..., limit: _Optional[int] = ..., temperature: _Optional[float] = ...) -> None: ...
 
 class TeamSpec(_message.Message):
-    __slots__ = ("a", "b")
+    __slots__ = ("a", "b", "label", "tables")
     A_FIELD_NUMBER: _ClassVar[int]
     B_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    TABLES_FIELD_NUMBER: _ClassVar[int]
     a: str
     b: str
-    def __init__(self, a: _Optional[str] = ..., b: _Optional[str] = ...) -> None: ...
+    label: str
+    tables: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, a: _Optional[str] = ..., b: _Optional[str] = ..., label: _Optional[str] = ..., tables: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class TeamDebateSuiteSpec(_message.Message):
     __slots__ = ("questions", "teams", "partner", "max_turns", "limit", "total_turns", "discussion_turns", "temperature")

@@ -314,7 +314,7 @@ def eval_tables(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
     "series", "mean", "ci_low", "ci_high", "href"}`` (fractions)."""
     tables = report_tables(dict(doc))
     for table in tables:
-        suite = table["id"]
+        suite = table.get("suite", table["id"])
         for row in table["rows"]:
             for i, cell in enumerate(row):
                 if "lineage" in cell:

@@ -1,4 +1,4 @@
-"""`pbt demo` end to end: world -> agents -> servers -> trees -> pairs -> DPO x3 -> serve -> suites -> report.
+"""`pbt demo` end to end: world -> agents -> servers -> trees -> pairs -> DPO x3 per agent -> serve -> suites -> report.
 
 Everything model-facing goes through the real services on loopback: the KServe agent servers
 (`pbt serve agent`), the orchestrator and the evaluator over gRPC, DPO under torchrun. Stages
@@ -22,14 +22,12 @@ from pbt_world.balanced_items import balanced_items
 from pbt_world.config import AgentTrainConfig
 from pbt_world.demo import stages
 from pbt_world.demo.services import ServiceGroup
-from pbt_world.demo.settings import DemoSettings
+from pbt_world.demo.settings import METHODS, VARIANTS, DemoSettings
 from pbt_world.demo.significance import balanced_paired
 from pbt_world.files import dump_jsonl
 from pbt_world.generate import World
 
 log = logging.getLogger(__name__)
-
-VARIANTS = ("accept", "resist", "pbt")
 
 
 def store_url_of(store: ObjectStore) -> str:
@@ -89,6 +87,74 @@ def balanced_items_file(world: World, world_dir: Path, work: Path, agent: AgentT
     path = work / "balanced-hedged.jsonl"
     dump_jsonl(path, balanced_items(world, "a", hedge=True))
     return path
+
+
+def extract_pairs(
+    address: str, trees: stages.TreesResult, settings: DemoSettings, url: str, seed: int, record: dict, ui: Ui
+) -> dict[str, str]:
+    """ExtractPreferences for the seed's trees; returns the labelled pair file each agent's variants
+    train on (``a``, ``b``). With ``pair_agents: own`` each agent gets the pairs of its own replies
+    (one more extraction per agent, ``<job>-a`` / ``<job>-b``), or every labelled pair where its own
+    lack a code (said in ``record["pair_source"]`` and the report); otherwise both get the one file."""
+    common = {
+        "store_url": url,
+        "seed": seed,
+        "pair_filter": settings.pair_filter,
+        "split_fractions": (1.0, 0.0, 0.0),  # every pair trains: the balanced suite has the world's own items
+        "pbt_balance": settings.pbt_balance,
+    }
+    own = settings.pair_agents == "own"
+    prefs = stages.extract_preferences(
+        address, job_id=trees.job_id, pair_agents="both" if own else settings.pair_agents, **common
+    )
+    record["pairs"] = prefs.counts
+    record["artifacts"]["pairs"] = prefs.manifest_uri
+    ui.say("pairs: " + ", ".join(f"{k}={v}" for k, v in sorted(prefs.counts.items())))
+    if not prefs.counts.get("pbt.train"):
+        raise stages.StageError(
+            f"seed {seed}: no PBT training pairs came out of {trees.trees} trees "
+            f"(counts {prefs.counts}); the agents never disagreed in a labellable way"
+        )
+    record["pair_source"] = dict.fromkeys(("a", "b"), "own" if own else settings.pair_agents)
+    if not own:
+        return {"a": prefs.labelled_key, "b": prefs.labelled_key}
+    keys, record["pairs_by_agent"] = {}, {}
+    for agent in ("a", "b"):
+        mine = stages.extract_preferences(
+            address, job_id=trees.job_id, pair_agents=agent, output_id=f"{trees.job_id}-{agent}", **common
+        )
+        counts = {c: mine.counts.get(f"{c}.train", 0) for c in ("accept", "resist")}
+        record["pairs_by_agent"][agent] = mine.counts
+        record["artifacts"][f"pairs_{agent}"] = mine.manifest_uri
+        ui.say(f"agent {agent}'s own replies: accept {counts['accept']}, resist {counts['resist']} pairs")
+        missing = missing_codes(counts)
+        keys[agent] = mine.labelled_key
+        if missing:
+            record["pair_source"][agent] = f"both: its own replies gave no {' or '.join(missing)} pairs"
+            ui.say(
+                f"[yellow]agent {agent}'s own replies gave no {' or '.join(missing)} pairs: its variants train "
+                "on every labelled pair[/yellow]"
+            )
+            keys[agent] = prefs.labelled_key
+    return keys
+
+
+def missing_codes(counts: dict[str, int]) -> list[str]:
+    """The codes an agent's own pairs lack: its three variants share one pair budget, the smaller of
+    the accept and resist counts, so without one of them no variant could train on its own pairs."""
+    return [c for c in ("accept", "resist") if not counts.get(c)]
+
+
+def train_both(parallel: bool, runs: dict[str, dict[str, Any]]) -> dict[str, stages.TrainResult]:
+    """`stages.train_dpo` for each agent's run of one mode (``runs``: agent -> its arguments), as two
+    processes at once when ``parallel`` (their start-up, mostly imports, overlaps)."""
+    if not parallel:
+        return {agent: stages.train_dpo(**kw) for agent, kw in runs.items()}
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(runs)) as pool:
+        futures = {agent: pool.submit(stages.train_dpo, **kw) for agent, kw in runs.items()}
+        return {agent: f.result() for agent, f in futures.items()}
 
 
 def run_seed(
@@ -152,20 +218,7 @@ def run_seed(
             ui.say(f"{trees.trees} trees, {trees.nodes} nodes -> {trees.output_uri}")
 
         with ui.step(f"seed {seed}: extract accept / resist / PBT pairs (orchestrator ExtractPreferences)"):
-            # every pair trains: the balanced suite has the world's own items
-            prefs = stages.extract_preferences(
-                orch.address, job_id=trees.job_id, store_url=url, seed=seed, pair_filter=settings.pair_filter,
-                split_fractions=(1.0, 0.0, 0.0), pbt_balance=settings.pbt_balance,
-                pair_agents=settings.pair_agents,
-            )  # fmt: skip
-            record["pairs"] = prefs.counts
-            record["artifacts"]["pairs"] = prefs.manifest_uri
-            ui.say("pairs: " + ", ".join(f"{k}={v}" for k, v in sorted(prefs.counts.items())))
-            if not prefs.counts.get("pbt.train"):
-                raise stages.StageError(
-                    f"seed {seed}: no PBT training pairs came out of {trees.trees} trees "
-                    f"(counts {prefs.counts}); the agents never disagreed in a labellable way"
-                )
+            pair_keys = extract_pairs(orch.address, trees, settings, url, seed, record, ui)
 
         balanced_pairs = balanced_items_file(world, world_dir, work, settings.agent)
         n_items = sum(1 for line in balanced_pairs.read_text().splitlines() if line.strip())
@@ -185,29 +238,54 @@ def run_seed(
         }
         record["training"] = {}
         for mode in VARIANTS:
-            with ui.step(f"seed {seed}: DPO {mode} (torchrun -m training.dpo, LoRA on the strong agent)"):
-                result = stages.train_dpo(
-                    mode=mode, run_id=f"{run}-dpo-{mode}", pairs_key=prefs.labelled_key, base_model=agent_dirs["a"],
-                    settings=settings, store=store, store_url=url, seed=seed, work=work,
-                )  # fmt: skip
-                record["training"][mode] = {
+            names = {"a": mode, "b": stages.weak_name(mode)}
+            how = "at the same time" if settings.dpo_parallel else "one after the other"
+            with ui.step(
+                f"seed {seed}: DPO {mode} of the strong and the weak agent, {how} (torchrun -m training.dpo)"
+            ):
+                results = train_both(
+                    settings.dpo_parallel,
+                    {
+                        agent: dict(
+                            mode=mode,
+                            run_id=f"{run}-dpo-{name}",
+                            pairs_key=pair_keys[agent],
+                            base_model=agent_dirs[agent],
+                            settings=settings,
+                            store=store,
+                            store_url=url,
+                            seed=seed,
+                            work=work,
+                            agent=agent,
+                        )  # fmt: skip
+                        for agent, name in names.items()
+                    },
+                )
+            for agent, name in names.items():
+                result = results[agent]
+                record["training"][name] = {
                     "run_id": result.run_id,
+                    "agent": agent,
                     "seconds": result.seconds,
                     **result.metrics,
                 }
-                record["artifacts"][f"dpo_{mode}"] = store.uri(result.manifest_key)
-                adapter = store.get_dir(result.adapter_key, work / "adapters" / mode)
-            with ui.step(f"seed {seed}: serve the {mode} variant (agent server with the adapter)"):
-                svc = services.start_agent(mode, agent_dirs["a"], adapter=adapter, threads=settings.threads)
-                variants[mode] = (f"http://{svc.address}/v1", mode)
+                record["artifacts"][f"dpo_{name.replace('-', '_')}"] = store.uri(result.manifest_key)
+                adapter = store.get_dir(result.adapter_key, work / "adapters" / name)
+                with ui.step(f"seed {seed}: serve the {name} variant (agent server with the adapter)"):
+                    svc = services.start_agent(
+                        name, agent_dirs[agent], adapter=adapter, threads=settings.threads
+                    )
+                    variants[name] = (f"http://{svc.address}/v1", name)
 
-        with ui.step(f"seed {seed}: four suites on base + 3 variants (evaluator RunEvaluation)"):
+        with ui.step(
+            f"seed {seed}: four suites on both agents, untrained and 3 variants each (evaluator RunEvaluation)"
+        ):
             if not n_items:
                 ui.say("[yellow]no balanced items: the balanced suite is skipped for this seed[/yellow]")
-            models = {k: variants[k] for k in ("base", *VARIANTS, "weak")}
+            models = {k: variants[k] for k in (*METHODS, *map(stages.weak_name, METHODS))}
             with ui.bar() as update:
                 config = stages.eval_config(
-                    eval_id=f"{run}-eval", models=models, partner="weak", world_dir=world_dir,
+                    eval_id=f"{run}-eval", models=models, teams=stages.demo_teams(), world_dir=world_dir,
                     pairs_key=str(balanced_pairs), settings=settings, store_url=url, balanced=bool(n_items),
                 )  # fmt: skip
                 ev = stages.run_evaluation(evaluator.address, config, progress=update)

@@ -15,10 +15,11 @@ from typing import Any
 from pbt import code_version
 from pbt.hardware import compute_environment, describe
 from pbt.store import ObjectStore, layout
-from pbt_world.demo.settings import DemoSettings
+from pbt_world.demo.settings import METHODS, DemoSettings
 from pbt_world.demo.significance import pooled
+from pbt_world.demo.stages import weak_name
 
-MODELS = ("base", "accept", "resist", "pbt")
+MODELS = METHODS
 
 # (column, suite, group template, metric)
 SUMMARY_METRICS: list[tuple[str, str, str, str]] = [
@@ -28,10 +29,20 @@ SUMMARY_METRICS: list[tuple[str, str, str, str]] = [
     ("bal. +→-", "balanced", "{m}", "accuracy_resist"),
     ("bal. -→+", "balanced", "{m}", "accuracy_accept"),
     ("bal. overall", "balanced", "{m}", "overall"),
-    ("team, model first", "team_debate", "{m}+weak/a_first", "team_accuracy"),
-    ("team, weak first", "team_debate", "{m}+weak/b_first", "team_accuracy"),
-    ("order dependence", "team_debate", "{m}+weak", "order_dependence"),
+    ("team, strong first", "team_debate", "{same}/a_first", "team_accuracy"),
+    ("team, weak first", "team_debate", "{same}/b_first", "team_accuracy"),
+    ("order dependence", "team_debate", "{same}", "order_dependence"),
+    ("answers change", "team_debate", "{same}", "order_changed_answers"),
+    ("mixed, strong first", "team_debate", "{mixed}/a_first", "team_accuracy"),
+    ("mixed, weak first", "team_debate", "{mixed}/b_first", "team_accuracy"),
+    ("mixed order dep.", "team_debate", "{mixed}", "order_dependence"),
 ]
+
+
+def groups_of(model: str) -> dict[str, str]:
+    """A method's teams in the evaluator's groups: ``same`` (Fig. 3: the weak agent trained with the
+    same method), ``mixed`` (Fig. 4: the untrained weak agent)."""
+    return {"m": model, "same": f"{model}+{weak_name(model)}", "mixed": f"{model}+weak"}
 
 
 def summary_order() -> dict[str, list[str]]:
@@ -52,7 +63,9 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, fl
         out[m] = {}
         for col, suite, group, name in SUMMARY_METRICS:
             vals = [
-                v for r in records if (v := metric(r["summary"], suite, group.format(m=m), name)) is not None
+                v
+                for r in records
+                if (v := metric(r["summary"], suite, group.format(**groups_of(m)), name)) is not None
             ]
             out[m][col] = {
                 "mean": statistics.fmean(vals) if vals else None,
@@ -74,7 +87,11 @@ def effect_checks(table: dict[str, dict[str, dict[str, float | None]]]) -> dict[
         return x < y if op == "<" else x > y
 
     bal = {m: g(m, "bal. overall") for m in MODELS}
-    od = {m: g(m, "order dependence") for m in MODELS}
+
+    def smallest(col: str) -> bool | None:
+        od = {m: g(m, col) for m in MODELS}
+        return None if any(v is None for v in od.values()) else all(od["pbt"] <= od[m] for m in MODELS)  # type: ignore[operator]
+
     return {
         "resist lowers the misinformation rate (vs base)": cmp(
             g("resist", "misinfo rate"), g("base", "misinfo rate"), "<"
@@ -89,9 +106,8 @@ def effect_checks(table: dict[str, dict[str, dict[str, float | None]]]) -> dict[
         "PBT has the best balanced accuracy": (
             None if any(v is None for v in bal.values()) else all(bal["pbt"] >= bal[m] for m in MODELS)  # type: ignore[operator]
         ),
-        "PBT has the smallest order dependence": (
-            None if any(v is None for v in od.values()) else all(od["pbt"] <= od[m] for m in MODELS)  # type: ignore[operator]
-        ),
+        "PBT has the smallest order dependence (same-method teams, Fig. 3)": smallest("order dependence"),
+        "PBT has the smallest order dependence (mixed teams, Fig. 4)": smallest("mixed order dep."),
     }
 
 
@@ -154,21 +170,42 @@ def team_figure(table: dict[str, dict[str, dict[str, float | None]]]) -> bytes:
     fig, ax = plt.subplots(figsize=(6, 3.5))
     width = 0.38
     for i, (col, label) in enumerate(
-        (("team, model first", "model first"), ("team, weak first", "weak first"))
+        (("team, strong first", "strong first"), ("team, weak first", "weak first"))
     ):
         means = [100 * (table[m][col]["mean"] or 0.0) for m in MODELS]
         errs = [100 * (table[m][col]["std"] or 0.0) for m in MODELS]
         ax.bar([x + (i - 0.5) * width for x in range(len(MODELS))], means, width, yerr=errs, label=label)
-    ax.set_xticks(range(len(MODELS)), MODELS)
+    ax.set_xticks(range(len(MODELS)), [f"{m}+{m}" for m in MODELS])
     ax.set_ylabel("team accuracy (%)")
     ax.set_ylim(0, 100)
-    ax.set_title("Team debate with the weak agent, by speaking order")
+    ax.set_title("Same-method teams (weak+strong), by speaking order")
     ax.legend()
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
     return buf.getvalue()
+
+
+def training_note(settings: DemoSettings) -> str:
+    """What was trained on which pairs, and how the team debate counted its turns (the report says)."""
+    pairs = {
+        "own": "each agent on the pairs of its own replies",
+        "both": "both agents on every labelled pair",
+        "a": "both agents on the pairs of the strong agent's replies",
+        "b": "both agents on the pairs of the weak agent's replies",
+    }[settings.pair_agents]
+    n = settings.team_turns
+    turns = (
+        f"{n} turns in total, the two independent answers included (the reference's reading)"
+        if settings.team_turns_count == "total"
+        else f"the two independent answers, then up to {n} discussion turns (not the reference's reading)"
+    )
+    return (
+        f"Both agents trained per method (accept, resist, PBT; DPO {pairs}). Team tables as the paper's: "
+        "same-method teams (Fig. 3: the strong and weak agent trained with the same method) and mixed teams "
+        f"(Fig. 4: the untrained weak agent with each strong one), labelled weak+strong. Team debate: {turns}."
+    )
 
 
 def compute_record(settings: DemoSettings) -> dict[str, Any]:
@@ -193,6 +230,8 @@ def write_demo_report(
         "",
         f"Computed on: {describe(compute)} per agent server; world agents trained in {compute['agent_precision']}.",
         "",
+        training_note(settings),
+        "",
         summary_markdown(table, settings.seeds),
         "",
         "![team accuracy by speaking order](team_accuracy.png)",
@@ -213,7 +252,17 @@ def write_demo_report(
             f"## Seed {r['seed']}",
             "",
             f"World: {r['world']}. Agents: a (strong) {r['agent_a']}, b (weak) {r['agent_b']}.",
-            f"Trees: {r['trees']}. Pairs: {r['pairs']}.",
+            f"Trees: {r['trees']}. Pairs: {r['pairs']}."
+            + (
+                f" Pairs of each agent's own replies: {r['pairs_by_agent']}."
+                if r.get("pairs_by_agent")
+                else ""
+            )
+            + (
+                f" Pairs each agent's variants trained on: {r['pair_source']}."
+                if r.get("pair_source")
+                else ""
+            ),
             "",
             r["report_markdown"].replace(
                 "](team_debate/", f"]({r['evaluation']['results_uri'].rstrip('/')}/team_debate/"

@@ -5,13 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pbt_world.config import AgentTrainConfig, WorldConfig
 
+#: the trained variants of each agent, and with the untrained one the methods of the team tables
+VARIANTS = ("accept", "resist", "pbt")
+METHODS = ("base", *VARIANTS)
+
 
 class DpoSettings(BaseModel):
-    """DPO of the three variants (via `training.dpo` under torchrun), from the strong agent."""
+    """DPO of the three variants of one agent (via `training.dpo` under torchrun)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -85,12 +89,30 @@ class DemoSettings(BaseModel):
         description="How the PBT file trims the larger code (ExtractPreferencesRequest.pbt_balance); the "
         "variants train on the labelled pairs, balanced once by training's shared pair budget.",
     )
-    pair_agents: Literal["both", "a", "b"] = Field(
-        "both",
-        description="Whose replies become pairs (ExtractPreferencesRequest.pair_agents); the variants are "
-        "trained from the strong agent A.",
+    pair_agents: Literal["own", "both", "a", "b"] = Field(
+        "own",
+        description="Whose replies' pairs each agent's variants train on: 'own' (the paper: the strong "
+        "agent on its own replies' pairs, the weak agent on its own; the pair records' `agent` field), or "
+        "one file for both agents ('both': every labelled pair, the earlier rounds' strong agent; 'a' or "
+        "'b': that agent's replies, ExtractPreferencesRequest.pair_agents).",
     )
-    debate_turns: int = Field(4, ge=1, le=8, description="Team-debate discussion turns.")
+    weak_dpo: DpoSettings | None = Field(
+        None, description="DPO of the weak agent's variants (default: the same as `dpo`)."
+    )
+    dpo_parallel: bool = Field(
+        True,
+        description="Train the strong and the weak agent's run of a mode at the same time (two torchrun "
+        "processes; their start-up, mostly imports, overlaps).",
+    )
+    team_turns: int = Field(
+        4, ge=1, le=10, description="Team-debate turn budget, counted as `team_turns_count` says."
+    )
+    team_turns_count: Literal["total", "discussion"] = Field(
+        "total",
+        description="'total': team_turns counts every turn, the two independent answers included (the "
+        "reference's --max_turns 4: two answers, then two discussion turns); 'discussion': only the turns "
+        "after the answers (the demo's reading before issue #19).",
+    )
     eval_seeds: list[int] = Field(
         default_factory=lambda: [12],
         min_length=1,
@@ -111,6 +133,23 @@ class DemoSettings(BaseModel):
     run_id: str = Field("demo", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
     threads: int = Field(1, ge=1, description="torch threads per agent server.")
 
+    @model_validator(mode="after")
+    def _team_turns(self) -> DemoSettings:
+        if self.team_turns_count == "total" and self.team_turns < 2:
+            raise ValueError(
+                "team_turns counts the two independent answers too (team_turns_count: total): >= 2"
+            )
+        return self
+
+    def team_debate_turns(self) -> dict[str, int]:
+        """The evaluator's turn-budget field for the team debate (`TeamDebateSuite`)."""
+        key = "total_turns" if self.team_turns_count == "total" else "discussion_turns"
+        return {key: self.team_turns}
+
+    def dpo_for(self, agent: str) -> DpoSettings:
+        """The DPO settings of agent ``a`` (strong) or ``b`` (weak)."""
+        return self.weak_dpo if agent == "b" and self.weak_dpo is not None else self.dpo
+
     def world_config(self, seed: int) -> WorldConfig:
         return WorldConfig(seed=seed, n_facts=self.n_facts)
 
@@ -124,8 +163,9 @@ class DemoSettings(BaseModel):
             "questions": None,
             "eval_questions": 10,
             "dpo": DpoSettings(epochs=2.0, batch_size=4),
+            "weak_dpo": DpoSettings(epochs=1.0, batch_size=4),
             "trees_per_question": 6,  # half the trees end at a root both agents agree on
-            "debate_turns": 2,
+            "team_turns": 4,
         }
         base.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**base)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 from pbt.errors import PbtError
 from pbt.store import ObjectStore, layout
-from pbt_world.demo.settings import DemoSettings
+from pbt_world.demo.settings import METHODS, VARIANTS, DemoSettings
 
 log = logging.getLogger(__name__)
 
@@ -149,10 +149,12 @@ def extract_preferences(
     split_fractions: tuple[float, float, float] | None = None,
     pbt_balance: str = "overall",
     pair_agents: str = "both",
+    output_id: str | None = None,
 ) -> PrefsResult:
     """ExtractPreferences through the orchestrator: accept / resist / PBT pairs, split by tree
     (`split_fractions` train/dev/test, default the orchestrator's), filtered by `pair_filter`, the
-    PBT file trimmed as `pbt_balance` says, from the replies of `pair_agents`."""
+    PBT file trimmed as `pbt_balance` says, from the replies of `pair_agents`, under `output_id`
+    (default: the tree job's id)."""
     import asyncio
 
     from pbt.rpc import OrchestratorClient
@@ -162,7 +164,7 @@ def extract_preferences(
         async with OrchestratorClient(address) as orchestrator:
             return await orchestrator.extract_preferences(
                 job_id=job_id,
-                output_id=job_id,
+                output_id=output_id or job_id,
                 store=common_pb2.StoreSpec(url=store_url),
                 seed=seed,
                 pair_filter=pair_filter,
@@ -177,7 +179,7 @@ def extract_preferences(
     except Exception as exc:
         raise _grpc_error("extracting preference pairs (orchestrator ExtractPreferences)", exc) from exc
     return PrefsResult(
-        output_id=job_id,
+        output_id=output_id or job_id,
         output_uri=reply.output_uri,
         manifest_uri=reply.manifest_uri,
         counts=dict(reply.counts),
@@ -194,9 +196,9 @@ class TrainResult:
     seconds: float
 
 
-def dpo_config(settings: DemoSettings, seed: int) -> dict[str, Any]:
-    """The flat training YAML (training.args) of a world DPO run."""
-    d = settings.dpo
+def dpo_config(settings: DemoSettings, seed: int, agent: str = "a") -> dict[str, Any]:
+    """The flat training YAML (training.args) of a world DPO run of agent ``a`` or ``b``."""
+    d = settings.dpo_for(agent)
     return {
         "stage": "dpo",
         "dev_pairs": "none",
@@ -246,17 +248,19 @@ def train_dpo(
     store_url: str,
     seed: int,
     work: Path,
+    agent: str = "a",
 ) -> TrainResult:
-    """One DPO variant with ``torchrun -m training.dpo`` (gloo on CPU); adapter and manifest in the store."""
+    """One DPO variant of world agent ``agent`` with ``torchrun -m training.dpo`` (gloo on CPU);
+    adapter and manifest in the store."""
     import time
 
-    cfg_path = work / f"dpo-{mode}.yaml"
-    cfg_path.write_text(yaml.safe_dump(dpo_config(settings, seed), sort_keys=True))
+    cfg_path = work / f"dpo-{run_id}.yaml"
+    cfg_path.write_text(yaml.safe_dump(dpo_config(settings, seed, agent), sort_keys=True))
     log_path = work / "logs" / f"dpo-{run_id}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     args = [
         sys.executable, "-m", "torch.distributed.run", "--standalone",
-        "--nproc_per_node", str(settings.dpo.nproc), "-m", "training.dpo",
+        "--nproc_per_node", str(settings.dpo_for(agent).nproc), "-m", "training.dpo",
         "--config", str(cfg_path), "--pairs", f"store:{pairs_key}", "--base_model", str(base_model),
         "--mode", mode, "--run_id", run_id, "--store", store_url,
         "--output_dir", str(work / "dpo" / run_id),
@@ -294,11 +298,33 @@ class EvalResult:
     seconds: float
 
 
+def weak_name(method: str) -> str:
+    """The evaluator's name of the weak agent trained with ``method`` (``base``: the untrained one)."""
+    return "weak" if method == "base" else f"weak-{method}"
+
+
+def demo_teams() -> list[dict[str, Any]]:
+    """The demo's teams (strong ``a``, weak ``b``), labelled weak+strong as the paper: same-method
+    teams (Fig. 3: the strong and weak agent trained with the same method, base+base, accept+accept,
+    resist+resist, pbt+pbt) and mixed teams (Fig. 4: the untrained weak agent with each strong one,
+    base+base, base+accept, base+resist, base+pbt); base+base is in both tables."""
+    teams = [
+        {
+            "a": m,
+            "b": weak_name(m),
+            "label": f"{m}+{m}",
+            "tables": ["same_method", "mixed"] if m == "base" else ["same_method"],
+        }
+        for m in METHODS
+    ]
+    return teams + [{"a": m, "b": "weak", "label": f"base+{m}", "tables": ["mixed"]} for m in VARIANTS]
+
+
 def eval_config(
     *,
     eval_id: str,
     models: dict[str, tuple[str, str]],
-    partner: str,
+    teams: list[dict[str, Any]],
     world_dir: Path,
     pairs_key: str,
     settings: DemoSettings,
@@ -306,7 +332,8 @@ def eval_config(
     balanced: bool = True,
 ) -> EvalConfig:
     """The evaluator's config for the demo: the four suites on ``models`` (name -> (endpoint, served
-    name)); team debate pairs every model with ``partner`` (the weak agent), both speaking orders."""
+    name)); team debate of ``teams`` (`demo_teams`) in both speaking orders, with the turn budget
+    read as ``settings.team_turns_count`` says."""
     from pbt.evaluate import EvalConfig
 
     limit = settings.eval_questions
@@ -327,8 +354,8 @@ def eval_config(
                 "balanced": {"pairs": pairs_key, "split": None} if balanced else None,
                 "team_debate": {
                     "questions": str(world_dir / "questions" / "eval.jsonl"),
-                    "teams": [{"a": n, "b": partner} for n in models if n != partner],
-                    "max_turns": settings.debate_turns,
+                    "teams": teams,
+                    **settings.team_debate_turns(),
                     "limit": limit,
                 },
             },

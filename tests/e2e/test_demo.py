@@ -79,7 +79,8 @@ def test_every_stage_has_its_artifact_and_lineage_manifest(demo_run):
     manifest = store.get_json("demo/e2e/manifest.json")
     stages = manifest["inputs"]["seed0"]
     assert set(stages) == {
-        "world", "agent_a", "agent_b", "trees", "pairs", "dpo_accept", "dpo_resist", "dpo_pbt", "evaluation",
+        "world", "agent_a", "agent_b", "trees", "pairs", "pairs_a", "pairs_b", "dpo_accept", "dpo_resist",
+        "dpo_pbt", "dpo_weak_accept", "dpo_weak_resist", "dpo_weak_pbt", "evaluation",
     }  # fmt: skip
     cache = LocalStore(CACHE)
     for name, uri in stages.items():
@@ -89,14 +90,22 @@ def test_every_stage_has_its_artifact_and_lineage_manifest(demo_run):
     # lineage: the DPO runs point at the extracted pairs, which point at the tree job
     pairs_manifest = store.get_json(_key(store, stages["pairs"]))
     assert "trees" in json.dumps(pairs_manifest["inputs"] if "inputs" in pairs_manifest else pairs_manifest)
-    for mode in ("accept", "resist", "pbt"):
-        run = store.get_json(_key(store, stages[f"dpo_{mode}"]))
-        assert run["inputs"]["pairs"]["mode"] == mode
-        assert "prefs/" in run["inputs"]["pairs"]["uri"]
-        assert store.exists(run["outputs"]["adapter"] + "/adapter_config.json")
+    for mode in ("accept", "resist", "pbt"):  # each agent's variants train on its own replies' pairs
+        for stage, agent in ((f"dpo_{mode}", "a"), (f"dpo_weak_{mode}", "b")):
+            run = store.get_json(_key(store, stages[stage]))
+            assert run["inputs"]["pairs"]["mode"] == mode
+            assert f"prefs/e2e-s0-trees-{agent}/" in run["inputs"]["pairs"]["uri"], (stage, run["inputs"])
+            assert store.exists(run["outputs"]["adapter"] + "/adapter_config.json")
     for key in ("report.md", "report.json", "team_accuracy.png"):
         assert store.exists(f"demo/e2e/{key}")
     assert "report:" in stdout and "Table 1" in stdout and "Table 2" in stdout
+    # the paper's team tables: same-method teams (Fig. 3) and mixed teams (Fig. 4), both orders
+    assert "Fig. 3: same-method teams" in stdout and "Fig. 4: mixed teams" in stdout
+    markdown = store.get_text("demo/e2e/report.md")
+    assert "## Fig. 3: same-method teams" in markdown and "## Fig. 4: mixed teams" in markdown
+    for label in ("base+base", "accept+accept", "resist+resist", "pbt+pbt", "base+accept", "base+pbt"):
+        assert f"| {label} | " in markdown, label
+    assert "4 turns in total, the two independent answers included (the reference's reading)" in markdown
 
 
 def test_every_metric_is_in_its_valid_range(demo_run):

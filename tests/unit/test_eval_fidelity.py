@@ -292,6 +292,9 @@ def test_team_debate_four_turns_in_both_orders_and_order_dependence_per_seed(tmp
         "1": 1.0,
         "2": 0.0,
     }
+    # each model alone: its independent first answer (strong knows both capitals, weak neither)
+    assert _metric(s, "team_debate", "strong+weak", "alone_a")["per_seed"] == {"1": 1.0, "2": 1.0}
+    assert _metric(s, "team_debate", "strong+weak", "alone_b")["per_seed"] == {"1": 0.0, "2": 0.0}
 
     ex = {
         (r["order"], r["seed"], r["item_id"]): r
@@ -308,6 +311,11 @@ def test_team_debate_four_turns_in_both_orders_and_order_dependence_per_seed(tmp
     # the independent answers: neither sees the other's (one user message each)
     assert [len(t["messages"]) for t in long["transcript"][:2]] == [1, 1]
     assert ex[("b_first", 2, "q1")]["turns_taken"] == 3
+    assert [(t["round"], t["model"]) for t in ex[("b_first", 2, "q1")]["transcript"]] == [
+        (0, "weak"),
+        (0, "strong"),
+        (1, "weak"),
+    ]
     assert ex[("a_first", 1, "q1")]["team_answer"] == "lyonesse | lyonesse"
     assert ex[("b_first", 1, "q1")]["team_answer"] == "alda | alda"
 

@@ -8,9 +8,22 @@ from pbt_world.demo.report import effect_checks, summarize, summary_markdown
 from pbt_world.demo.settings import DemoSettings
 
 
-def _summary(bal: dict[str, float], misinfo: dict[str, float], od: dict[str, float]) -> dict:
+def _summary(
+    bal: dict[str, float],
+    misinfo: dict[str, float],
+    od: dict[str, float],
+    mixed: dict[str, float] | None = None,
+) -> dict:
+    """``od``: order dependence of the same-method teams (strong k with weak k), ``mixed``: of the
+    mixed teams (strong k with the untrained weak agent; default 0.3 each)."""
+
     def m(v: float) -> dict:
         return {"mean": v, "std": 0.0}
+
+    weak = {"base": "weak", "accept": "weak-accept", "resist": "weak-resist", "pbt": "weak-pbt"}
+    teams = {f"{k}+{weak[k]}": {"order_dependence": m(v)} for k, v in od.items()}
+    for k, v in (mixed or dict.fromkeys(od, 0.3)).items():
+        teams.setdefault(f"{k}+weak", {"order_dependence": m(v)})  # base+weak is base+base: already there
 
     return {
         "suites": {
@@ -23,7 +36,7 @@ def _summary(bal: dict[str, float], misinfo: dict[str, float], od: dict[str, flo
                     for k, v in bal.items()
                 }
             },
-            "team_debate": {"metrics": {f"{k}+weak": {"order_dependence": m(v)} for k, v in od.items()}},
+            "team_debate": {"metrics": teams},
         }
     }
 
@@ -47,7 +60,11 @@ def test_summary_is_mean_and_std_over_seeds_and_checks_follow_the_means():
     assert checks["PBT has the best balanced accuracy"] is True
     assert checks["resist lowers the misinformation rate (vs base)"] is True
     assert checks["accept raises the misinformation rate (vs base)"] is True
-    assert checks["PBT has the smallest order dependence"] is True
+    assert checks["PBT has the smallest order dependence (same-method teams, Fig. 3)"] is True
+    # base+base is one team in both tables: the mixed column reads its same-method value, 0.2
+    assert table["base"]["mixed order dep."]["mean"] == pytest.approx(0.2)
+    assert table["pbt"]["mixed order dep."]["mean"] == pytest.approx(0.3)
+    assert checks["PBT has the smallest order dependence (mixed teams, Fig. 4)"] is False
     md = summary_markdown(table, [0, 1])
     assert "| pbt | " in md and "80.0 ± 14.1" in md and "n/a" in md
 
@@ -110,7 +127,8 @@ def test_eval_config_is_greedy_by_default_and_samples_when_asked(tmp_path):
 
     def cfg(**kw):
         return eval_config(
-            eval_id="e", models={"base": ("http://x/v1", "a"), "weak": ("http://y/v1", "b")}, partner="weak",
+            eval_id="e", models={"base": ("http://x/v1", "a"), "weak": ("http://y/v1", "b")},
+            teams=[{"a": "base", "b": "weak"}],
             world_dir=tmp_path, pairs_key="balanced.jsonl", settings=DemoSettings(**kw), store_url=str(tmp_path),
         )  # fmt: skip
 
