@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Every dependency group (pyproject.toml); each image installs only its own.
+EXTRAS := orchestrator,evaluator,agent,training,dev
 PYTEST_ARGS ?=
 
 .PHONY: setup test test-effect test-gpu test-fast demo lint format protos buf-lint bench clean help test-avx2 viewer-browser \
@@ -16,7 +18,7 @@ help:  ## list targets
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
 setup: $(STAMP)  ## create .venv with the pinned dependencies (torch 2.13.0 CPU)
