@@ -10,7 +10,7 @@ EXTRAS := orchestrator,evaluator,agent,training,dev
 PYTEST_ARGS ?=
 
 .PHONY: setup test test-effect test-gpu test-fast demo lint format protos buf-lint bench clean help test-avx2 viewer-browser \
-	pipeline-templates images images-check
+	pipeline-templates images images-check images-selftest
 
 help:  ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -136,6 +136,9 @@ images:  ## build the container images (docker, else buildah; IMAGE_REGISTRY, IM
 
 images-check: setup  ## build the images, then run each as the chart does (read-only root, uid 10001)
 	$(IMAGES_ENV) $(BIN)/python docker/images.py check $(NAMES)
+
+images-selftest: setup  ## three broken Dockerfiles (missing COPY source, wrong entry point, root-fs write) must fail
+	$(IMAGES_ENV) $(BIN)/python docker/images.py selftest
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -3,6 +3,7 @@
     python3 docker/images.py tool                  print the builder found here (docker, buildah) or nothing
     python3 docker/images.py build [NAME ...]      build the images (all CPU ones by default)
     python3 docker/images.py check [NAME ...]      build, then smoke-run each (docker/smoke.py)
+    python3 docker/images.py selftest              three broken copies of the Dockerfile must fail
 
 Docker when an engine answers, else buildah (`bud --isolation chroot --network host --layers`): the
 same docker/Dockerfile, the same targets and tags. Without a registry (PYTHON_IMAGE=local, the default
@@ -169,7 +170,9 @@ def host_pip(workdir: Path) -> tuple[list[str], list[str]]:
     return args + ["--build-arg", "PIP_CONFIG_FILE=/etc/pbt-build/pip.conf"], volumes
 
 
-def build(names: list[str], registry: str, version: str, python_image: str, logs: Path) -> dict[str, str]:
+def build(
+    names: list[str], registry: str, version: str, python_image: str, logs: Path, dockerfile: str = DOCKERFILE
+) -> dict[str, str]:
     tool = builder()
     if tool is None:
         raise Failure("no image builder here: neither a Docker engine nor buildah answers")
@@ -188,7 +191,7 @@ def build(names: list[str], registry: str, version: str, python_image: str, logs
         image = BY_NAME[name]
         tag = image.tag(registry, version)
         if tool == "docker":
-            cmd = ["docker", "build", "-f", DOCKERFILE, "--target", name, "-t", tag, *args, "."]
+            cmd = ["docker", "build", "-f", dockerfile, "--target", name, "-t", tag, *args, "."]
         else:
             cmd = [
                 "buildah",
@@ -199,7 +202,7 @@ def build(names: list[str], registry: str, version: str, python_image: str, logs
                 "host",
                 "--layers",
                 "-f",
-                DOCKERFILE,
+                dockerfile,
                 "--ignorefile",
                 IGNOREFILE,
                 "--target",
@@ -236,9 +239,52 @@ def size(tool: str, tag: str) -> str:
     return json.loads(out)[0]["size"] if out.strip() else "?"
 
 
+# name -> (text to replace in docker/Dockerfile, its broken replacement, words the failure must name)
+BREAKAGES = {
+    "missing COPY source": (
+        "COPY services/ services/",
+        "COPY services/no-such-dir/ services/",
+        ["orchestrator", "STEP"],
+    ),
+    "wrong entry point": (
+        'ENTRYPOINT ["pbt"]',
+        'ENTRYPOINT ["pbt-no-such-command"]',
+        ["orchestrator", "gRPC health"],
+    ),
+    "a write to the root filesystem at start": (
+        'ENTRYPOINT ["pbt"]',
+        'ENTRYPOINT ["sh", "-c", "touch /opt/pbt/started && exec pbt \\"$@\\"", "pbt"]',
+        ["orchestrator", "gRPC health", "Read-only file system"],
+    ),
+}
+
+
+def selftest(registry: str, version: str, python_image: str, logs: Path) -> None:
+    """Each breakage of docker/Dockerfile must make `check orchestrator` fail naming the image and step."""
+    from smoke import smoke_all
+
+    text = (ROOT / DOCKERFILE).read_text()
+    for name, (good, bad, words) in BREAKAGES.items():
+        assert good in text, f"selftest: {good!r} is no longer in {DOCKERFILE}"
+        with tempfile.NamedTemporaryFile("w", suffix=".Dockerfile", delete=False) as fh:
+            fh.write(text.replace(good, bad))
+        try:
+            tags = build(["orchestrator"], registry, f"{version}-selftest", python_image, logs, fh.name)
+            smoke_all(tags, logs)
+        except Failure as exc:
+            missing = [w for w in words if w not in str(exc)]
+            if missing:
+                raise Failure(f"selftest: {name}: the failure does not name {missing}:\n{exc}") from None
+            print(f"selftest: {name}: fails as it should: {str(exc).splitlines()[0][:160]}", flush=True)
+        else:
+            raise Failure(f"selftest: {name}: the broken Dockerfile passed images-check")
+        finally:
+            os.unlink(fh.name)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="docker/images.py", description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=["tool", "build", "check"])
+    parser.add_argument("command", choices=["tool", "build", "check", "selftest"])
     parser.add_argument("names", nargs="*", help=f"images (default: every CPU image): {', '.join(BY_NAME)}")
     parser.add_argument("--registry", default=os.environ.get("IMAGE_REGISTRY", "ghcr.io/pbt-project"))
     parser.add_argument("--tag", default=os.environ.get("IMAGE_TAG", "0.1.0"))
@@ -258,6 +304,10 @@ def main(argv: list[str] | None = None) -> int:
     names = ns.names or [i.name for i in IMAGES if i.default]
     try:
         start = time.monotonic()
+        if ns.command == "selftest":
+            selftest(ns.registry, ns.tag, ns.python_image, ns.logs)
+            print(f"images selftest: ok in {time.monotonic() - start:.0f} s")
+            return 0
         tags = build(names, ns.registry, ns.tag, ns.python_image, ns.logs)
         if ns.command == "check":
             from smoke import smoke_all
