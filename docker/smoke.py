@@ -14,7 +14,7 @@ writable tmpfs at /tmp and its inputs bind-mounted read-only, on the host's netw
 With Docker: `docker run --read-only --tmpfs /tmp --user 10001:10001 --network host`. With buildah
 (no OCI runtime here): the image is mounted (`buildah from` + `buildah mount`), bind-mounted
 read-only in a private mount namespace (`unshare --mount`) with a tmpfs on /tmp and /dev, /proc
-from the host, and the entry point runs under `chroot --userspec=10001:10001` with the image's
+from the host, /etc/hosts and /etc/resolv.conf mounted as the kubelet does, and the entry point runs under `chroot --userspec=10001:10001` with the image's
 environment and working directory only. Enforced: read-only root (the kernel refuses writes),
 the user and group (no capabilities), the mounts. Not enforced: network, PID and IPC isolation,
 cgroup limits, seccomp.
@@ -53,8 +53,13 @@ class Container:
                  env: dict[str, str] | None = None, mounts: dict[str, str] | None = None, append: bool = True):  # fmt: skip
         self.image, self.tag, self.logs = image, tag, logs
         self.args, self.entrypoint, self.append = args, entrypoint, append
-        self.env, self.mounts = env or {}, mounts or {}
+        self.env = env or {}
+        # what the kubelet mounts into every container, then the pod's volumes
         self.tool = builder()
+        kubelet = {
+            f: f for f in ("/etc/hosts", "/etc/resolv.conf") if Path(f).is_file() and self.tool != "docker"
+        }
+        self.mounts = {**kubelet, **(mounts or {})}
         self.proc: subprocess.Popen | None = None
         self.ctr: str | None = None
         self.log = logs / f"run-{image}-{int(time.time() * 1000) % 10**6}.log"
@@ -86,8 +91,13 @@ class Container:
         workdir = cfg.get("WorkingDir") or "/"
         self.ctr = run_ok(["buildah", "from", "--pull-never", self.tag], self.image, "buildah from").strip()
         rootfs = run_ok(["buildah", "mount", self.ctr], self.image, "buildah mount").strip()
-        for path in self.mounts.values():  # mount points, as the kubelet makes them
-            Path(rootfs, path.lstrip("/")).mkdir(parents=True, exist_ok=True)
+        for host, path in self.mounts.items():  # mount points, as the kubelet makes them
+            point = Path(rootfs, path.lstrip("/"))
+            if Path(host).is_dir():
+                point.mkdir(parents=True, exist_ok=True)
+            else:
+                point.parent.mkdir(parents=True, exist_ok=True)
+                point.touch()
         view = tempfile.mkdtemp(prefix=f"pbt-smoke-{self.image}-")
         script = [
             "set -e",
