@@ -207,3 +207,11 @@ def test_copied_packages_are_importable_packages():
     include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
     for pkg in ("pbt", "services", "training"):
         assert any(fnmatch.fnmatch(pkg, pattern) for pattern in include["include"]), f"{pkg} is not installed"
+
+
+def test_the_selftest_breakages_still_apply():
+    """`make images-selftest` breaks docker/Dockerfile by text replacement; each text must be there."""
+    text = DOCKERFILE.read_text()
+    for name, (good, bad, words) in images_module().BREAKAGES.items():
+        assert good in text and bad not in text, f"selftest {name!r}: {good!r} is not in docker/Dockerfile"
+        assert "orchestrator" in words, name
