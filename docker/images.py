@@ -177,55 +177,44 @@ def build(
     if tool is None:
         raise Failure("no image builder here: neither a Docker engine nor buildah answers")
     logs.mkdir(parents=True, exist_ok=True)
-    args: list[str] = []
-    volumes: list[str] = []
-    workdir = Path(tempfile.mkdtemp(prefix="pbt-images-"))
-    if tool == "buildah" and python_image in ("", "local"):
-        args += ["--build-arg", f"PYTHON_IMAGE={local_base()}"]
-        extra_args, volumes = host_pip(workdir)
-        args += extra_args
-    elif python_image not in ("", "local"):
-        args += ["--build-arg", f"PYTHON_IMAGE={python_image}"]
-    tags = {}
-    for name in names:
-        image = BY_NAME[name]
-        tag = image.tag(registry, version)
-        if tool == "docker":
-            cmd = ["docker", "build", "-f", dockerfile, "--target", name, "-t", tag, *args, "."]
-        else:
-            cmd = [
-                "buildah",
-                "bud",
-                "--isolation",
-                "chroot",
-                "--network",
-                "host",
-                "--layers",
-                "-f",
-                dockerfile,
-                "--ignorefile",
-                IGNOREFILE,
-                "--target",
-                name,
-                "-t",
-                tag,
-                *args,
-                *volumes,
-                ".",
-            ]
-        start = time.monotonic()
-        print(f"== {name}: {tool} build -> {tag}", flush=True)
-        run(
-            ["nice", "-n", "10", *cmd],
-            image=name,
-            step=f"build ({tool})",
-            log=logs / f"build-{name}.log",
-            cwd=ROOT,
-        )
-        print(f"   {name}: built in {time.monotonic() - start:.0f} s, {size(tool, tag)}", flush=True)
-        tags[name] = tag
-    shutil.rmtree(workdir, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix="pbt-images-") as workdir:
+        args: list[str] = []
+        volumes: list[str] = []
+        if tool == "buildah" and python_image in ("", "local"):
+            args += ["--build-arg", f"PYTHON_IMAGE={local_base()}"]
+            extra_args, volumes = host_pip(Path(workdir))
+            args += extra_args
+        elif python_image not in ("", "local"):
+            args += ["--build-arg", f"PYTHON_IMAGE={python_image}"]
+        tags = {
+            name: build_one(tool, name, registry, version, dockerfile, args, volumes, logs) for name in names
+        }
+    print("sizes: " + ", ".join(f"{name} {size(tool, tag)}" for name, tag in tags.items()), flush=True)
     return tags
+
+
+def build_one(
+    tool: str,
+    name: str,
+    registry: str,
+    version: str,
+    dockerfile: str,
+    args: list[str],
+    volumes: list[str],
+    logs: Path,
+) -> str:
+    tag = BY_NAME[name].tag(registry, version)
+    if tool == "docker":
+        cmd = ["docker", "build", "-f", dockerfile, "--target", name, "-t", tag, *args, "."]
+    else:
+        cmd = ["buildah", "bud", "--isolation", "chroot", "--network", "host", "--layers", "-f", dockerfile,
+               "--ignorefile", IGNOREFILE, "--target", name, "-t", tag, *args, *volumes, "."]  # fmt: skip
+    start = time.monotonic()
+    print(f"== {name}: {tool} build -> {tag}", flush=True)
+    log = logs / f"build-{name}.log"
+    run(["nice", "-n", "10", *cmd], image=name, step=f"build ({tool})", log=log, cwd=ROOT)
+    print(f"   {name}: built in {time.monotonic() - start:.0f} s, {size(tool, tag)}", flush=True)
+    return tag
 
 
 def size(tool: str, tag: str) -> str:
@@ -280,6 +269,11 @@ def selftest(registry: str, version: str, python_image: str, logs: Path) -> None
             raise Failure(f"selftest: {name}: the broken Dockerfile passed images-check")
         finally:
             os.unlink(fh.name)
+    tool = builder()
+    subprocess.run(
+        [tool or "buildah", "rmi", BY_NAME["orchestrator"].tag(registry, f"{version}-selftest")],
+        capture_output=True,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -321,4 +315,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    sys.modules.setdefault(
+        "images", sys.modules[__name__]
+    )  # smoke.py's `from images import Failure` is this one
     sys.exit(main())
