@@ -62,6 +62,7 @@ class Container:
         self.mounts = {**kubelet, **(mounts or {})}
         self.proc: subprocess.Popen | None = None
         self.ctr: str | None = None
+        self.view: str | None = None
         self.log = logs / f"run-{image}-{int(time.time() * 1000) % 10**6}.log"
 
     def config(self) -> dict:
@@ -98,7 +99,7 @@ class Container:
             else:
                 point.parent.mkdir(parents=True, exist_ok=True)
                 point.touch()
-        view = tempfile.mkdtemp(prefix=f"pbt-smoke-{self.image}-")
+        view = self.view = tempfile.mkdtemp(prefix=f"pbt-smoke-{self.image}-")
         script = [
             "set -e",
             f"mount --bind {rootfs} {view}",
@@ -159,6 +160,8 @@ class Container:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
         self.fh.close()
+        if self.view:
+            os.rmdir(self.view)
         if self.ctr:
             subprocess.run(["buildah", "umount", self.ctr], capture_output=True)
             subprocess.run(["buildah", "rm", self.ctr], capture_output=True)
