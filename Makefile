@@ -5,10 +5,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Every dependency group (pyproject.toml); each image installs only its own.
+EXTRAS := orchestrator,evaluator,agent,training,dev
 PYTEST_ARGS ?=
 
 .PHONY: setup test test-effect test-gpu test-fast demo lint format protos buf-lint bench clean help test-avx2 viewer-browser \
-	pipeline-templates
+	pipeline-templates images images-check images-selftest
 
 help:  ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -16,7 +18,7 @@ help:  ## list targets
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
 setup: $(STAMP)  ## create .venv with the pinned dependencies (torch 2.13.0 CPU)
@@ -121,16 +123,22 @@ pipeline-templates: setup  ## re-render k8s/pipelines/pbt-retrain-*.yaml from k8
 	  $(BIN)/pbt pipeline render $$f --hook > k8s/pipelines/pbt-retrain-$$n.yaml.part; \
 	  mv k8s/pipelines/pbt-retrain-$$n.yaml.part k8s/pipelines/pbt-retrain-$$n.yaml; echo "rendered k8s/pipelines/pbt-retrain-$$n.yaml"; done
 
-# Container images (needs a Docker engine): agent, orchestrator, evaluator, training (CPU and GPU).
+# Container images (docker/Dockerfile, one target each; docs/deploy.md): with Docker when an
+# engine answers, else buildah. Without a registry (buildah, PYTHON_IMAGE=local) the base is a
+# Debian bookworm made here with mmdebstrap. NAMES: a subset (training-gpu is built only when named).
 IMAGE_REGISTRY ?= ghcr.io/pbt-project
 IMAGE_TAG ?= 0.1.0
-images:  ## build the container images with docker (IMAGE_REGISTRY, IMAGE_TAG)
-	@docker info >/dev/null 2>&1 || { echo "make images: no Docker engine reachable (docker info failed)"; exit 1; }
-	docker build -f services/agent/Dockerfile -t $(IMAGE_REGISTRY)/pbt-agent:$(IMAGE_TAG) .
-	docker build -f services/orchestrator/Dockerfile -t $(IMAGE_REGISTRY)/pbt-orchestrator:$(IMAGE_TAG) .
-	docker build -f services/evaluator/Dockerfile -t $(IMAGE_REGISTRY)/pbt-evaluator:$(IMAGE_TAG) .
-	docker build -f training/Dockerfile -t $(IMAGE_REGISTRY)/pbt-training:$(IMAGE_TAG) .
-	docker build -f training/Dockerfile.gpu -t $(IMAGE_REGISTRY)/pbt-training:$(IMAGE_TAG)-cuda .
+PYTHON_IMAGE ?= local
+NAMES ?=
+IMAGES_ENV = IMAGE_REGISTRY=$(IMAGE_REGISTRY) IMAGE_TAG=$(IMAGE_TAG) PYTHON_IMAGE=$(PYTHON_IMAGE)
+images:  ## build the container images (docker, else buildah; IMAGE_REGISTRY, IMAGE_TAG, NAMES)
+	$(IMAGES_ENV) $(PYTHON) docker/images.py build $(NAMES)
+
+images-check: setup  ## build the images, then run each as the chart does (read-only root, uid 10001)
+	$(IMAGES_ENV) $(BIN)/python docker/images.py check $(NAMES)
+
+images-selftest: setup  ## three broken Dockerfiles (missing COPY source, wrong entry point, root-fs write) must fail
+	$(IMAGES_ENV) $(BIN)/python docker/images.py selftest
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

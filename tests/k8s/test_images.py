@@ -1,9 +1,10 @@
-"""Dockerfiles: every path and command they refer to exists in the repository.
+"""docker/Dockerfile: every path and command it refers to exists in the repository.
 
-No Docker engine runs here, so the Dockerfiles are parsed: COPY sources exist in the build
-context (the repository root) and pass the Dockerfile's .dockerignore, base images are pinned,
-the final stage runs as a non-root user, the entry point is the `pbt` console script and the
-default command resolves to a real `pbt` subcommand with options it accepts.
+The Dockerfile is parsed (`make images-check` builds and runs the images where a builder runs):
+COPY sources exist in the build context (the repository root) and pass its .dockerignore, base
+images are pinned, each image's target runs as a non-root user, the entry point is the `pbt`
+console script and the default command resolves to a real `pbt` subcommand with options it
+accepts; `make images` (docker/images.py) builds every target under the chart's repositories.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import fnmatch
 import json
 import re
 import shlex
+import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,19 +24,16 @@ from k8s_checks import CHART, ROOT, resolve_cli
 
 pytestmark = pytest.mark.k8s
 
-DOCKERFILES = sorted(
-    p
-    for pattern in ("services/*/Dockerfile*", "training/Dockerfile*")
-    for p in ROOT.glob(pattern)
-    if not p.name.endswith(".dockerignore")
-)
-# Dockerfile -> the chart's default port of the service it builds (None: no server).
-EXPECTED = {
-    "services/agent/Dockerfile": 8080,
-    "services/orchestrator/Dockerfile": 50051,
-    "services/evaluator/Dockerfile": 50052,
-    "training/Dockerfile": None,
-    "training/Dockerfile.gpu": None,
+DOCKERFILE = ROOT / "docker" / "Dockerfile"
+# image target -> the chart's default port of the service it builds (None: no server).
+EXPECTED = {"orchestrator": 50051, "evaluator": 50052, "agent": 8080, "training": None, "training-gpu": None}
+# image target -> where charts/pbt/values.yaml names its repository
+CHART_REPOSITORY = {
+    "orchestrator": ("orchestrator", "image"),
+    "evaluator": ("evaluator", "image"),
+    "agent": ("agents", "pbt", "image"),
+    "training": ("training", "image"),
+    "training-gpu": ("training", "image"),
 }
 
 
@@ -98,27 +97,55 @@ def excluded(rules: list[tuple[bool, str]], rel: str) -> bool:
     return out
 
 
-def test_the_expected_dockerfiles_exist():
-    assert {p.relative_to(ROOT).as_posix() for p in DOCKERFILES} == set(EXPECTED)
+def images_module():
+    sys.path.insert(0, str(ROOT / "docker"))
+    try:
+        import images
+    finally:
+        sys.path.remove(str(ROOT / "docker"))
+    return images
 
 
-def test_make_images_builds_every_dockerfile():
+def chain(stages: list[Stage], name: str) -> list[Stage]:
+    """The stage named `name` and the stages it starts FROM, base first."""
+    by_name = {s.name: s for s in stages if s.name}
+    out = [by_name[name]]
+    while out[0].image in by_name:
+        out.insert(0, by_name[out[0].image])
+    return out
+
+
+def test_one_dockerfile_builds_every_image():
+    legacy = [p for pattern in ("services/*/Dockerfile*", "training/Dockerfile*") for p in ROOT.glob(pattern)]
+    assert not legacy, f"one docker/Dockerfile builds every image; remove {legacy}"
+    stages = parse(DOCKERFILE)
+    assert set(EXPECTED) <= {s.name for s in stages}
+    images = images_module()
+    assert {i.name for i in images.IMAGES} == set(EXPECTED)
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    for image in images.IMAGES:
+        node = values
+        for key in CHART_REPOSITORY[image.name]:
+            node = node[key]
+        assert image.repository == node["repository"], f"{image.name}: chart repository {node['repository']}"
+    assert images.BY_NAME["training-gpu"].suffix == "-cuda"
     makefile = (ROOT / "Makefile").read_text()
-    built = set(re.findall(r"docker build -f (\S+)", makefile))
-    assert built == set(EXPECTED), built
+    assert "docker/images.py build" in makefile and "docker/images.py check" in makefile
 
 
-@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.relative_to(ROOT).as_posix())
-def test_dockerfile_references_exist(path: Path):
-    rel_name = path.relative_to(ROOT).as_posix()
-    stages = parse(path)
+def test_dockerfile_references_exist():
+    stages = parse(DOCKERFILE)
     names = {s.name for s in stages if s.name}
-    rules = ignore_rules(path)
-    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    rules = ignore_rules(DOCKERFILE)
+    copied: dict[str | None, set[str]] = {}
     for stage in stages:
+        if stage.image in names:
+            copied[stage.name] = set(copied.get(stage.image, set()))
+            continue
         tag = stage.image.rsplit("/", 1)[-1].partition(":")[2]
-        assert "@sha256:" in stage.image or (tag and tag != "latest"), f"{rel_name}: unpinned {stage.image}"
-        copied: set[str] = set()
+        assert "@sha256:" in stage.image or (tag and tag != "latest"), f"{stage.name}: unpinned {stage.image}"
+        copied[stage.name] = set()
+    for stage in stages:
         for op, rest in stage.instructions:
             if op in ("COPY", "ADD"):
                 words = shlex.split(rest)
@@ -127,45 +154,64 @@ def test_dockerfile_references_exist(path: Path):
                 sources, dest = paths[:-1], paths[-1]
                 source_stage = next((f.split("=", 1)[1] for f in flags if f.startswith("--from=")), None)
                 if source_stage:
-                    assert source_stage in names, f"{rel_name}: COPY --from={source_stage}: no such stage"
+                    assert source_stage in names, f"{stage.name}: COPY --from={source_stage}: no such stage"
                     continue
                 for src in sources:
                     target = ROOT / src
-                    assert target.exists(), f"{rel_name}: COPY {src}: not in the repository"
-                    assert not excluded(rules, src.rstrip("/")), f"{rel_name}: COPY {src} is .dockerignored"
-                    copied.add(Path(src).name if dest.endswith("/") and dest in ("./", ".") else src)
+                    assert target.exists(), f"{stage.name}: COPY {src}: not in the repository"
+                    assert not excluded(rules, src.rstrip("/")), f"{stage.name}: COPY {src} is .dockerignored"
+                    copied[stage.name].add(Path(src).name if dest in ("./", ".") else src)
             if op == "RUN":
+                copied[stage.name].update(re.findall(r">\s*(\S+)", rest))
+                inherited = set().union(*(copied[s.name] for s in chain(stages, stage.name)))
                 for constraint in re.findall(r"(?:^|\s)-c\s+(\S+)", rest):
-                    made_here = f"> {constraint}" in rest
-                    assert constraint in copied or made_here, (
-                        f"{rel_name}: RUN uses {constraint}, never copied"
+                    assert constraint in inherited, (
+                        f"{stage.name}: RUN uses {constraint}, never copied or made"
                     )
-    final = stages[-1].instructions
+                for script in re.findall(r"python3 (\S+\.py)", rest):
+                    assert script in inherited, f"{stage.name}: RUN runs {script}, never copied"
+
+
+@pytest.mark.parametrize("target", sorted(EXPECTED))
+def test_each_image_runs_pbt_as_a_non_root_user(target: str):
+    stages = parse(DOCKERFILE)
+    final = [ins for stage in chain(stages, target) for ins in stage.instructions]
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     users = [rest for op, rest in final if op == "USER"]
-    assert users and users[-1].split(":")[0] not in ("0", "root"), f"{rel_name}: final stage runs as root"
+    assert users and users[-1].split(":")[0] not in ("0", "root"), f"{target}: runs as root"
     entry = [exec_form(rest) for op, rest in final if op == "ENTRYPOINT"]
-    assert entry and entry[-1] == ["pbt"], f"{rel_name}: entry point must be pbt, got {entry}"
+    assert entry and entry[-1] == ["pbt"], f"{target}: entry point must be pbt, got {entry}"
     assert "pbt" in scripts, "pyproject defines no `pbt` console script"
     cmd = [exec_form(rest) for op, rest in final if op == "CMD"][-1]
     command, rest = resolve_cli(cmd)
     assert "not available in this build" not in (command.help or ""), (
-        f"{rel_name}: `pbt {' '.join(cmd)}` is registered but its module is missing"
+        f"{target}: `pbt {' '.join(cmd)}` is registered but its module is missing"
     )
     known = {opt for p in command.params for opt in getattr(p, "opts", [])} | {"--help", "-h"}
     unknown = [a for a in rest if a.startswith("-") and a not in known]
-    assert not unknown, f"{rel_name}: CMD passes options `pbt {' '.join(cmd)}` does not accept: {unknown}"
-    port = EXPECTED[rel_name]
+    assert not unknown, f"{target}: CMD passes options `pbt {' '.join(cmd)}` does not accept: {unknown}"
+    port = EXPECTED[target]
     exposed = [int(rest) for op, rest in final if op == "EXPOSE"]
     if port is not None:
-        assert exposed == [port] and str(port) in cmd, f"{rel_name}: serves {exposed}, chart expects {port}"
+        assert exposed == [port] and str(port) in cmd, f"{target}: serves {exposed}, chart expects {port}"
         values = yaml.safe_load((CHART / "values.yaml").read_text())
-        service = path.parent.name
-        if service != "agent":
-            assert values[service]["port"] == port
+        if target != "agent":
+            assert values[target]["port"] == port
+    else:
+        assert not exposed, f"{target}: exposes {exposed} but serves nothing"
 
 
 def test_copied_packages_are_importable_packages():
     for pkg in ("pbt", "services", "training"):
         assert (ROOT / pkg / "__init__.py").exists(), f"{pkg}/ is not a package"
     include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
-    assert {"pbt*", "services*", "training*"} <= set(include["include"])
+    for pkg in ("pbt", "services", "training"):
+        assert any(fnmatch.fnmatch(pkg, pattern) for pattern in include["include"]), f"{pkg} is not installed"
+
+
+def test_the_selftest_breakages_still_apply():
+    """`make images-selftest` breaks docker/Dockerfile by text replacement; each text must be there."""
+    text = DOCKERFILE.read_text()
+    for name, (good, bad, words) in images_module().BREAKAGES.items():
+        assert good in text and bad not in text, f"selftest {name!r}: {good!r} is not in docker/Dockerfile"
+        assert "orchestrator" in words, name
