@@ -22,28 +22,31 @@ EVALUATION_STATES = {
     "succeeded": evaluator_pb2.EVALUATION_STATE_SUCCEEDED,
     "failed": evaluator_pb2.EVALUATION_STATE_FAILED,
 }
-_ENUM_PREFIXES = ("APPEAL_TYPE_", "EXTRACTOR_KIND_")
+#: the enums of the API whose values become the configs' lower-case names
+_ENUM_PREFIXES = ("APPEAL_TYPE_", "EXTRACTOR_KIND_", "EXTRACTION_MODE_", "DATASET_FORMAT_")
 
 
 def proto_to_dict(message: Message) -> dict[str, Any]:
     """A proto message as the dict pydantic validates: unset fields dropped, enums as lower-case names."""
-    data = json_format.MessageToDict(message, preserving_proto_field_name=True)
-    return _strip_enums(data)
+    return _enum_names(json_format.MessageToDict(message, preserving_proto_field_name=True))
 
 
-def _strip_enums(value: Any) -> Any:
+def _enum_names(value: Any) -> Any:
+    """Drop ``*_UNSPECIFIED`` enum values (unset) and turn the others into lower-case names."""
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
-            item = _strip_enums(item)
-            if isinstance(item, str) and item.endswith("_UNSPECIFIED") and item.isupper():
-                continue
-            if key in ("mode", "format") and isinstance(item, str) and item.isupper():
-                item = item.split("_MODE_", 1)[-1].split("_FORMAT_", 1)[-1].lower()
+            item = _enum_names(item)
+            if isinstance(item, str) and item.isupper():
+                if item.endswith("_UNSPECIFIED"):
+                    continue
+                prefix = next((p for p in _ENUM_PREFIXES if item.startswith(p)), None)
+                if prefix is not None:
+                    item = item[len(prefix) :].lower()
             out[key] = item
         return out
     if isinstance(value, list):
-        return [_strip_enums(v) for v in value]
+        return [_enum_names(v) for v in value]
     return value
 
 
@@ -60,27 +63,9 @@ def run_config_from_proto(message: orchestrator_pb2.RunConfig, *, prefix: str = 
     return RunConfig.from_dict(proto_to_dict(message), prefix=prefix)
 
 
-def _eval_enums(value: Any) -> Any:
-    """Drop ``*_UNSPECIFIED`` enum values (unset) and turn the others into lower-case names."""
-    if isinstance(value, dict):
-        out = {}
-        for k, v in value.items():
-            v = _eval_enums(v)
-            if isinstance(v, str) and v.endswith("_UNSPECIFIED") and v.isupper():
-                continue
-            for p in _ENUM_PREFIXES:
-                if isinstance(v, str) and v.startswith(p):
-                    v = v[len(p) :].lower()
-            out[k] = v
-        return out
-    if isinstance(value, list):
-        return [_eval_enums(v) for v in value]
-    return value
-
-
 def eval_config_dict_from_proto(message: evaluator_pb2.EvaluationConfig) -> dict[str, Any]:
     """The dict `EvalConfig` validates: unset fields dropped, models' agents flattened."""
-    data = _eval_enums(json_format.MessageToDict(message, preserving_proto_field_name=True))
+    data = proto_to_dict(message)
     models = []
     for m in data.get("models", []):
         flat = {**m.get("agent", {}), "name": m.get("name", "")}
