@@ -23,7 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
-from pbt.errors import ValidationError
+from pbt.errors import ValidationError, from_pydantic
 
 Code = Literal["accept", "resist"]
 CODES: tuple[str, ...] = ("accept", "resist")
@@ -90,14 +90,12 @@ class PairRecord(BaseModel):
 
 def parse_record(row: Any, where: str | None = None) -> PairRecord:
     """Validate one parsed record; errors name ``where`` (``file:line``) and the field."""
-    from pbt.tree.validate import pydantic_error
-
     if not isinstance(row, dict):
         raise ValidationError("each line must be a JSON object", location=where)
     try:
         return PairRecord.model_validate(row)
     except PydanticValidationError as exc:
-        raise pydantic_error(exc, where) from None
+        raise from_pydantic(exc, location=where, echo_input=True) from None
 
 
 def parse_records(text: str, location: str) -> list[tuple[int, PairRecord]]:
