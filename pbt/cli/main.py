@@ -9,6 +9,7 @@ group and load the same way, by name, without a static import.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 from importlib.metadata import EntryPoint, entry_points
@@ -32,12 +33,13 @@ GROUPS: dict[str, tuple[str, str, str]] = {
 PLUGIN_GROUP = "pbt.commands"
 
 
+@functools.cache
 def plugin_commands() -> dict[str, EntryPoint]:
     """name -> entry point of the installed packages' `pbt` subcommands (built-in names win)."""
     return {ep.name: ep for ep in entry_points(group=PLUGIN_GROUP) if ep.name not in GROUPS}
 
 
-def _unavailable(name: str, help_text: str, reason: str) -> click.Command:
+def unavailable_command(name: str, help_text: str, reason: str) -> click.Command:
     @click.command(
         name,
         help=f"{help_text} (not available in this build)",
@@ -56,7 +58,7 @@ def _load_plugin(name: str, ep: EntryPoint) -> click.Command:
     except ModuleNotFoundError as exc:
         if exc.name is None or not f"{ep.module}.".startswith(f"{exc.name}."):
             raise
-        return _unavailable(
+        return unavailable_command(
             name,
             f"Provided by {ep.value}.",
             f"{ep.value} (entry point group {PLUGIN_GROUP!r}) is not installed ({exc}); "
@@ -93,7 +95,7 @@ class LazyGroup(click.Group):
         except ModuleNotFoundError as exc:
             if exc.name != module_name:
                 raise
-            return _unavailable(cmd_name, help_text, f"{module_name} is missing")
+            return unavailable_command(cmd_name, help_text, f"{module_name} is missing")
         return getattr(module, attr)
 
 

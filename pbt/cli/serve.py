@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from pbt.cli.main import LazyGroup
+from pbt.cli.main import LazyGroup, unavailable_command
 
 SERVERS = {
     "agent": ("services.agent.cli", "agent", "KServe agent model server (OpenAI protocol)."),
@@ -28,12 +28,7 @@ class _ServeGroup(LazyGroup):
         except ModuleNotFoundError as exc:
             if exc.name != module_name:
                 raise
-
-            @click.command(cmd_name, help=f"{help_text} (not available in this build)")
-            def unavailable() -> None:
-                raise click.ClickException(f"'pbt serve {cmd_name}' is not available in this build")
-
-            return unavailable
+            return unavailable_command(cmd_name, help_text, f"{module_name} is missing")
 
 
 @click.group(cls=_ServeGroup)
