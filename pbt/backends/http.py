@@ -52,7 +52,9 @@ def normalize_base_url(url: str) -> str:
     return f"{url}/v1"
 
 
-def _server_message(response: httpx.Response) -> str:
+def server_message(response: httpx.Response) -> str:
+    """The message of an error answer: OpenAI's / this project's ``{"error": {"message"}}``, a bare
+    ``error`` string, FastAPI's ``detail`` or vLLM's ``message``; else the body's start."""
     try:
         body = response.json()
     except ValueError:
@@ -151,7 +153,7 @@ class HttpBackend(ChatBackend):
         async with semaphore:
             response = await client.request(method, path, json=body)
         if response.status_code >= 400:
-            message = _server_message(response)
+            message = server_message(response)
             if not self.relay_errors:
                 log.warning("%s%s answered %d: %s", self.base_url, path, response.status_code, message[:500])
                 message = "(the answer is in the server log)"

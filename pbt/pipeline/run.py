@@ -101,8 +101,6 @@ def _prefs(spec: PipelineSpec, run: str, store: ObjectStore) -> dict[str, str]:
     output_id = f"{run}-prefs"
     p = spec.pairs
     if spec.cluster.orchestrator:
-        import asyncio
-
         from pbt.rpc import OrchestratorClient
 
         async def remote() -> None:
@@ -154,19 +152,6 @@ class AgentError(ValidationError):
         self.status, self.detail = status, message
 
 
-def _error_message(r: Any) -> str:
-    """The message of an error body: the project's ``{"error": {"message"}}`` or vLLM's ``{"message"}``."""
-    try:
-        body = r.json()
-        error = body.get("error")
-        message = error.get("message") if isinstance(error, dict) else body.get("message") or error
-        if message:
-            return str(message)[:300]
-    except Exception:
-        pass
-    return r.text[:300]
-
-
 def _post(url: str, body: dict[str, Any]) -> None:
     import httpx
 
@@ -175,7 +160,9 @@ def _post(url: str, body: dict[str, Any]) -> None:
     except httpx.HTTPError as exc:
         raise ValidationError(f"{url}: {type(exc).__name__}: {exc}") from None
     if r.status_code != 200:
-        raise AgentError(url, r.status_code, _error_message(r))
+        from pbt.backends.http import server_message
+
+        raise AgentError(url, r.status_code, server_message(r)[:300])
 
 
 def _base(url: str) -> str:
