@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from pbt.jobs.pytorchjob import CONTAINER_SECURITY_CONTEXT
+from pbt.jobs.pytorchjob import CONTAINER_SECURITY_CONTEXT, POD_SECURITY_CONTEXT
 from pbt.pipeline.spec import PipelineSpec
 from pbt.pipeline.steps import Step, steps_for
 
@@ -33,7 +33,6 @@ GIT_ENV = (
     ("GIT_CONFIG_VALUE_0", f"store --file={GIT_SECRET_PATH}/credentials"),
     ("GIT_TERMINAL_PROMPT", "0"),
 )
-POD_SECURITY = {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001, "fsGroup": 10001}
 LABELS = {
     "app.kubernetes.io/name": "pbt",
     "app.kubernetes.io/part-of": "pbt",
@@ -218,7 +217,7 @@ def trees_job_manifest(spec: PipelineSpec, step: Step, run: str) -> dict[str, An
                 "spec": {
                     "restartPolicy": "Never",
                     "automountServiceAccountToken": False,
-                    "securityContext": {**POD_SECURITY, "seccompProfile": {"type": "RuntimeDefault"}},
+                    "securityContext": copy.deepcopy(POD_SECURITY_CONTEXT),
                     "containers": [
                         {
                             "name": "trees",
@@ -308,7 +307,7 @@ def render_workflow_template(spec: PipelineSpec) -> dict[str, Any]:
             "entrypoint": "pipeline",
             "serviceAccountName": spec.cluster.service_account,
             "arguments": {"parameters": [{"name": "run", "value": spec.default_run}]},
-            "securityContext": dict(POD_SECURITY),
+            "securityContext": copy.deepcopy(POD_SECURITY_CONTEXT),
             "volumes": _volumes(spec),
             "templates": templates,
         },
