@@ -32,6 +32,8 @@ from pbt.config import AgentConfig, StoreConfig
 from pbt.errors import ValidationError
 
 SUITES = ("misinformation", "are_you_sure", "balanced", "team_debate")
+#: the team debate's turns in all when a config names none (the reference's --max_turns 4)
+DEFAULT_TOTAL_TURNS = 4
 APPEALS = ("logical", "credibility", "emotional")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -265,7 +267,7 @@ class TeamDebateSuite(_Strict):
             return self.discussion_turns
         if self.max_turns is not None:
             return self.max_turns
-        return (4 if self.total_turns is None else self.total_turns) - 2
+        return (DEFAULT_TOTAL_TURNS if self.total_turns is None else self.total_turns) - 2
 
 
 class Suites(_Strict):

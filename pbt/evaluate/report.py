@@ -11,13 +11,13 @@ import math
 from typing import Any
 
 import pbt.evaluate.results as R
+from pbt.evaluate.config import DEFAULT_TOTAL_TURNS
+from pbt.evaluate.team_debate import ORDERS
 from pbt.store import ObjectStore
 
 log = logging.getLogger(__name__)
 
 AVG = "Avg"
-#: the team debate's speaking orders (`pbt.evaluate.team_debate.ORDERS`)
-ORDERS = ("a_first", "b_first")
 #: the column order of the paper's Table 1; other subsets follow alphabetically
 PAPER_SUBSETS = ("NQ1", "NQ2", "BoolQ", "TruthfulQA")
 
@@ -285,7 +285,7 @@ def turns_note(doc: dict[str, Any]) -> str:
             f"Turns: the two independent answers, then up to {n} discussion turns "
             "(discussion_turns: not the reference's reading)."
         )
-    total = td.get("total_turns") or 4
+    total = td.get("total_turns") or DEFAULT_TOTAL_TURNS
     return (
         f"Turns: {total} in total, the two independent answers included, then up to {total - 2} discussion "
         "turns (total_turns: the reference's reading, --max_turns 4)."
