@@ -111,18 +111,19 @@ class EvaluatorClient(_Client):
             request = evaluator_pb2.RunEvaluationRequest(config_yaml=config_yaml)
         return self.stub.RunEvaluation(request, timeout=timeout)
 
-    async def evaluate(
+    async def run_to_summary(
         self,
-        config: EvalConfig,
+        config: EvalConfig | None = None,
         *,
+        config_yaml: str | None = None,
         on_progress: Callable[[str, int, int], None] | None = None,
         timeout: float | None = None,
-    ) -> dict[str, Any]:
-        """Run an evaluation to its end: the summary document (``summary.json``); progress events
-        go to ``on_progress(suite, done, total)``. A failed call is a `PbtError` naming the server."""
+    ) -> evaluator_pb2.EvaluationSummary:
+        """Run an evaluation to its end: its `EvaluationSummary`; progress events go to
+        ``on_progress(suite, done, total)``. A failed call is a `PbtError` naming the server."""
         summary = None
         try:
-            async for event in self.run_evaluation(config, timeout=timeout):
+            async for event in self.run_evaluation(config, config_yaml=config_yaml, timeout=timeout):
                 kind = event.WhichOneof("event")
                 if kind == "progress" and on_progress is not None:
                     on_progress(event.progress.suite, event.progress.done, event.progress.total)
@@ -132,6 +133,17 @@ class EvaluatorClient(_Client):
             raise PbtError(f"{self.address}: {exc.code().name}: {exc.details()}") from None
         if summary is None:
             raise PbtError(f"{self.address}: the stream ended without a summary")
+        return summary
+
+    async def evaluate(
+        self,
+        config: EvalConfig,
+        *,
+        on_progress: Callable[[str, int, int], None] | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """`run_to_summary` as the summary document (``summary.json``)."""
+        summary = await self.run_to_summary(config, on_progress=on_progress, timeout=timeout)
         return json.loads(summary.summary_json)
 
     async def get_evaluation(

@@ -381,24 +381,18 @@ def run_evaluation(address: str, config: EvalConfig, progress: Progress) -> Eval
     config_yaml = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
 
     async def call() -> Any:
-        summary = None
         async with EvaluatorClient(address) as evaluator:
-            async for event in evaluator.run_evaluation(config_yaml=config_yaml, timeout=3600):
-                kind = event.WhichOneof("event")
-                if kind == "progress":
-                    p = event.progress
-                    progress(f"eval {p.suite}", p.done, max(p.total, 1))
-                elif kind == "summary":
-                    summary = event.summary
-        return summary
+            return await evaluator.run_to_summary(
+                config_yaml=config_yaml,
+                on_progress=lambda suite, done, total: progress(f"eval {suite}", done, max(total, 1)),
+                timeout=3600,
+            )
 
     started = time.monotonic()
     try:
         summary = asyncio.run(call())
     except Exception as exc:
         raise _grpc_error("evaluation (evaluator RunEvaluation)", exc) from exc
-    if summary is None:
-        raise StageError("evaluation: the evaluator ended the stream without a summary")
     if summary.error or summary.state == evaluator_pb2.EVALUATION_STATE_FAILED:
         raise StageError(f"evaluation {eval_id} failed: {summary.error}")
     import json
