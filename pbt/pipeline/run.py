@@ -24,6 +24,7 @@ import yaml
 
 from pbt.errors import ConflictError, PbtError, ValidationError
 from pbt.pipeline.gate import make_verdict, render_report
+from pbt.pipeline.serving import load_adapter, prune_adapters, served_paths, unload_quietly
 from pbt.pipeline.spec import PipelineSpec, check_run_id, load_spec, parse_spec
 from pbt.pipeline.steps import STEP_NAMES, steps_for
 from pbt.store import ObjectStore, layout, open_store
@@ -146,103 +147,24 @@ def _train(spec: PipelineSpec, run: str, store: ObjectStore) -> dict[str, str]:
     return {"adapter": result.outputs["adapter"]}
 
 
-class AgentError(ValidationError):
-    def __init__(self, url: str, status: int, message: str):
-        super().__init__(f"{url}: HTTP {status}: {message}")
-        self.status, self.detail = status, message
-
-
-def _post(url: str, body: dict[str, Any]) -> None:
-    import httpx
-
-    try:
-        r = httpx.post(url, json=body, timeout=600)
-    except httpx.HTTPError as exc:
-        raise ValidationError(f"{url}: {type(exc).__name__}: {exc}") from None
-    if r.status_code != 200:
-        from pbt.backends.http import server_message
-
-        raise AgentError(url, r.status_code, server_message(r)[:300])
-
-
-def _base(url: str) -> str:
-    url = url.rstrip("/")
-    for suffix in ("/openai/v1", "/v1"):
-        if url.endswith(suffix):
-            return url[: -len(suffix)]
-    return url
-
-
 def candidate_name(spec: PipelineSpec, run: str) -> str:
     return f"{spec.serving.candidate_prefix}-{run}"[:64]
-
-
-def stage_adapter(store: ObjectStore, key: str, root: str | Path) -> Path:
-    """The adapter at store `key` as the folder ``root/key`` (downloaded once, renamed into place whole)."""
-    import shutil
-
-    from pbt.store.base import check_key
-
-    target = Path(root) / check_key(key)
-    if target.is_dir():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.parent / f".{target.name}.partial-{os.getpid()}"
-    shutil.rmtree(partial, ignore_errors=True)
-    try:
-        store.get_dir(key, partial)
-        if not (partial / "adapter_config.json").is_file():
-            raise ValidationError(
-                f"store key {key!r} holds no PEFT adapter (adapter_config.json missing)", field="lora_path"
-            )
-        try:
-            partial.rename(target)
-        except OSError:
-            if not target.is_dir():  # not a concurrent stager that finished first
-                raise
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
-    return target
-
-
-def load_adapter(spec: PipelineSpec, store: ObjectStore, name: str, key: str) -> str:
-    """Load the adapter at store `key` into the serving agent as `name`; returns the lora_path sent.
-
-    With ``serving.adapter_volume`` (vLLM) the adapter is first copied to the shared volume and
-    lora_path is its folder there; otherwise lora_path is the store key (the pbt agent server
-    downloads it). A name vLLM already holds is unloaded and loaded again (a resumed run, or a
-    new promoted adapter under the same name)."""
-    volume = spec.serving.adapter_volume
-    path = str(stage_adapter(store, key, volume.mount_path)) if volume else key
-    base = _base(spec.serving.agent)
-    body = {"lora_name": name, "lora_path": path}
-    try:
-        _post(f"{base}/v1/load_lora_adapter", body)
-    except AgentError as exc:
-        if exc.status != 400 or "already" not in exc.detail.lower():
-            raise
-        _post(f"{base}/v1/unload_lora_adapter", {"lora_name": name})
-        _post(f"{base}/v1/load_lora_adapter", body)
-    return path
 
 
 def _load(spec: PipelineSpec, run: str, store: ObjectStore) -> dict[str, str]:
     adapter = _need(store, run, "train")["adapter"]
     s = spec.serving
     name = candidate_name(spec, run)
-    load_adapter(spec, store, name, adapter)
+    loaded = {load_adapter(spec, store, name, adapter)}
     promoted = s.base_model_name
     if s.promoted:
-        load_adapter(spec, store, s.promoted_name, s.promoted)
+        loaded.add(load_adapter(spec, store, s.promoted_name, s.promoted))
         promoted = s.promoted_name
+    if s.adapter_volume:
+        served = served_paths(spec) or set()
+        for folder in prune_adapters(s.adapter_volume.mount_path, s.adapter_volume.keep, loaded | served):
+            log.info("adapter volume: removed %s", folder)
     return {"candidate": name, "promoted": promoted}
-
-
-def _unload_quietly(spec: PipelineSpec, name: str) -> None:
-    try:
-        _post(f"{_base(spec.serving.agent)}/v1/unload_lora_adapter", {"lora_name": name})
-    except Exception as exc:  # the verdict stands either way
-        log.warning("could not unload %s: %s", name, exc)
 
 
 def _evaluate(spec: PipelineSpec, run: str, store: ObjectStore) -> dict[str, str]:
@@ -300,7 +222,7 @@ def _gate(spec: PipelineSpec, run: str, store: ObjectStore) -> dict[str, str]:
     store.put_text(report_key(run), render_report(verdict))
     _write_outputs({"verdict": verdict_key(run), "report": report_key(run)})
     if not verdict["passed"]:
-        _unload_quietly(spec, served["candidate"])  # a refused candidate gives its slot back
+        unload_quietly(spec, served["candidate"])  # a refused candidate gives its slot back
         raise PbtError(
             f"run {run}: the candidate failed the gates {verdict['failed_gates']} "
             f"(verdict: {store.uri(verdict_key(run))})"

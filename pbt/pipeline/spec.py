@@ -113,6 +113,12 @@ class AdapterVolumeSpec(_Strict):
     mount_path: str = Field(
         "/mnt/pbt-adapters", description="Where both the load step and the agent pods mount the claim."
     )
+    keep: int = Field(
+        4,
+        ge=1,
+        description="Adapters the volume keeps after a load, most recently loaded first; those just loaded "
+        "and those the agent serves (its /v1/models) are never removed.",
+    )
 
     @field_validator("claim")
     @classmethod

@@ -1,10 +1,13 @@
 """The load step against a vLLM-compatible server on loopback: with `serving.adapter_volume` the
-adapter is copied from the store to the shared volume and loaded by its path there."""
+adapter is copied from the store to the shared volume and loaded by its path there, and the volume
+keeps only the most recent adapters besides those in use, never removing anything outside it."""
 
 from __future__ import annotations
 
 import json
+import os
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -14,6 +17,7 @@ import yaml
 
 from pbt.errors import NotFoundError, ValidationError
 from pbt.pipeline import run as pipeline_run
+from pbt.pipeline.serving import adapter_folders, prune_adapters, remove_adapter
 from pbt.pipeline.spec import parse_spec
 from pbt.store import LocalStore
 from pbt.store.layout import pipeline_step_key as record_key
@@ -31,11 +35,24 @@ class FakeVllm:
         self.requests: list[tuple[str, dict]] = []
         self.loaded: dict[str, str] = {}
         self.fail_next: tuple[int, str] | None = None
+        self.models_status = 200
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args):
                 pass
+
+            def do_GET(self):
+                if self.path != "/v1/models" or fake.models_status != 200:
+                    self.send_error(fake.models_status if self.path == "/v1/models" else 404)
+                    return
+                cards = [{"id": "tiny", "root": "/models/tiny"}]
+                cards += [{"id": n, "root": p, "parent": "tiny"} for n, p in fake.loaded.items()]
+                data = json.dumps({"object": "list", "data": cards}).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -91,11 +108,13 @@ def store(tmp_path) -> LocalStore:
     return store
 
 
-def _spec(agent: str, volume: Path | None, promoted: str | None = PROMOTED):
+def _spec(agent: str, volume: Path | None, promoted: str | None = PROMOTED, keep: int | None = None):
     data = yaml.safe_load(Path(TINY).read_text())
     data["serving"].update(agent=f"{agent}/v1", promoted=promoted)
     if volume is not None:
         data["serving"]["adapter_volume"] = {"claim": "pbt-adapters", "mount_path": str(volume)}
+        if keep is not None:
+            data["serving"]["adapter_volume"]["keep"] = keep
     return parse_spec(yaml.safe_dump(data))
 
 
@@ -177,3 +196,111 @@ def test_an_unreachable_agent_is_a_clear_error(tmp_path, store):
     spec = _spec("http://127.0.0.1:9", tmp_path / "volume")
     with pytest.raises(ValidationError, match=r"http://127.0.0.1:9/v1/load_lora_adapter: ConnectError"):
         pipeline_run.load_adapter(spec, store, "cand", ADAPTER)
+
+
+# ---------------------------------------------------------------- retention on the volume
+
+
+def _old_adapter(volume: Path, key: str, age: float) -> Path:
+    """An adapter staged `age` seconds ago by an earlier run."""
+    folder = volume / key
+    folder.mkdir(parents=True)
+    (folder / "adapter_config.json").write_text("{}")
+    then = time.time() - age
+    os.utime(folder, (then, then))
+    return folder
+
+
+def _run_load(tmp_path: Path, store: LocalStore, spec) -> dict:
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text(spec.to_yaml())
+    pipeline_run.run_step("init", str(spec_file), "r1", store=store)
+    for step in ("trees", "prefs"):
+        store.put_json(record_key("r1", step), {"outputs": {}})
+    store.put_json(record_key("r1", "train"), {"outputs": {"adapter": ADAPTER}})
+    return pipeline_run.run_step("load", "store:pipelines/r1/spec.yaml", "r1", store=store)
+
+
+def test_the_load_step_keeps_the_most_recent_adapters_and_those_in_use(tmp_path, vllm, store):
+    volume = tmp_path / "volume"
+    oldest = _old_adapter(volume, "training/a-dpo/adapter", 400)
+    served = _old_adapter(volume, "training/b-dpo/adapter", 300)
+    middle = _old_adapter(volume, "training/c-dpo/adapter", 200)
+    newest = _old_adapter(volume, "training/d-dpo/adapter", 100)
+    (volume / "README").write_text("not an adapter")
+    vllm.loaded["cand-b"] = str(served)  # an earlier candidate the agent still serves
+    _run_load(tmp_path, store, _spec(vllm.url, volume, keep=3))
+    # kept: this run's two (the most recent) + the next most recent + the served one
+    assert {p.relative_to(volume).as_posix() for p in adapter_folders(volume)} == {
+        ADAPTER,
+        PROMOTED,
+        "training/d-dpo/adapter",
+        "training/b-dpo/adapter",
+    }
+    assert not oldest.exists() and not middle.exists() and newest.is_dir() and served.is_dir()
+    assert not (volume / "training" / "a-dpo").exists()  # emptied parents go too
+    assert (volume / "README").read_text() == "not an adapter"
+    assert store.exists(f"{ADAPTER}/adapter_config.json")  # the store is never touched
+
+
+def test_adapters_just_loaded_survive_even_with_keep_1(tmp_path, vllm, store):
+    volume = tmp_path / "volume"
+    old = _old_adapter(volume, "training/a-dpo/adapter", 100)
+    _run_load(tmp_path, store, _spec(vllm.url, volume, keep=1))
+    assert sorted(p.relative_to(volume).as_posix() for p in adapter_folders(volume)) == sorted(
+        [ADAPTER, PROMOTED]
+    )
+    assert not old.exists()
+
+
+def test_an_agent_that_does_not_list_its_adapters_protects_only_this_runs(tmp_path, vllm, store, caplog):
+    volume = tmp_path / "volume"
+    served = _old_adapter(volume, "training/b-dpo/adapter", 100)
+    vllm.loaded["cand-b"] = str(served)
+    vllm.models_status = 500
+    out = _run_load(tmp_path, store, _spec(vllm.url, volume, keep=2))
+    assert out == {"candidate": "cand-r1", "promoted": "promoted"}
+    assert not served.exists()
+    assert "does not list its adapters" in caplog.text
+
+
+def test_reloading_an_adapter_makes_it_recent_again(tmp_path, vllm, store):
+    volume = tmp_path / "volume"
+    spec = _spec(vllm.url, volume)
+    staged = _old_adapter(volume, PROMOTED, 1000)
+    _old_adapter(volume, "training/x-dpo/adapter", 10)
+    pipeline_run.load_adapter(spec, store, "promoted", PROMOTED)
+    assert adapter_folders(volume)[0] == staged
+
+
+def test_removal_stays_inside_the_volume(tmp_path):
+    volume, outside = tmp_path / "volume", tmp_path / "outside"
+    _old_adapter(volume, "training/a-dpo/adapter", 10)
+    (outside / "adapter").mkdir(parents=True)
+    (outside / "adapter" / "adapter_config.json").write_text("{}")
+    (volume / "linked").symlink_to(outside)
+    (volume / "training" / "link-dpo").symlink_to(outside)
+    for bad, why in (
+        ("../outside/adapter", "not a folder inside the adapter volume"),
+        ("training/../../outside/adapter", "not a folder inside the adapter volume"),
+        (str(outside / "adapter"), "outside the adapter volume"),
+        (str(volume), "not a folder inside the adapter volume"),
+        ("", "not a folder inside the adapter volume"),
+        ("linked/adapter", "passes through a link"),
+        ("training/link-dpo/adapter", "passes through a link"),
+    ):
+        with pytest.raises(ValidationError, match=why):
+            remove_adapter(volume, bad)
+    with pytest.raises(ValidationError, match="adapter_config.json missing"):
+        remove_adapter(volume, "training")
+    # the links are not adapters of the volume, so pruning to 1 removes nothing through them
+    assert [p.relative_to(volume).as_posix() for p in adapter_folders(volume)] == ["training/a-dpo/adapter"]
+    assert prune_adapters(volume, 1, set()) == []
+    assert (outside / "adapter" / "adapter_config.json").is_file()
+    remove_adapter(volume, str(volume / "training" / "a-dpo" / "adapter"))
+    assert not (volume / "training" / "a-dpo").exists() and (volume / "training").is_dir()
+
+
+def test_the_spec_refuses_keeping_no_adapter(vllm, tmp_path):
+    with pytest.raises(ValidationError, match=r"serving\.adapter_volume\.keep"):
+        _spec(vllm.url, tmp_path / "volume", keep=0)
