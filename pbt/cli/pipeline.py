@@ -94,5 +94,7 @@ def promote(verdict_ref: str, values_file: Path | None, write: bool, push: bool)
 
     result = do_promote(verdict_ref, values_file=values_file, write=write, push=push)
     click.echo(result.diff, nl=False)
-    if result.branch:
-        click.echo(f"pushed branch {result.branch}")
+    if result.branch and result.already_pushed:
+        click.echo(f"branch {result.branch} already pushed (commit {result.commit}); nothing to push")
+    elif result.branch:
+        click.echo(f"pushed branch {result.branch} (commit {result.commit})")

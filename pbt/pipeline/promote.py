@@ -28,6 +28,10 @@ class PromotionResult:
     new_text: str
     values_file: Path
     branch: str | None = None
+    #: the commit the remote branch holds after --push
+    commit: str | None = None
+    #: the remote branch already held this change (a retried push)
+    already_pushed: bool = False
 
 
 def read_verdict(ref: str) -> dict[str, Any]:
@@ -141,13 +145,20 @@ def promote(
         path.write_text(new_text, encoding="utf-8")
     if push:
         branch = f"{promo.get('branch_prefix', 'promote/')}{verdict['run']}"
-        result.branch = _push(path, branch, verdict, remote or os.environ.get("PBT_GIT_REMOTE"))
+        result.commit, result.already_pushed = _push(
+            path, branch, verdict, remote or os.environ.get("PBT_GIT_REMOTE")
+        )
+        result.branch = branch
     return result
 
 
-def _push(path: Path, branch: str, verdict: dict[str, Any], remote: str | None) -> str:
+def _push(path: Path, branch: str, verdict: dict[str, Any], remote: str | None) -> tuple[str, bool]:
     """Commit the values change on `branch` and push it to `remote` (the Git credential is git's
-    own: a credential helper or GIT_ASKPASS set from the operator's Secret)."""
+    own: a credential helper or GIT_ASKPASS set from the operator's Secret); returns the commit
+    and whether the remote branch already held this change.
+
+    A branch that already exists on the remote (a retried push) is left alone when its values file
+    is the one this run renders; holding anything else, it is a ConflictError naming both commits."""
     if not remote:
         raise ValidationError(
             "pushing needs a Git credential: set PBT_GIT_REMOTE (and git's credential from the Secret "
@@ -156,10 +167,11 @@ def _push(path: Path, branch: str, verdict: dict[str, Any], remote: str | None) 
         )
     cwd = path.parent
 
-    def git(*args: str) -> None:
+    def git(*args: str) -> str:
         proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
         if proc.returncode != 0:
             raise ValidationError(f"git {args[0]} failed: {proc.stderr.strip()[:300]}")
+        return proc.stdout
 
     git("checkout", "-b", branch)
     git("add", str(path))
@@ -168,5 +180,21 @@ def _push(path: Path, branch: str, verdict: dict[str, Any], remote: str | None) 
         "-m",
         f"promote {verdict['promotion']['adapter_name']} (run {verdict['run']}, eval {verdict['eval_id']})",
     )
-    git("push", remote, f"HEAD:refs/heads/{branch}")
-    return branch
+    ours = git("rev-parse", "HEAD").strip()
+    listed = git("ls-remote", "--heads", remote, f"refs/heads/{branch}").split()
+    if not listed:
+        git("push", remote, f"HEAD:refs/heads/{branch}")
+        return ours, False
+    theirs = listed[0]
+    git("fetch", "--quiet", remote, f"refs/heads/{branch}")
+    values = verdict["promotion"]["values_file"]
+    proc = subprocess.run(
+        ["git", "show", f"{theirs}:./{path.name}"], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+    if proc.returncode == 0 and proc.stdout == path.read_text(encoding="utf-8"):
+        return theirs, True
+    holds = f"whose {values} differs from" if proc.returncode == 0 else f"which has no {values}, unlike"
+    raise ConflictError(
+        f"branch {branch} of {remote} already exists at commit {theirs[:12]}, {holds} this run's "
+        f"commit {ours[:12]}; not pushing (delete that branch or promote under another run id)"
+    )

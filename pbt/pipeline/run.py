@@ -276,6 +276,8 @@ def _push(spec: PipelineSpec, run: str, store: ObjectStore) -> dict[str, str]:
             if proc.returncode != 0:
                 raise ValidationError(f"git {args[0]} of {p.git_remote} failed: {proc.stderr.strip()[:300]}")
         result = promote(str(verdict_ref), push=True, root=clone, remote=p.git_remote)
+    if result.already_pushed:  # a retried step whose first try pushed but left no record
+        log.warning("branch %s of %s already pushed (commit %s)", result.branch, p.git_remote, result.commit)
     return {"branch": result.branch or ""}
 
 

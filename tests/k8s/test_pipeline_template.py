@@ -246,6 +246,10 @@ def test_the_push_step_renders_only_with_a_git_secret(crd_schemas):
     assert secret["secret"]["secretName"] == "pbt-git"
     assert {"name": "git", "mountPath": GIT_SECRET_PATH, "readOnly": True} in push["volumeMounts"]
     env = {e["name"]: e.get("value") for e in push["env"]}
+    # a read-only root: git's HOME (its global config, if ever written) is the writable /tmp emptyDir
+    assert env["HOME"] == "/tmp" and {"name": "tmp", "mountPath": "/tmp"} in push["volumeMounts"]
+    assert {"name": "tmp", "emptyDir": {}} in wt["spec"]["volumes"]
+    assert push["securityContext"]["readOnlyRootFilesystem"] is True
     assert env["GIT_CONFIG_KEY_0"] == "credential.helper"
     assert env["GIT_CONFIG_VALUE_0"] == f"store --file={GIT_SECRET_PATH}/credentials"
     for name, tpl in templates.items():  # only the push step sees the credential

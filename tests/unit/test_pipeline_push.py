@@ -128,3 +128,74 @@ def test_pbt_promote_push_in_a_checkout_pushes_to_a_file_remote(tmp_path, remote
     assert out.exit_code == 0, out.output
     assert "pushed branch promote/r1" in out.output and "+      servedAdapter: dpo-r1" in out.output
     assert "servedAdapter: dpo-r1" in _branch_values(remote, "promote/r1")
+
+
+# ---------------------------------------------------------------- retried pushes
+
+
+def _remote_head(remote: str, branch: str) -> str:
+    return git("rev-parse", f"refs/heads/{branch}", cwd=Path(remote.removeprefix("file://"))).strip()
+
+
+def test_a_retried_push_step_after_a_lost_record_says_already_pushed(tmp_path, remote, caplog):
+    store = _store_at_push(tmp_path, {"git_secret": "pbt-git", "git_remote": remote})
+    assert pipeline_run.run_step("push", SPEC, "r1", store=store) == {"branch": "promote/r1"}
+    first = _remote_head(remote, "promote/r1")
+    store.delete(record_key("r1", "push"))  # the pod died after pushing, before recording
+    assert pipeline_run.run_step("push", SPEC, "r1", store=store) == {"branch": "promote/r1"}
+    assert _remote_head(remote, "promote/r1") == first  # nothing new pushed
+    assert f"branch promote/r1 of {remote} already pushed (commit {first})" in caplog.text
+    assert store.get_json(record_key("r1", "push"))["outputs"] == {"branch": "promote/r1"}
+
+
+def _checkout(tmp_path: Path, remote: str, name: str) -> Path:
+    checkout = tmp_path / name
+    git("clone", "-q", remote, str(checkout), cwd=tmp_path)
+    git("config", "user.name", "t", cwd=checkout)
+    git("config", "user.email", "t@example.com", cwd=checkout)
+    return checkout
+
+
+def _promote_push(tmp_path: Path, checkout: Path, remote: str, monkeypatch, verdict: dict | None = None):
+    ref = tmp_path / "verdict.json"
+    ref.write_text(json.dumps(verdict or _verdict()))
+    monkeypatch.chdir(checkout)
+    monkeypatch.setenv("PBT_GIT_REMOTE", remote)
+    return CliRunner().invoke(cli, ["promote", str(ref), "--push"])
+
+
+def test_pbt_promote_push_again_from_a_fresh_checkout_is_already_pushed(tmp_path, remote, monkeypatch):
+    out = _promote_push(tmp_path, _checkout(tmp_path, remote, "one"), remote, monkeypatch)
+    assert out.exit_code == 0, out.output
+    first = _remote_head(remote, "promote/r1")
+    assert f"pushed branch promote/r1 (commit {first})" in out.output
+    again = _promote_push(tmp_path, _checkout(tmp_path, remote, "two"), remote, monkeypatch)
+    assert again.exit_code == 0, again.output
+    assert f"branch promote/r1 already pushed (commit {first}); nothing to push" in again.output
+    assert _remote_head(remote, "promote/r1") == first
+
+
+def test_a_remote_branch_holding_another_change_is_refused_naming_both_commits(tmp_path, remote, monkeypatch):
+    other = dict(_verdict(), promotion={**_verdict()["promotion"], "adapter_path": "training/other/adapter"})
+    out = _promote_push(tmp_path, _checkout(tmp_path, remote, "one"), remote, monkeypatch, other)
+    assert out.exit_code == 0, out.output
+    theirs = _remote_head(remote, "promote/r1")
+    checkout = _checkout(tmp_path, remote, "two")
+    again = _promote_push(tmp_path, checkout, remote, monkeypatch)
+    assert again.exit_code != 0
+    ours = git("rev-parse", "HEAD", cwd=checkout).strip()
+    message = " ".join(again.output.split())
+    assert f"branch promote/r1 of {remote} already exists at commit {theirs[:12]}" in message
+    assert f"whose {VALUES} differs from this run's commit {ours[:12]}; not pushing" in message
+    assert _remote_head(remote, "promote/r1") == theirs  # untouched
+
+
+def test_a_remote_branch_without_the_values_file_is_refused(tmp_path, remote, monkeypatch):
+    other = _checkout(tmp_path, remote, "other")
+    git("checkout", "-qb", "promote/r1", cwd=other)
+    git("rm", "-q", VALUES, cwd=other)
+    git("commit", "-qm", "unrelated", cwd=other)
+    git("push", "-q", "origin", "promote/r1", cwd=other)
+    out = _promote_push(tmp_path, _checkout(tmp_path, remote, "two"), remote, monkeypatch)
+    assert out.exit_code != 0
+    assert f"which has no {VALUES}, unlike this run's commit" in " ".join(out.output.split())
