@@ -211,6 +211,10 @@ def test_the_load_step_and_the_agents_mount_the_same_adapter_volume(rendered):
     agent_mount = next(m for m in predictor["model"]["volumeMounts"] if m["mountPath"] == volume.mount_path)
     assert pvcs[agent_mount["name"]] == {"claimName": volume.claim, "readOnly": True}
     assert agent_mount["readOnly"] is True
+    # the chart creates that claim, ReadWriteMany (the step writes while the agents read)
+    claim = next(o for o in rendered["env-production"] if o["kind"] == "PersistentVolumeClaim")
+    assert claim["metadata"]["name"] == volume.claim
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
     env = {e["name"]: e.get("value") for e in predictor["model"]["env"]}
     assert env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "True"
     assert "--enable-lora" in predictor["model"]["args"]

@@ -274,3 +274,8 @@ the API keys of requestPolicy.agentCredentials (from Secrets); files only under 
 - name: PBT_POLICY_MAX_TREE_NODES
   value: {{ $p.maxTreeNodes | quote }}
 {{- end }}
+
+{{/* Claim of agents.adapterVolume: the operator's existingClaim, else the chart's claimName. */}}
+{{- define "pbt.adapterClaimName" -}}
+{{- .Values.agents.adapterVolume.existingClaim | default .Values.agents.adapterVolume.claimName }}
+{{- end }}

@@ -88,6 +88,17 @@ the value that was given.
 {{- $errors = append $errors (printf "training.nprocPerNode: %v processes per node but only %v GPUs per node" $v.training.nprocPerNode $v.training.gpusPerNode) }}
 {{- end }}
 {{- end }}
+{{- with $v.agents.adapterVolume }}
+{{- if and .enabled (not .existingClaim) }}
+{{- if not .create }}
+{{- $errors = append $errors "agents.adapterVolume.existingClaim: required when agents.adapterVolume.create is false (the operator's ReadWriteMany claim)" }}
+{{- else if not (regexMatch "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$" (toString .claimName)) }}
+{{- $errors = append $errors (printf "agents.adapterVolume.claimName: %q is not a DNS label of at most 63 characters (the claim the chart creates)" (toString .claimName)) }}
+{{- else if not .size }}
+{{- $errors = append $errors "agents.adapterVolume.size: required when the chart creates the claim (e.g. 20Gi)" }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- if and $v.generation.enabled (not (or $v.agents.roles.a.enabled $v.agents.roles.b.enabled)) }}
 {{- $errors = append $errors "generation.enabled: tree generation needs agents.roles.a and agents.roles.b enabled" }}
 {{- end }}
