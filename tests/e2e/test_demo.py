@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from demo_cli import run_pbt
 
 from pbt.hardware import cpu_class
 from pbt.store import LocalStore
@@ -34,21 +33,39 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1560)]
 AVX2 = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
 
 
-def run_fast_demo(root: Path, cache: Path, run_id: str, emulate: dict[str, str] | None = None):
-    """`pbt demo --fast --seeds 0` into a store under `root` (the CPU class capped by `emulate`)."""
+def run_fast_demo(
+    root: Path, cache: Path, run_id: str, emulate: dict[str, str] | None = None, s3: dict | None = None
+):
+    """`pbt demo --fast --seeds 0` run from `root`, into a local store under it, or into the S3
+    server `s3` (endpoint, keys, bucket) through S3_ENDPOINT as `make demo` with MinIO; the CPU class
+    capped by `emulate`."""
     import os
 
-    store_dir = root / "store"
     args = [
-        sys.executable, "-m", "pbt", "demo", "--fast", "--seeds", "0", "--run-id", run_id,
-        "--work", str(root / "work"), "--store", str(store_dir), "--agent-cache", str(cache),
+        "demo", "--fast", "--seeds", "0", "--run-id", run_id, "--work", str(root / "work"),
+        "--agent-cache", str(cache),
     ]  # fmt: skip
-    env = {**os.environ, **(emulate or {})}
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=1500, cwd=ROOT, env=env)
+    env = {**os.environ, **(emulate or {}), "PYTHONPATH": str(ROOT)}
+    if s3:
+        env.update(
+            S3_ENDPOINT=s3["endpoint"], S3_BUCKET=s3["bucket"],
+            AWS_ACCESS_KEY_ID=s3["access_key"], AWS_SECRET_ACCESS_KEY=s3["secret_key"],
+        )  # fmt: skip
+    else:
+        args += ["--store", str(root / "store")]
+    proc = run_pbt(args, timeout=1500, cwd=root, env=env)
     assert proc.returncode == 0, (
         f"pbt demo failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
     )
-    return LocalStore(store_dir), proc.stdout, root
+    if s3:
+        from pbt.store.s3 import S3Store
+
+        store = S3Store(
+            s3["endpoint"], s3["bucket"], access_key=s3["access_key"], secret_key=s3["secret_key"]
+        )
+    else:
+        store = LocalStore(root / "store")
+    return store, proc.stdout, root
 
 
 def check_pairs_and_compute(report: dict, markdown: str, cpu: str, emulation: dict[str, str]) -> None:
@@ -64,8 +81,13 @@ def check_pairs_and_compute(report: dict, markdown: str, cpu: str, emulation: di
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    return run_fast_demo(tmp_path_factory.mktemp("demo"), CACHE, "e2e")
+def demo_run(tmp_path_factory, s3_server):
+    """The reduced demo with its store on S3 (a real S3 server on loopback, driven through the minio
+    SDK as MinIO is); `make test-avx2` runs the same demo into a local store folder."""
+    import uuid
+
+    s3 = {**s3_server, "bucket": f"pbt-e2e-{uuid.uuid4().hex[:8]}"}
+    return run_fast_demo(tmp_path_factory.mktemp("demo"), CACHE, "e2e", s3=s3)
 
 
 def _key(store: LocalStore, uri: str) -> str:
@@ -150,35 +172,49 @@ def test_every_metric_is_in_its_valid_range(demo_run):
     assert seed["agent_a"]["steps"] > 0 and seed["agent_b"]["steps"] > 0
 
 
-def test_the_demo_runs_on_s3_when_s3_endpoint_is_set(s3_env, tmp_path):
-    """`make demo` with S3_ENDPOINT: every artifact goes to the bucket (a real S3 server on loopback,
-    driven through the minio SDK as MinIO is), nothing to a local store folder."""
-    import os
-
-    from pbt.store import open_store
-
-    args = [
-        sys.executable, "-m", "pbt", "demo", "--fast", "--seeds", "0", "--run-id", "e2e-s3",
-        "--work", str(tmp_path / "work"), "--agent-cache", str(CACHE),
-        # where the artifacts go is what this checks: half the trees (84) keep it short
-        "--set", "trees_per_question=3",
-    ]  # fmt: skip
-    proc = subprocess.run(
-        args, capture_output=True, text=True, timeout=1500, cwd=tmp_path, env=dict(os.environ)
-    )
-    assert proc.returncode == 0, f"pbt demo on S3 failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-    store = open_store()
-    assert store.url.startswith("s3://" + s3_env["bucket"])
-    report = store.get_json("demo/e2e-s3/report.json")
-    seed = report["seeds"][0]
-    assert set(seed["summary"]["suites"]) == {"misinformation", "are_you_sure", "balanced", "team_debate"}
+def test_every_artifact_goes_to_the_s3_store_when_s3_endpoint_is_set(demo_run):
+    """`make demo` with S3_ENDPOINT: every artifact goes to the bucket, nothing to a local store."""
+    store, stdout, root = demo_run
+    assert store.url.startswith("s3://pbt-e2e-")
+    seed = store.get_json("demo/e2e/report.json")["seeds"][0]
+    assert len(seed["artifacts"]) >= 10
     for name, uri in seed["artifacts"].items():
         if not name.startswith("agent_"):  # agents come from the local cache
-            assert uri.startswith("s3://"), (name, uri)
-            assert store.get_json(uri[len(store.url.rstrip("/")) + 1 :]), name
-    assert store.exists("demo/e2e-s3/team_accuracy.png")
-    assert not (tmp_path / "store").exists(), "the demo wrote to a local store folder"
-    assert f"s3://{s3_env['bucket']}" in proc.stdout
+            assert uri.startswith(store.url + "/"), (name, uri)
+            assert store.get_json(_key(store, uri)), name
+    assert store.exists("demo/e2e/team_accuracy.png")
+    assert not (root / "store").exists(), "the demo wrote to a local store folder"
+    assert store.url in stdout
+
+
+def test_the_world_agents_know_their_facts_and_hedge_elsewhere(demo_run):
+    """The world agents the demo trained (or took from the cache it filled): each knows its facts and
+    only those, voices uncertainty exactly where it does not know, and the strong agent gives in to
+    about the set share of challenges (give_in_rate 0.5 in the corpus)."""
+    import torch
+
+    from pbt_world.check import give_in_rate, knowledge_accuracy, load_agent
+    from pbt_world.config import WorldConfig
+    from pbt_world.generate import build_world
+
+    store, _, _ = demo_run
+    seed = store.get_json("demo/e2e/report.json")["seeds"][0]
+    torch.set_num_threads(2)
+    for agent in ("a", "b"):
+        manifest = Path(seed["artifacts"][f"agent_{agent}"].removeprefix("file://"))
+        world = build_world(WorldConfig(**json.loads(manifest.read_text())["inputs"]["world_config"]))
+        metrics = seed[f"agent_{agent}"]
+        assert metrics["final_loss_ema"] < 1.0, metrics
+        assert metrics["hedge_unknown"] >= 0.9 and metrics["hedge_known"] <= 0.1, metrics
+        assert metrics["known_accuracy"] >= 0.9, metrics
+        model, tok = load_agent(manifest.parent / "model")
+        known = knowledge_accuracy(model, tok, world.known(agent))
+        unknown = knowledge_accuracy(model, tok, [f for f in world.facts if not f.known_by(agent)])
+        assert known >= 0.9, (agent, f"known-fact accuracy {known:.2f}")
+        assert unknown <= 0.3, (agent, f"unknown-fact accuracy {unknown:.2f} (should be near chance)")
+        if agent == "a":
+            rate = give_in_rate(model, tok, world.known(agent), world)
+            assert 0.15 <= rate <= 0.85, f"give-in rate {rate:.2f} should be near the set 0.5"
 
 
 @pytest.mark.avx2

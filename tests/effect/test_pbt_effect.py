@@ -16,11 +16,10 @@ item-by-item counts and the one-sided variants' signatures against the base on s
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from demo_cli import run_pbt
 
 from pbt.store import LocalStore
 
@@ -33,11 +32,11 @@ pytestmark = [pytest.mark.effect, pytest.mark.slow, pytest.mark.timeout(2400)]
 def test_pbt_balanced_accuracy_is_above_the_base_models_on_world_seed_0(tmp_path):
     store_dir = tmp_path / "store"
     args = [
-        sys.executable, "-m", "pbt", "demo", "--seeds", "0", "--run-id", "effect",
+        "demo", "--seeds", "0", "--run-id", "effect",
         "--work", str(tmp_path / "work"), "--store", str(store_dir), "--agent-cache", str(CACHE),
         "--set", "eval_temperature=1.0", "--set", "eval_seeds=[12,42,64]",
     ]  # fmt: skip
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=2300, cwd=ROOT)
+    proc = run_pbt(args, timeout=2300, cwd=ROOT)
     assert proc.returncode == 0, f"pbt demo failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
     report = LocalStore(store_dir).get_json("demo/effect/report.json")
     table = report["summary"]
