@@ -19,15 +19,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
 from rich.console import Console
 from rich.table import Table
 
@@ -46,52 +43,14 @@ def find_seed(cache: Path, seed: int) -> tuple[Path, Path]:
     return worlds[-1] / "files", agents[-1].parent
 
 
-def free_port() -> int:
-    from pbt.net import free_port as pick
+def agent_server(src: Path, model_dir: Path, name: str, log: Path):  # type: ignore[no-untyped-def]
+    """``pbt serve agent`` from the source tree `src`, as the demo starts its agents
+    (pbt_world.demo.services.ServiceGroup.start_agent): one thread each."""
+    sys.path.append(str(ROOT / "tests"))  # test helpers
+    from agent_process import AgentProcess
 
-    return pick()
-
-
-class AgentServer:
-    """``python -m pbt serve agent`` from a given source tree (its own package first on the path)."""
-
-    def __init__(self, src: Path, model_dir: Path, name: str, log: Path):
-        self.src, self.model_dir, self.name, self.log = src, model_dir, name, log
-        self.port = free_port()
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> AgentServer:
-        # as the demo starts them (pbt_world.demo.services.ServiceGroup.start_agent): one thread each
-        env = dict(os.environ, PYTHONPATH=str(self.src), PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
-        cmd = [sys.executable, "-m", "pbt", "serve", "agent", "--model-dir", str(self.model_dir)]
-        cmd += ["--host", "127.0.0.1", "--port", str(self.port), "--model-name", self.name]
-        cmd += ["--device", "cpu", "--threads", "1"]
-        self.proc = subprocess.Popen(
-            cmd, cwd=self.src, env=env, stdout=self.log.open("w"), stderr=subprocess.STDOUT
-        )
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"agent {self.name} from {self.src} exited; see {self.log}")
-            try:
-                if httpx.get(f"{self.url}/v2/health/ready", timeout=2).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
-        raise SystemExit(f"agent {self.name} from {self.src} not ready after 300 s; see {self.log}")
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+    return AgentProcess(model_dir, model_name=name, threads=1, extra_args=("--device", "cpu"),
+                        log=log.open("w"), src=src, env={"OMP_NUM_THREADS": "1"}, ready_timeout=300)  # fmt: skip
 
 
 def build(src: Path, files: Path, agents: Path, args: argparse.Namespace, tmp: Path, tag: str) -> dict:
@@ -102,8 +61,8 @@ def build(src: Path, files: Path, agents: Path, args: argparse.Namespace, tmp: P
 
     settings = DemoSettings.fast() if args.fast else DemoSettings()
     with (
-        AgentServer(src, agents / "a" / "model", "a", tmp / f"{tag}-a.log") as a,
-        AgentServer(src, agents / "b" / "model", "b", tmp / f"{tag}-b.log") as b,
+        agent_server(src, agents / "a" / "model", "a", tmp / f"{tag}-a.log") as a,
+        agent_server(src, agents / "b" / "model", "b", tmp / f"{tag}-b.log") as b,
     ):
         config = trees_run_config(
             agent_a=f"{a.url}/openai/v1",

@@ -1,4 +1,4 @@
-"""Run the agent server as a child process (tests and benchmarks)."""
+"""Run the agent server as a child process (tests, benchmarks and `make images-check`)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,9 @@ class AgentProcess:
     """``pbt serve agent`` in a subprocess; ready when KServe's ``/v2/health/ready`` answers 200.
 
     Use as a context manager: ``with AgentProcess(model_dir) as agent: HttpBackend(agent.openai_url)``.
+    ``src``: run the ``pbt`` of that source tree (its folder first on PYTHONPATH, the working
+    directory) in this interpreter; ``env``: extra environment; ``ready_timeout``: seconds the
+    context manager waits for readiness.
     """
 
     def __init__(
@@ -33,6 +36,9 @@ class AgentProcess:
         threads: int | None = 1,
         extra_args: tuple[str, ...] = (),
         log: IO | int | None = subprocess.DEVNULL,
+        src: str | Path | None = None,
+        env: dict[str, str] | None = None,
+        ready_timeout: float = 90.0,
     ) -> None:
         self.model_dir = Path(model_dir)
         self.host = host
@@ -42,6 +48,9 @@ class AgentProcess:
         self.threads = threads
         self.extra_args = extra_args
         self.log = log
+        self.src = Path(src) if src is not None else None
+        self.env = env or {}
+        self.ready_timeout = ready_timeout
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -65,10 +74,12 @@ class AgentProcess:
             cmd += ["--threads", str(self.threads)]
         return cmd + list(self.extra_args)
 
-    def start(self, timeout: float = 90.0) -> AgentProcess:
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.proc = subprocess.Popen(self.command(), stdout=self.log, stderr=self.log, env=env)
-        self.wait_ready(timeout)
+    def start(self, timeout: float | None = None) -> AgentProcess:
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **self.env)
+        if self.src is not None:
+            env["PYTHONPATH"] = str(self.src)
+        self.proc = subprocess.Popen(self.command(), stdout=self.log, stderr=self.log, env=env, cwd=self.src)
+        self.wait_ready(self.ready_timeout if timeout is None else timeout)
         return self
 
     def wait_ready(self, timeout: float = 90.0) -> None:
