@@ -10,7 +10,7 @@ EXTRAS := orchestrator,evaluator,agent,training,dev
 PYTEST_ARGS ?=
 
 .PHONY: setup test test-effect test-gpu test-fast demo lint format protos buf-lint bench clean help test-avx2 viewer-browser \
-	pipeline-templates images images-check images-selftest
+	pipeline-templates images images-check images-selftest images-gpu-check
 
 help:  ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -126,11 +126,14 @@ pipeline-templates: setup  ## re-render k8s/pipelines/pbt-retrain-*.yaml from k8
 # Container images (docker/Dockerfile, one target each; docs/deploy.md): with Docker when an
 # engine answers, else buildah. Without a registry (buildah, PYTHON_IMAGE=local) the base is a
 # Debian bookworm made here with mmdebstrap. NAMES: a subset (training-gpu is built only when named).
+# CUDA_TORCH_INDEX: where training-gpu's torch comes from (empty: the Dockerfile's, PyTorch's cu128).
 IMAGE_REGISTRY ?= ghcr.io/pbt-project
 IMAGE_TAG ?= 0.1.0
 PYTHON_IMAGE ?= local
 NAMES ?=
-IMAGES_ENV = IMAGE_REGISTRY=$(IMAGE_REGISTRY) IMAGE_TAG=$(IMAGE_TAG) PYTHON_IMAGE=$(PYTHON_IMAGE)
+CUDA_TORCH_INDEX ?=
+IMAGES_ENV = IMAGE_REGISTRY=$(IMAGE_REGISTRY) IMAGE_TAG=$(IMAGE_TAG) PYTHON_IMAGE=$(PYTHON_IMAGE) \
+	CUDA_TORCH_INDEX=$(CUDA_TORCH_INDEX)
 images:  ## build the container images (docker, else buildah; IMAGE_REGISTRY, IMAGE_TAG, NAMES)
 	$(IMAGES_ENV) $(PYTHON) docker/images.py build $(NAMES)
 
@@ -139,6 +142,9 @@ images-check: setup  ## build the images, then run each as the chart does (read-
 
 images-selftest: setup  ## three broken Dockerfiles (missing COPY source, wrong entry point, root-fs write) must fail
 	$(IMAGES_ENV) $(BIN)/python docker/images.py selftest
+
+images-gpu-check: setup  ## build training-gpu (CUDA torch, about 4 GB of wheels; not in images-check) and run it without a GPU
+	$(IMAGES_ENV) $(BIN)/python docker/images.py check training-gpu
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

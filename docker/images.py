@@ -3,13 +3,15 @@
     python3 docker/images.py tool                  print the builder found here (docker, buildah) or nothing
     python3 docker/images.py build [NAME ...]      build the images (all CPU ones by default)
     python3 docker/images.py check [NAME ...]      build, then smoke-run each (docker/smoke.py)
+    python3 docker/images.py check training-gpu    the CUDA image, only when named (CUDA_TORCH_INDEX)
     python3 docker/images.py selftest              three broken copies of the Dockerfile must fail
 
 Docker when an engine answers, else buildah (`bud --isolation chroot --network host --layers`): the
-same docker/Dockerfile, the same targets and tags. Without a registry (PYTHON_IMAGE=local, the default
-with buildah), the base is a Debian bookworm made here with mmdebstrap and imported once; pip
-inside the build then uses this machine's pip settings (find-links, extra index, certificate
-bundle of an egress proxy), mounted read-only. Every failure names the image and the step.
+same docker/Dockerfile, the same targets and tags, each with its dependency group as the build
+argument GROUP. Without a registry (PYTHON_IMAGE=local, the default with buildah), the base is a
+Debian bookworm made here with mmdebstrap and imported once; pip inside the build then uses this
+machine's pip settings (find-links, extra index, certificate bundle of an egress proxy), mounted
+read-only. Every failure names the image and the step.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ BASE_PACKAGES = "python3,python3-venv,ca-certificates"
 class Image:
     name: str  # the Dockerfile target
     repository: str  # under IMAGE_REGISTRY (charts/pbt/values.yaml)
+    group: str  # its dependency group (pyproject.toml), the Dockerfile's GROUP
     suffix: str = ""  # tag suffix
     default: bool = True  # built by `make images` without names
 
@@ -45,12 +48,12 @@ class Image:
 
 
 IMAGES = [
-    Image("orchestrator", "pbt-orchestrator"),
-    Image("evaluator", "pbt-evaluator"),
-    Image("agent", "pbt-agent"),
-    Image("training", "pbt-training"),
-    # The CUDA build needs torch's CUDA index (2-3 GB of wheels): `make images NAMES=training-gpu`.
-    Image("training-gpu", "pbt-training", "-cuda", default=False),
+    Image("orchestrator", "pbt-orchestrator", "orchestrator"),
+    Image("evaluator", "pbt-evaluator", "evaluator"),
+    Image("agent", "pbt-agent", "agent"),
+    Image("training", "pbt-training", "training"),
+    # The CUDA build needs torch's CUDA wheels (about 4 GB): `make images-gpu`.
+    Image("training-gpu", "pbt-training", "training", "-cuda", default=False),
 ]
 BY_NAME = {i.name: i for i in IMAGES}
 
@@ -186,6 +189,8 @@ def build(
             args += extra_args
         elif python_image not in ("", "local"):
             args += ["--build-arg", f"PYTHON_IMAGE={python_image}"]
+        if os.environ.get("CUDA_TORCH_INDEX"):
+            args += ["--build-arg", f"CUDA_TORCH_INDEX={os.environ['CUDA_TORCH_INDEX']}"]
         tags = {
             name: build_one(tool, name, registry, version, dockerfile, args, volumes, logs) for name in names
         }
@@ -204,6 +209,7 @@ def build_one(
     logs: Path,
 ) -> str:
     tag = BY_NAME[name].tag(registry, version)
+    args = [*args, "--build-arg", f"GROUP={BY_NAME[name].group}"]
     if tool == "docker":
         cmd = ["docker", "build", "-f", dockerfile, "--target", name, "-t", tag, *args, "."]
     else:

@@ -13,6 +13,7 @@ import fnmatch
 import json
 import re
 import shlex
+import subprocess
 import sys
 import tomllib
 from dataclasses import dataclass, field
@@ -164,7 +165,7 @@ def test_dockerfile_references_exist():
             if op == "RUN":
                 copied[stage.name].update(re.findall(r">\s*(\S+)", rest))
                 inherited = set().union(*(copied[s.name] for s in chain(stages, stage.name)))
-                for constraint in re.findall(r"(?:^|\s)-c\s+(\S+)", rest):
+                for constraint in re.findall(r"pip install[^&;]*?\s-c\s+(\S+)", rest):
                     assert constraint in inherited, (
                         f"{stage.name}: RUN uses {constraint}, never copied or made"
                     )
@@ -215,3 +216,71 @@ def test_the_selftest_breakages_still_apply():
     for name, (good, bad, words) in images_module().BREAKAGES.items():
         assert good in text and bad not in text, f"selftest {name!r}: {good!r} is not in docker/Dockerfile"
         assert "orchestrator" in words, name
+
+
+def run_requirements(*args: str) -> subprocess.CompletedProcess:
+    """docker/requirements.py as the deps stage runs it (in a folder holding pyproject.toml)."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "docker" / "requirements.py"), *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+
+
+def test_one_deps_stage_installs_each_images_group():
+    stages = {s.name: s for s in parse(DOCKERFILE)}
+    assert not [n for n in stages if n and n.startswith("deps-") and n != "deps-cuda"], "one deps stage"
+    groups = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    for image in images_module().IMAGES:
+        assert image.group in groups, f"{image.name}: no dependency group {image.group}"
+        final = chain(list(stages.values()), image.name)[-1]
+        source = next(shlex.split(r)[0].split("=")[1] for op, r in final.instructions if op == "COPY")
+        assert source == ("deps-cuda" if image.name == "training-gpu" else "deps"), image.name
+        out = run_requirements(image.group)
+        assert out.returncode == 0, out.stderr
+        assert set(out.stdout.split()) == set(
+            tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+            + groups[image.group]
+        )
+        unused = run_requirements("--unused", image.group).stdout.split()
+        carried = {"training"} if image.group == "training" else {"services"}
+        assert set(unused) == {"services", "training"} - carried, image.name
+        check = run_requirements("--check", image.group).stdout.split()
+        command, rest = resolve_cli(check)
+        assert rest == ["--help"] and command.name == ("train" if image.group == "training" else image.group)
+
+
+@pytest.mark.parametrize("args", [[], [""], ["dev"], ["--unused", "nope"], ["--bogus", "agent"]])
+def test_a_missing_or_wrong_group_fails_the_build_naming_it(args):
+    out = run_requirements(*args)
+    assert out.returncode != 0 and not out.stdout
+    assert "GROUP" in out.stderr, out.stderr
+
+
+def test_the_pipeline_step_image_alone_carries_git_and_its_home_is_writable():
+    """The push step runs git in PipelineSpec.images.steps, with HOME on the step's /tmp emptyDir."""
+    from pbt.pipeline.spec import PipelineSpec
+    from pbt.pipeline.workflow import render_workflow_template
+
+    stages = parse(DOCKERFILE)
+    spec = PipelineSpec.model_validate(
+        {
+            **yaml.safe_load((ROOT / "examples/pipeline/tiny.yaml").read_text()),
+            "promotion": {
+                "values_file": "v.yaml",
+                "git_secret": "pbt-git",
+                "git_remote": "file:///tmp/r.git",
+            },
+        }  # fmt: skip
+    )
+    repository = spec.images.steps.rsplit("/", 1)[-1].partition(":")[0]
+    steps_image = next(i.name for i in images_module().IMAGES if i.repository == repository)
+    for image in images_module().IMAGES:
+        runs = [r for s in chain(stages, image.name) for op, r in s.instructions if op == "RUN"]
+        installs_git = any("apt-get install" in r and "git" in r.split() for r in runs)
+        assert installs_git == (image.name == steps_image), f"{image.name}: git installed: {installs_git}"
+    push = next(t for t in render_workflow_template(spec)["spec"]["templates"] if t["name"] == "push")
+    env = {e["name"]: e.get("value") for e in push["container"]["env"]}
+    mounts = {m["mountPath"]: m for m in push["container"]["volumeMounts"]}
+    assert env["HOME"] in mounts and not mounts[env["HOME"]].get("readOnly"), (env["HOME"], mounts)
