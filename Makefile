@@ -143,7 +143,7 @@ images-check: setup  ## build the images, then run each as the chart does (read-
 images-selftest: setup  ## three broken Dockerfiles (missing COPY source, wrong entry point, root-fs write) must fail
 	$(IMAGES_ENV) $(BIN)/python docker/images.py selftest
 
-images-gpu-check: setup  ## build training-gpu (CUDA torch, about 4 GB of wheels; not in images-check) and run it without a GPU
+images-gpu-check: setup  ## build training-gpu (CUDA torch, 2.7 GB of wheels; not in images-check) and run it without a GPU
 	$(IMAGES_ENV) $(BIN)/python docker/images.py check training-gpu
 
 clean:

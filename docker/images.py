@@ -52,7 +52,7 @@ IMAGES = [
     Image("evaluator", "pbt-evaluator", "evaluator"),
     Image("agent", "pbt-agent", "agent"),
     Image("training", "pbt-training", "training"),
-    # The CUDA build needs torch's CUDA wheels (about 4 GB): `make images-gpu`.
+    # The CUDA build needs torch's CUDA wheels (2.7 GB): `make images-gpu-check`.
     Image("training-gpu", "pbt-training", "training", "-cuda", default=False),
 ]
 BY_NAME = {i.name: i for i in IMAGES}

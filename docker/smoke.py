@@ -6,10 +6,14 @@ writable tmpfs at /tmp and its inputs bind-mounted read-only, on the host's netw
 - agent: the tiny model at /mnt/models answers an OpenAI chat completion; then base at
   /mnt/models/base with an adapter at /mnt/models/adapters/<name> (the chart's LoRA layout);
 - orchestrator: gRPC health SERVING, then `pbt trees build --orchestrator` builds 2 trees through
-  the tiny agent;
+  the tiny agent; then, as the step image of the retraining pipeline, its push step as the
+  rendered WorkflowTemplate runs it (argv, environment, git Secret mount): `git` commits the
+  values change and pushes it to a bare repository under /tmp (file://);
 - evaluator: gRPC health SERVING, then `pbt eval run --server` evaluates 3 items through it;
 - training: `torchrun -m training.dpo --config /etc/pbt/training.yaml` for 2 steps, pairs read
-  from and the adapter written to an S3 server on loopback (moto).
+  from and the adapter written to an S3 server on loopback (moto);
+- training-gpu (only when named): torch is a CUDA build, `torch.cuda.is_available()` is False
+  without a GPU, `pbt train --help` answers, then the training smoke above on the CPU.
 
 With Docker: `docker run --read-only --tmpfs /tmp --user 10001:10001 --network host`. With buildah
 (no OCI runtime here): the image is mounted (`buildah from` + `buildah mount`), bind-mounted
@@ -22,6 +26,7 @@ cgroup limits, seccomp.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -30,20 +35,21 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import yaml
 from images import ROOT, Failure, builder
+
+from pbt.errors import UnavailableError
+from pbt.net import free_port
+from pbt_world.demo.services import grpc_ready, http_ready
+
+sys.path.insert(0, str(ROOT / "tests"))  # test helpers: the tiny agent, pair files
+from agent_process import AgentProcess  # noqa: E402
 
 USER = "10001:10001"
 PY = sys.executable
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Container:
@@ -191,26 +197,6 @@ def wait_until(container: Container, step: str, check, timeout: float) -> None: 
     raise container.fail(step, f"not ready after {timeout:.0f} s ({last})")
 
 
-def http_ready(url: str):  # type: ignore[no-untyped-def]
-    import httpx
-
-    return lambda: httpx.get(url, timeout=2).status_code == 200
-
-
-def grpc_serving(port: int, service: str):  # type: ignore[no-untyped-def]
-    import grpc
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-    def check() -> bool:
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            reply = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(service=service), timeout=2
-            )
-        return reply.status == health_pb2.HealthCheckResponse.SERVING
-
-    return check
-
-
 def chat(url: str, model: str) -> str:
     import httpx
 
@@ -263,24 +249,16 @@ def smoke_agent(tag: str, model: Path, adapter: Path, logs: Path) -> None:
         print(f"   agent: chat completion with /mnt/models/adapters/smoke: {text!r}", flush=True)
 
 
-def host_agent(model: Path, logs: Path):  # type: ignore[no-untyped-def]
+def host_agent(model: Path, logs: Path) -> AgentProcess:
     """The tiny agent for the gRPC services' requests: from this machine's venv (loopback)."""
-    port = free_port()
-    log = (logs / "host-agent.log").open("w")
-    cmd = [PY, "-m", "pbt", "serve", "agent", "--model-dir", str(model), "--model-name", "tiny",
-           "--host", "127.0.0.1", "--port", str(port), "--threads", "1"]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    import httpx
-
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/v2/health/ready", timeout=2).status_code == 200:
-                return proc, f"http://127.0.0.1:{port}/openai/v1"
-        except httpx.TransportError:
-            time.sleep(0.5)
-    proc.kill()
-    raise Failure(f"tiny agent (host venv) did not start; see {logs / 'host-agent.log'}")
+    agent = AgentProcess(model, model_name="tiny", threads=1, log=(logs / "host-agent.log").open("w"))
+    try:
+        return agent.start(timeout=180)
+    except UnavailableError as exc:
+        agent.stop()
+        raise Failure(
+            f"tiny agent (host venv) did not start ({exc}); see {logs / 'host-agent.log'}"
+        ) from None
 
 
 def smoke_orchestrator(tag: str, agent_url: str, work: Path, logs: Path) -> None:
@@ -297,7 +275,7 @@ def smoke_orchestrator(tag: str, agent_url: str, work: Path, logs: Path) -> None
         f"dataset: {{format: nq_open, path: '{ROOT / 'examples/data/nq_open/NQ-open.dev.jsonl'}'}}\n"
     )
     with Container("orchestrator", tag, args, logs=logs) as c:
-        wait_until(c, "gRPC health", grpc_serving(port, "pbt.v1.DebateOrchestratorService"), 120)
+        wait_until(c, "gRPC health", grpc_ready(f"127.0.0.1:{port}"), 120)
         cmd = [PY, "-m", "pbt", "trees", "build", "--config", str(config), "--orchestrator", f"127.0.0.1:{port}",
                "--send-questions", "--limit", "2", "--job-id", "smoke"]  # fmt: skip
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
@@ -322,7 +300,7 @@ def smoke_evaluator(tag: str, agent_url: str, work: Path, logs: Path) -> None:
     args = ["--host", "127.0.0.1", "--port", str(port), "--store", "/tmp/store", "--data-root", "/data",
             "--agent-url-prefix", "http://127.0.0.1:"]  # fmt: skip
     with Container("evaluator", tag, args, logs=logs, mounts={str(data): "/data"}) as c:
-        wait_until(c, "gRPC health", grpc_serving(port, "pbt.v1.EvaluatorService"), 120)
+        wait_until(c, "gRPC health", grpc_ready(f"127.0.0.1:{port}"), 120)
         cmd = [PY, "-m", "pbt", "eval", "run", "--config", str(config), "--server", f"127.0.0.1:{port}",
                "--quiet", "--no-site"]  # fmt: skip
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
@@ -331,24 +309,40 @@ def smoke_evaluator(tag: str, agent_url: str, work: Path, logs: Path) -> None:
         print(f"   evaluator: health SERVING; evaluated 3 items: {out.stdout.strip()[-120:]}", flush=True)
 
 
-def smoke_training(tag: str, model: Path, work: Path, logs: Path) -> None:
-    sys.path.insert(0, str(ROOT / "tests"))
-    from pair_files import make_pairs
-
-    from pbt.store import open_store
-
-    port = free_port()
+@contextlib.contextmanager
+def s3_server() -> Iterator[dict[str, str]]:
+    """An S3 server on loopback (moto) and its bucket; yields the pods' S3 environment, which is
+    also this process's while it runs."""
     keys = {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
     }
+    port = free_port()
     s3 = {"S3_ENDPOINT": f"http://127.0.0.1:{port}", "S3_BUCKET": "pbt-smoke", **keys}
     moto = subprocess.Popen([PY, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **keys})  # fmt: skip
+    saved = {k: os.environ.get(k) for k in s3}
     try:
         time.sleep(2)
         os.environ.update(s3)
+        yield s3
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        moto.terminate()
+        moto.wait(timeout=10)
+
+
+def smoke_training(tag: str, model: Path, logs: Path, image: str = "training") -> None:
+    from pair_files import make_pairs
+
+    from pbt.store import open_store
+
+    with s3_server() as s3:
         store = open_store()
         store.put_jsonl("prefs/smoke/pairs.jsonl", make_pairs(8, 2))
         args = ["--standalone", "--nproc_per_node", "1", "-m", "training.dpo", "--config", "/etc/pbt/training.yaml",
@@ -359,7 +353,7 @@ def smoke_training(tag: str, model: Path, work: Path, logs: Path) -> None:
             str(model): "/mnt/models",
             str(ROOT / "training/configs/dpo-tiny.yaml"): "/etc/pbt/training.yaml",
         }
-        with Container("training", tag, args, logs=logs, entrypoint=["torchrun"], env=s3, mounts=mounts) as c:
+        with Container(image, tag, args, logs=logs, entrypoint=["torchrun"], env=s3, mounts=mounts) as c:
             code = c.wait(600)
             if code:
                 raise c.fail("torchrun -m training.dpo (2 steps)", f"exit code {code}")
@@ -367,12 +361,93 @@ def smoke_training(tag: str, model: Path, work: Path, logs: Path) -> None:
                 raise c.fail(
                     "torchrun -m training.dpo", "no adapter at s3://pbt-smoke/training/smoke/adapter/"
                 )
-        print(
-            "   training: 2 DPO steps; adapter written to s3://pbt-smoke/training/smoke/adapter/", flush=True
-        )
-    finally:
-        moto.terminate()
-        moto.wait(timeout=10)
+    print(f"   {image}: 2 DPO steps; adapter written to s3://pbt-smoke/training/smoke/adapter/", flush=True)
+
+
+CUDA_PROBE = """
+import torch
+assert torch.version.cuda, f"torch {torch.__version__} is not a CUDA build"
+print(f"torch {torch.__version__} CUDA {torch.version.cuda}; cuda available: {torch.cuda.is_available()}")
+"""
+
+
+def smoke_training_gpu(tag: str, model: Path, logs: Path) -> None:
+    """The CUDA image without a GPU: a CUDA build of torch that finds no device, then the CPU smoke."""
+    for step, entry, args in (
+        ("torch is a CUDA build", ["python", "-c", CUDA_PROBE], []),
+        ("pbt train --help", None, []),
+    ):
+        with Container("training-gpu", tag, args, logs=logs, entrypoint=entry) as c:
+            if c.wait(180):
+                raise c.fail(step, f"exit code {c.exited()}")
+            print(f"   training-gpu: {step}: {c.tail(1)[:160]}", flush=True)
+    smoke_training(tag, model, logs, image="training-gpu")
+
+
+# In the step image, as the push step's container (whose command is `pbt`): a bare repository under
+# /tmp holding the production values file (mounted at /etc/pbt/values.yaml), the step, then what
+# the step pushed.
+PUSH_SCRIPT = """set -e
+git init -q --bare --initial-branch=main /tmp/remote.git
+git init -q --initial-branch=main /tmp/seed
+mkdir -p /tmp/seed/$(dirname "$VALUES")
+cp /etc/pbt/values.yaml "/tmp/seed/$VALUES"
+git -C /tmp/seed add .
+git -C /tmp/seed -c user.name=smoke -c user.email=smoke@example.invalid commit -qm base
+git -C /tmp/seed push -q /tmp/remote.git HEAD:refs/heads/main
+pbt "$@"
+git --git-dir=/tmp/remote.git log -1 --format='pushed: %an: %s' promote/r1
+git --git-dir=/tmp/remote.git show "promote/r1:$VALUES" | grep -q 'servedAdapter: dpo-r1'
+echo "promote/r1 serves dpo-r1"
+"""
+
+
+def smoke_push(tag: str, work: Path, logs: Path) -> None:
+    """The retraining pipeline's push step in the step image, argv and environment as rendered."""
+    from pbt.pipeline import run as pipeline_run
+    from pbt.pipeline.spec import PipelineSpec
+    from pbt.pipeline.workflow import GIT_SECRET_PATH, RUN_PARAM, render_workflow_template
+    from pbt.store import open_store
+    from pbt.store.layout import pipeline_step_key, verdict_key
+
+    data = yaml.safe_load((ROOT / "examples/pipeline/tiny.yaml").read_text())
+    values = data["promotion"]["values_file"]
+    secret = work / "git-secret"
+    secret.mkdir(mode=0o755, exist_ok=True)
+    (secret / "credentials").write_text("")
+    with s3_server() as s3:
+        data["cluster"].update(store_endpoint=s3["S3_ENDPOINT"], store_bucket=s3["S3_BUCKET"])
+        data["promotion"].update(git_secret="pbt-git", git_remote="file:///tmp/remote.git")
+        spec = PipelineSpec.model_validate(data)
+        (work / "pipeline.yaml").write_text(spec.to_yaml())
+        store = open_store()
+        pipeline_run.run_step("init", str(work / "pipeline.yaml"), "r1", store=store)
+        store.put_json(verdict_key("r1"), {
+            "run": "r1", "passed": True, "failed_gates": [], "eval_id": "r1-eval",
+            "promotion": {"values_file": values, "role": "b", "adapter_name": "dpo-r1",
+                          "adapter_path": "training/r1-dpo/adapter", "branch_prefix": "promote/"}})  # fmt: skip
+        for step in ("trees", "prefs", "train", "load", "evaluate", "gate", "propose"):
+            outputs = {"verdict": verdict_key("r1")} if step == "gate" else {}
+            store.put_json(pipeline_step_key("r1", step), {"outputs": outputs})
+        templates = render_workflow_template(spec)["spec"]["templates"]
+        container = next(t for t in templates if t["name"] == "push")["container"]
+        assert container["image"] == spec.images.steps and container["command"] == ["pbt"], container
+        env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+        env |= {k: v for k, v in s3.items() if k.startswith("AWS_")} | {"VALUES": values}
+        args = [a.replace(RUN_PARAM, "r1") for a in container["args"]]
+        mounts = {str(secret): GIT_SECRET_PATH, str(ROOT / values): "/etc/pbt/values.yaml"}
+        script = ["sh", "-c", PUSH_SCRIPT, "pbt"]
+        with Container("orchestrator", tag, args, logs=logs, entrypoint=script, env=env, mounts=mounts) as c:
+            if c.wait(180):
+                raise c.fail(
+                    "pipeline push step (git commit and push to file:///tmp/remote.git)",
+                    f"exit code {c.exited()}",
+                )
+            record = store.get_json(pipeline_step_key("r1", "push"))
+            if record["outputs"] != {"branch": "promote/r1"}:
+                raise c.fail("pipeline push step", f"recorded {record}")
+    pushed = " / ".join(c.log.read_text().strip().splitlines()[-2:])
+    print(f"   orchestrator: pipeline push step with git: {pushed}", flush=True)
 
 
 def smoke_all(tags: dict[str, str], logs: Path) -> None:
@@ -388,18 +463,17 @@ def smoke_all(tags: dict[str, str], logs: Path) -> None:
             print(f"   agent: ok in {time.monotonic() - start:.0f} s", flush=True)
         services = [n for n in ("orchestrator", "evaluator") if n in tags]
         if services:
-            proc, url = host_agent(model, logs)
-            try:
+            with host_agent(model, logs) as agent:
                 for name in services:
                     start = time.monotonic()
-                    (smoke_orchestrator if name == "orchestrator" else smoke_evaluator)(
-                        tags[name], url, work, logs
-                    )
+                    if name == "orchestrator":
+                        smoke_orchestrator(tags[name], agent.openai_url, work, logs)
+                        smoke_push(tags[name], work, logs)
+                    else:
+                        smoke_evaluator(tags[name], agent.openai_url, work, logs)
                     print(f"   {name}: ok in {time.monotonic() - start:.0f} s", flush=True)
-            finally:
-                proc.terminate()
-                proc.wait(timeout=20)
-        if "training" in tags:
-            start = time.monotonic()
-            smoke_training(tags["training"], model, work, logs)
-            print(f"   training: ok in {time.monotonic() - start:.0f} s", flush=True)
+        for name, smoke in (("training", smoke_training), ("training-gpu", smoke_training_gpu)):
+            if name in tags:
+                start = time.monotonic()
+                smoke(tags[name], model, logs)
+                print(f"   {name}: ok in {time.monotonic() - start:.0f} s", flush=True)
