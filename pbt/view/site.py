@@ -404,7 +404,8 @@ def _id_under(store: ObjectStore, uri: str | None, top: str) -> str | None:
 def _seed_counts(rec: Mapping[str, Any]) -> str:
     trees = rec.get("trees") if isinstance(rec.get("trees"), dict) else {}
     pairs = rec.get("pairs") if isinstance(rec.get("pairs"), dict) else {}
-    text = f"Trees: {trees.get('trees', '?')} ({trees.get('nodes', '?')} nodes)."
+    reused = f", {trees['reused']} reused from an earlier run" if trees.get("reused") else ""
+    text = f"Trees: {trees.get('trees', '?')} ({trees.get('nodes', '?')} nodes built{reused})."
     if pairs:
         text += " Pairs: " + ", ".join(f"{m} {pairs[m]}" for m in PREF_FILES if m in pairs) + "."
     return text

@@ -213,9 +213,12 @@ def run_seed(
                     orch.address, job_id=f"{run}-trees", progress=update, limit=settings.questions,
                     config=tree_config,
                 )  # fmt: skip
-            record["trees"] = {"trees": trees.trees, "nodes": trees.nodes, "uri": trees.output_uri}
+            record["trees"] = {
+                "trees": trees.trees, "nodes": trees.nodes, "reused": trees.reused, "uri": trees.output_uri,
+            }  # fmt: skip
             record["artifacts"]["trees"] = trees.manifest_uri
-            ui.say(f"{trees.trees} trees, {trees.nodes} nodes -> {trees.output_uri}")
+            reused = f" ({trees.reused} reused from an earlier run)" if trees.reused else ""
+            ui.say(f"{trees.trees} trees{reused}, {trees.nodes} nodes built -> {trees.output_uri}")
 
         with ui.step(f"seed {seed}: extract accept / resist / PBT pairs (orchestrator ExtractPreferences)"):
             pair_keys = extract_pairs(orch.address, trees, settings, url, seed, record, ui)

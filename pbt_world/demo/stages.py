@@ -47,8 +47,9 @@ class TreesResult:
     output_uri: str
     manifest_uri: str
     trees: int
-    nodes: int
+    nodes: int  # built by this call (a resumed job reuses the trees already in the store)
     seconds: float
+    reused: int = 0
 
 
 def trees_run_config(
@@ -123,6 +124,7 @@ def build_trees(address: str, *, job_id: str, config, limit: int | None, progres
         trees=summary.progress.trees_done,
         nodes=summary.progress.nodes,
         seconds=summary.progress.elapsed_s,
+        reused=summary.progress.trees_skipped,
     )
 
 
@@ -333,11 +335,13 @@ def eval_config(
 ) -> EvalConfig:
     """The evaluator's config for the demo: the four suites on ``models`` (name -> (endpoint, served
     name)); team debate of ``teams`` (`demo_teams`) in both speaking orders, with the turn budget
-    read as ``settings.team_turns_count`` says."""
+    read as ``settings.team_turns_count`` says. Its id is ``eval_id`` plus the config's fingerprint:
+    a run resumed with other evaluation settings (sampled after greedy) evaluates afresh instead of
+    colliding with the results of the first."""
     from pbt.evaluate import EvalConfig
 
     limit = settings.eval_questions
-    return EvalConfig.model_validate(
+    config = EvalConfig.model_validate(
         {
             "eval_id": eval_id,
             "store": {"url": store_url},
@@ -365,6 +369,7 @@ def eval_config(
             "bootstrap_samples": 200,
         }
     )
+    return config.model_copy(update={"eval_id": f"{eval_id}-{config.fingerprint()[:8]}"})
 
 
 def run_evaluation(address: str, config: EvalConfig, progress: Progress) -> EvalResult:

@@ -224,7 +224,7 @@ def test_demo_site_links_seed_pages_and_lineage(sites):
             "seeds": [
                 {
                     "seed": 0,
-                    "trees": {"trees": 4, "nodes": 44, "uri": store.uri("trees/ex") + "/"},
+                    "trees": {"trees": 4, "nodes": 44, "reused": 1, "uri": store.uri("trees/ex") + "/"},
                     "pairs": {"accept": 2, "resist": 4, "pbt": 4, "pbt.train": 4},
                     "artifacts": {
                         "pairs": store.uri("prefs/ex/manifest.json"),
@@ -239,7 +239,11 @@ def test_demo_site_links_seed_pages_and_lineage(sites):
     site = write_demo_site(store, "run1", tmp / "demo")
     html = dom(site.index, tmp)
     assert 'href="seed0/eval/index.html"' in html and 'href="seed0/prefs/trees.html"' in html
-    assert "50.0 ± 10.0" in html and "Trees: 4 (44 nodes). Pairs: accept 2, resist 4, pbt 4." in html
+    assert (
+        "50.0 ± 10.0" in html
+        and "Trees: 4 (44 nodes built, 1 reused from an earlier run). Pairs: accept 2, resist 4, pbt 4."
+        in html
+    )
     ev = dom(tmp / "demo/seed0/eval/index.html", tmp)
     pbt = ev.split('id="lineage-pbt"', 1)[1]
     assert (

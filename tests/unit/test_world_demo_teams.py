@@ -137,3 +137,13 @@ def test_the_two_agents_runs_of_a_mode_train_at_the_same_time_or_one_after_the_o
         assert pipeline.train_both(parallel, runs) == {"a": "x-dpo-pbt", "b": "x-dpo-weak-pbt"}
         assert sorted(seen) == ["a", "b"]
     assert DemoSettings().dpo_parallel is True
+
+
+def test_the_evaluation_id_follows_the_settings_that_shape_the_results(tmp_path):
+    """A demo resumed with a sampled evaluation after a greedy one gets its own results folder
+    (the evaluator refuses a second config under one id); the same settings get the same id back."""
+    greedy, again = _config(tmp_path), _config(tmp_path)
+    sampled = _config(tmp_path, eval_temperature=1.0, eval_seeds=[12, 42, 64])
+    assert greedy.eval_id == again.eval_id and greedy.eval_id.startswith("e-")
+    assert sampled.eval_id != greedy.eval_id and sampled.eval_id.startswith("e-")
+    assert _config(tmp_path, team_turns=6).eval_id not in (greedy.eval_id, sampled.eval_id)
