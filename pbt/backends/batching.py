@@ -76,7 +76,7 @@ class RunningBatch:
     """Rows being decoded together, with their KV cache, attention mask, last positions and logits."""
 
     rows: list[Row]
-    cache: Any
+    cache: Any  # a DynamicCache of `pbt.backends.kv_cache.SlabLayer`s
     mask: Any  # (B, L) 1 = real token
     positions: Any  # (B, 1) position of the last token
     logits: Any  # (B, V) next-token logits
@@ -84,10 +84,12 @@ class RunningBatch:
     cached_tokens: int = 0
 
     def select(self, keep: list[int]) -> None:
+        """Keep the rows `keep` (ascending indices)."""
         import torch
 
         index = torch.tensor(keep, dtype=torch.long, device=self.mask.device)
-        self.cache.batch_select_indices(index)
+        for layer in self.cache.layers:
+            layer.keep_rows(keep)
         self.mask, self.positions, self.logits = self.mask[index], self.positions[index], self.logits[index]
         self.rows = [self.rows[j] for j in keep]
         self._trim_left()
@@ -108,31 +110,20 @@ class RunningBatch:
         if start == 0:
             return
         for layer in self.cache.layers:
-            layer.keys = layer.keys[:, :, start:, :]
-            layer.values = layer.values[:, :, start:, :]
+            layer.drop_left(start)
         self.mask = self.mask[:, start:]
 
-    def _left_pad(self, width: int) -> None:
-        import torch
-
-        if width <= 0:
-            return
-        for layer in self.cache.layers:
-            for name in ("keys", "values"):
-                t = getattr(layer, name)
-                pad = t.new_zeros((t.shape[0], t.shape[1], width, t.shape[3]))
-                setattr(layer, name, torch.cat([pad, t], dim=2))
-        self.mask = torch.cat([self.mask.new_zeros((self.mask.shape[0], width)), self.mask], dim=1)
-
     def merge(self, other: RunningBatch) -> None:
-        """Append `other`'s rows; the shorter cache is padded on the left (masked)."""
+        """Append `other`'s rows; the narrower side is padded on the left (masked)."""
         import torch
 
-        self._left_pad(other.mask.shape[1] - self.mask.shape[1])
-        other._left_pad(self.mask.shape[1] - other.mask.shape[1])
         for mine, theirs in zip(self.cache.layers, other.cache.layers, strict=True):
-            mine.keys = torch.cat([mine.keys, theirs.keys], dim=0)
-            mine.values = torch.cat([mine.values, theirs.values], dim=0)
+            mine.append_rows(theirs)
+        extra = other.mask.shape[1] - self.mask.shape[1]
+        if extra > 0:
+            self.mask = torch.cat([self.mask.new_zeros((self.mask.shape[0], extra)), self.mask], dim=1)
+        elif extra < 0:
+            other.mask = torch.cat([other.mask.new_zeros((other.mask.shape[0], -extra)), other.mask], dim=1)
         self.mask = torch.cat([self.mask, other.mask], dim=0)
         self.positions = torch.cat([self.positions, other.positions], dim=0)
         self.logits = torch.cat([self.logits, other.logits], dim=0)

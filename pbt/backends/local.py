@@ -32,6 +32,7 @@ from typing import Any
 from pbt.backends.adapters import RuntimeAdapters
 from pbt.backends.base import ChatBackend, ChatResult, Choice, Message, SamplingParams, Usage
 from pbt.backends.batching import BatchStats, BatchWorker, Call, Request, Row, RunningBatch
+from pbt.backends.kv_cache import use_slabs
 from pbt.backends.prefix_cache import PrefixCache, PrefixStats
 from pbt.errors import UnavailableError, ValidationError
 
@@ -357,7 +358,7 @@ class LocalBackend(RuntimeAdapters, ChatBackend):
             mask[r, past - k : past] = 1
             mask[r, past + width - new :] = 1
         ids, mask, positions = ids.to(self.device), mask.to(self.device), positions.to(self.device)
-        cache = DynamicCache(config=self.model.config)
+        cache = use_slabs(DynamicCache(config=self.model.config))
         if past:
             for i in range(len(cache.layers)):
                 keys = values = None
