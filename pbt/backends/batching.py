@@ -84,7 +84,7 @@ class RunningBatch:
     cached_tokens: int = 0
 
     def select(self, keep: list[int]) -> None:
-        """Keep the rows `keep` (ascending indices)."""
+        """Keep the rows `keep` (old indices, in their new order)."""
         import torch
 
         index = torch.tensor(keep, dtype=torch.long, device=self.mask.device)
@@ -93,6 +93,13 @@ class RunningBatch:
         self.mask, self.positions, self.logits = self.mask[index], self.positions[index], self.logits[index]
         self.rows = [self.rows[j] for j in keep]
         self._trim_left()
+
+    def drop(self, keep: list[int]) -> list[int]:
+        """Keep the rows `keep` (ascending) and return them in their new order: the last kept rows
+        move into the places of dropped ones, so no more cache rows are copied than were dropped."""
+        order = fill_holes(keep, len(self.rows))
+        self.select(order)
+        return order
 
     def _trim_left(self) -> None:
         """Drop the leading cache columns that are padding in every remaining row.
@@ -128,6 +135,18 @@ class RunningBatch:
         self.positions = torch.cat([self.positions, other.positions], dim=0)
         self.logits = torch.cat([self.logits, other.logits], dim=0)
         self.rows += other.rows
+
+
+def fill_holes(keep: list[int], rows: int) -> list[int]:
+    """The new order of the rows `keep` (ascending) of `rows`: each kept row past ``len(keep)`` takes
+    the place of a dropped row before it, the others stay where they are."""
+    kept = set(keep)
+    dropped = [j for j in range(len(keep)) if j not in kept]
+    movers = [j for j in keep if j >= len(keep)]
+    order = list(range(len(keep)))
+    for hole, mover in zip(dropped, movers, strict=True):
+        order[hole] = mover
+    return order
 
 
 class Engine(Protocol):

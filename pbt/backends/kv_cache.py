@@ -116,13 +116,17 @@ class SlabLayer(DynamicLayer):
         self._view()
 
     def keep_rows(self, keep: list[int]) -> None:
-        """Keep the rows `keep` (ascending), compacted in place: rows before the first dropped one
-        stay where they are."""
-        first = next((j for j, row in enumerate(keep) if row != j), len(keep))
-        if first < len(keep):
-            moved = keep[first:]
-            self._k[first : len(keep), :, self.start : self.end] = self.keys[moved]
-            self._v[first : len(keep), :, self.start : self.end] = self.values[moved]
+        """Keep the rows `keep` (old indices, in their new order), moved in place: only rows whose
+        place changes are copied."""
+        moved = [j for j, row in enumerate(keep) if row != j]
+        if moved:
+            import torch
+
+            dst = torch.tensor(moved, device=self._k.device)
+            src = torch.tensor([keep[j] for j in moved], device=self._k.device)
+            live = slice(self.start, self.end)
+            self._k[dst, :, live] = self._k[src, :, live]
+            self._v[dst, :, live] = self._v[src, :, live]
         self.rows = len(keep)
         self._view()
 

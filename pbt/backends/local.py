@@ -426,9 +426,9 @@ class LocalBackend(RuntimeAdapters, ChatBackend):
         if not keep:
             batch.rows = []
             return generated
-        next_ids = torch.tensor([[chosen[j]] for j in keep], dtype=torch.long, device=self.device)
         if len(keep) < len(batch.rows):
-            batch.select(keep)
+            keep = batch.drop(keep)
+        next_ids = torch.tensor([[chosen[j]] for j in keep], dtype=torch.long, device=self.device)
         batch.mask = torch.cat([batch.mask, batch.mask.new_ones((len(keep), 1))], dim=1)
         batch.positions = batch.positions + 1
         with torch.inference_mode():

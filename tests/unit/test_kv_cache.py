@@ -9,6 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from pbt.backends.batching import fill_holes  # noqa: E402
 from pbt.backends.kv_cache import SPARE_COLUMNS, SlabLayer  # noqa: E402
 
 HEADS, DIM = 2, 3
@@ -68,6 +69,8 @@ def test_random_steps_admissions_drops_and_trims_match_plain_tensors():
             values = torch.cat([right_aligned(values, width), right_aligned(v, width)], dim=0)
         elif op == "drop" and keys.shape[0] > 1:
             keep = sorted(rng.sample(range(keys.shape[0]), rng.randint(1, keys.shape[0] - 1)))
+            if rng.random() < 0.5:
+                keep = fill_holes(keep, keys.shape[0])
             layer.keep_rows(keep)
             keys, values = keys[keep], values[keep]
         elif op == "trim" and keys.shape[2] > 1:
@@ -86,3 +89,17 @@ def test_selecting_rows_with_repeats_copies_them():
     k, v = kv(6, 1)
     layer.update(k, v)
     check(layer, torch.cat([keys[index], k], dim=2), torch.cat([values[index], v], dim=2))
+
+
+def test_dropping_rows_moves_only_as_many_rows_as_were_dropped():
+    assert fill_holes([0, 2, 3, 5, 6], 7) == [0, 5, 2, 3, 6]
+    assert fill_holes([1, 2], 3) == [2, 1]
+    assert fill_holes([0, 1, 2], 5) == [0, 1, 2]
+    for rows in range(1, 9):
+        for mask in range(1, 2**rows):
+            keep = [j for j in range(rows) if mask >> j & 1]
+            order = fill_holes(keep, rows)
+            assert sorted(order) == keep
+            assert sum(j != row for j, row in enumerate(order)) == sum(
+                j not in keep for j in range(len(keep))
+            )
