@@ -12,13 +12,15 @@ trees by the orchestrator's `TreeJob` in this process, twice:
 
 Same agents, same questions, same seeds, same orchestrator: only the agent servers differ. Prints
 each engine's time, nodes and nodes/s and the ratio. ``--questions N`` builds the trees of the first
-N training questions only (all by default).
+N training questions only (all by default). On a busy machine the wall times swing with the other
+work; the agent servers' CPU time during the job (from ``/proc``) is printed next to them and moves less.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import sys
 import tempfile
@@ -41,6 +43,13 @@ def find_seed(cache: Path, seed: int) -> tuple[Path, Path]:
     if not agents:
         raise SystemExit(f"{worlds[-1]}: no trained agents")
     return worlds[-1] / "files", agents[-1].parent
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a running process (Linux ``/proc``): unlike wall time, it barely
+    moves with what else the machine runs."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def agent_server(src: Path, model_dir: Path, name: str, log: Path):  # type: ignore[no-untyped-def]
@@ -74,11 +83,20 @@ def build(src: Path, files: Path, agents: Path, args: argparse.Namespace, tmp: P
             seed=args.seed,
         )
         job = TreeJob(config, LocalStore(tmp / tag), job_id=f"{tag}-trees", limit=args.questions)
+        servers = [a.proc.pid, b.proc.pid]
+        cpu = -sum(cpu_seconds(pid) for pid in servers)
         started = time.perf_counter()
         summary = asyncio.run(job.run())
         elapsed = time.perf_counter() - started
+        cpu += sum(cpu_seconds(pid) for pid in servers)
     nodes = summary.progress.nodes
-    return {"trees": summary.progress.trees_done, "nodes": nodes, "seconds": elapsed, "nps": nodes / elapsed}
+    return {
+        "trees": summary.progress.trees_done,
+        "nodes": nodes,
+        "seconds": elapsed,
+        "nps": nodes / elapsed,
+        "cpu": cpu,
+    }
 
 
 def main() -> None:
@@ -115,14 +133,23 @@ def main() -> None:
     table = Table(
         title=f"demo tree stage, world seed {args.seed} ({'--fast' if args.fast else 'full'} settings)"
     )
-    for column in ("engine", "trees", "nodes", "seconds", "nodes/s"):
+    for column in ("engine", "trees", "nodes", "seconds", "nodes/s", "agent CPU s"):
         table.add_column(column, justify="right")
     for name, r in runs.items():
-        table.add_row(name, str(r["trees"]), str(r["nodes"]), f"{r['seconds']:.1f}", f"{r['nps']:.1f}")
+        table.add_row(
+            name,
+            str(r["trees"]),
+            str(r["nodes"]),
+            f"{r['seconds']:.1f}",
+            f"{r['nps']:.1f}",
+            f"{r['cpu']:.1f}",
+        )
     console.print(table)
     if "baseline" in runs:
         ratio = runs["baseline"]["seconds"] / runs["current"]["seconds"]
+        cpu_ratio = runs["baseline"]["cpu"] / runs["current"]["cpu"]
         console.print(f"speed-up of the tree stage: {ratio:.2f}x (target >= 2)")
+        console.print(f"agent servers' CPU time, baseline / current: {cpu_ratio:.2f}x")
 
 
 if __name__ == "__main__":
