@@ -260,7 +260,13 @@ class BatchWorker:
                     if running is None:
                         running = batch
                     else:
-                        running.merge(batch)
+                        try:
+                            running.merge(batch)
+                        except Exception as exc:  # the batch's state is unknown: fail its requests
+                            log.exception("merging %d requests into the running batch failed", len(newcomers))
+                            _fail([*_requests(running), *newcomers], exc)
+                            running = None
+                            continue
             if running is None:
                 continue
             rows, requests = len(running.rows), len({id(r.request) for r in running.rows})
@@ -268,7 +274,7 @@ class BatchWorker:
                 generated = self.engine.step(running)
             except Exception as exc:
                 log.exception("decoding step failed for %d rows", rows)
-                _fail(list({id(r.request): r.request for r in running.rows}.values()), exc)
+                _fail(_requests(running), exc)
                 running = None
                 continue
             width = int(running.mask.shape[1]) if running.rows else 0
@@ -289,6 +295,11 @@ def _resolve(future: concurrent.futures.Future, fn: Callable[[], Any]) -> None:
         future.set_result(fn())
     except Exception as exc:
         future.set_exception(exc)
+
+
+def _requests(batch: RunningBatch) -> list[Request]:
+    """The requests with rows in ``batch``, each once."""
+    return list({id(r.request): r.request for r in batch.rows}.values())
 
 
 def _fail(requests: list[Request], exc: Exception) -> None:
