@@ -207,26 +207,39 @@ def test_adapter_changes_outputs(tiny_model_dir, tmp_path, local):
 def test_a_failed_merge_fails_its_requests_and_the_worker_serves_on(tiny_model_dir, monkeypatch):
     """Requests joining a running batch whose merge fails get the error (they used to hang: the
     worker thread died), and the backend serves the next request."""
+    import threading
+    import time
+
     from pbt.backends.batching import RunningBatch
 
     backend = LocalBackend(tiny_model_dir, num_threads=1, max_batch_size=8)
+    step = LocalBackend.step
+
+    def slow_step(self, batch):  # the first request decodes for ~1.5 s whatever the machine
+        time.sleep(0.03)
+        return step(self, batch)
 
     def broken_merge(self, other):
         raise RuntimeError("merge broke")
+
+    decoding = threading.Event()
+    backend.batch_listeners.append(lambda stats: decoding.set())
 
     async def main():
         first = asyncio.ensure_future(
             backend.chat(PROMPTS[0], SamplingParams(temperature=0.0, max_tokens=48))
         )
-        await asyncio.sleep(0.05)  # the first request is decoding when the second arrives
+        while not decoding.is_set():  # the second arrives while the first decodes
+            await asyncio.sleep(0.01)
         second = asyncio.ensure_future(backend.chat(PROMPTS[1], GREEDY))
         return await asyncio.wait_for(asyncio.gather(first, second, return_exceptions=True), 60)
 
     try:
+        monkeypatch.setattr(LocalBackend, "step", slow_step)
         monkeypatch.setattr(RunningBatch, "merge", broken_merge)
         outcomes = asyncio.run(main())
         monkeypatch.undo()
-        assert any(isinstance(o, RuntimeError) and "merge broke" in str(o) for o in outcomes), outcomes
+        assert all(isinstance(o, RuntimeError) and "merge broke" in str(o) for o in outcomes), outcomes
         assert backend.healthy
         again = asyncio.run(asyncio.wait_for(backend.chat(PROMPTS[0], GREEDY), 60))
         assert again.choices[0].text
