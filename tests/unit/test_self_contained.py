@@ -114,3 +114,43 @@ def test_flags_paths_outside(text):
 )
 def test_leaves_ordinary_words_and_in_repo_paths_alone(text):
     assert outside_references(text) == []
+
+
+def outside_links(root: Path) -> list[str]:
+    """Symbolic links git tracks under ``root`` whose target is absolute or leaves the tree."""
+    import subprocess
+
+    listing = subprocess.run(
+        ["git", "ls-files", "-s"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout
+    problems = []
+    for line in listing.splitlines():
+        meta, path = line.split("\t", 1)
+        if meta.split()[0] != "120000":  # git's mode for a symbolic link
+            continue
+        target = (root / path).readlink() if (root / path).is_symlink() else None
+        if target is None:
+            continue
+        if target.is_absolute() or not (root / path).parent.joinpath(target).resolve().is_relative_to(root):
+            problems.append(f"{path} -> {target}")
+    return problems
+
+
+def test_no_tracked_link_leads_outside_the_repository():
+    """A clone holds no link to the development machine's folders (a `.pbt` link to a worktree's
+    cache was once committed: every clone's tests then read and wrote that machine's cache)."""
+    assert not outside_links(ROOT), outside_links(ROOT)
+
+
+def test_flags_a_committed_link_to_outside(tmp_path):
+    import subprocess
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    (repo / "inside.txt").write_text("x")
+    (repo / "ok").symlink_to("inside.txt")
+    (repo / ".pbt").symlink_to(tmp_path)
+    (repo / "up").symlink_to("../elsewhere")
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    assert sorted(outside_links(repo)) == [f".pbt -> {tmp_path}", "up -> ../elsewhere"]
