@@ -152,6 +152,16 @@ def promote(
     return result
 
 
+def without_credentials(remote: str) -> str:
+    """`remote` as it may be shown: a URL's ``user:token@`` (a credential in the remote) becomes ``***@``."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(remote)
+    if "@" not in parts.netloc:
+        return remote
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+
+
 def _push(path: Path, branch: str, verdict: dict[str, Any], remote: str | None) -> tuple[str, bool]:
     """Commit the values change on `branch` and push it to `remote` (the Git credential is git's
     own: a credential helper or GIT_ASKPASS set from the operator's Secret); returns the commit
@@ -195,6 +205,6 @@ def _push(path: Path, branch: str, verdict: dict[str, Any], remote: str | None) 
         return theirs, True
     holds = f"whose {values} differs from" if proc.returncode == 0 else f"which has no {values}, unlike"
     raise ConflictError(
-        f"branch {branch} of {remote} already exists at commit {theirs[:12]}, {holds} this run's "
+        f"branch {branch} of {without_credentials(remote)} already exists at commit {theirs[:12]}, {holds} this run's "
         f"commit {ours[:12]}; not pushing (delete that branch or promote under another run id)"
     )

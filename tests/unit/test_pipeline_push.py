@@ -199,3 +199,18 @@ def test_a_remote_branch_without_the_values_file_is_refused(tmp_path, remote, mo
     out = _promote_push(tmp_path, _checkout(tmp_path, remote, "two"), remote, monkeypatch)
     assert out.exit_code != 0
     assert f"which has no {VALUES}, unlike this run's commit" in " ".join(out.output.split())
+
+
+@pytest.mark.parametrize(
+    ("remote", "shown"),
+    [
+        ("https://x-access-token:ghp_secret@github.com/org/repo.git", "https://***@github.com/org/repo.git"),
+        ("https://user@git.example/repo.git", "https://***@git.example/repo.git"),
+        ("https://github.com/org/repo.git", "https://github.com/org/repo.git"),
+        ("file:///tmp/remote.git", "file:///tmp/remote.git"),
+    ],
+)
+def test_a_remote_is_shown_without_its_credential(remote, shown):
+    from pbt.pipeline.promote import without_credentials
+
+    assert without_credentials(remote) == shown
